@@ -1,0 +1,238 @@
+//! Settings: built-in defaults, then an optional TOML file, then `FLEXSETTLE_*` environment
+//! variables (nested keys with `__`, e.g. `FLEXSETTLE_LIMITS__REQUEST_TIMEOUT_MS`).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::storage::{PoolOptions, Target};
+
+/// The TOML file read when no `--config` is given (if it exists).
+pub const DEFAULT_CONFIG_FILE: &str = "flexsettle.toml";
+/// Prefix of the environment variables that override settings.
+pub const ENV_PREFIX: &str = "FLEXSETTLE_";
+
+/// Everything the service can be told at start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen_addr: SocketAddr,
+    /// A SQLite file path (optionally `sqlite://PATH`) or a `postgres://` URL.
+    pub database_url: String,
+    /// Connection pool.
+    pub database: DatabaseSettings,
+    /// Limits of the server.
+    pub limits: Limits,
+    /// Logging.
+    pub log: LogSettings,
+}
+
+/// Connection pool settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseSettings {
+    /// Most connections (PostgreSQL) or reader connections (SQLite; it has one writer).
+    pub max_connections: u32,
+    /// How long a call waits for a free connection, in milliseconds.
+    pub acquire_timeout_ms: u64,
+    /// How long SQLite waits for a lock, in milliseconds.
+    pub sqlite_busy_timeout_ms: u64,
+}
+
+/// Server limits: every queue and message is bounded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    /// Largest request or response message, in bytes.
+    pub max_message_bytes: usize,
+    /// Longest a call may take before it is cancelled, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// Most calls served at once across all connections; more wait.
+    pub max_concurrent_requests: usize,
+    /// Most concurrent calls (HTTP/2 streams) on one connection.
+    pub max_concurrent_streams_per_connection: u32,
+    /// Longest wait for in-flight calls to finish at shutdown, in milliseconds.
+    pub shutdown_grace_ms: u64,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogSettings {
+    /// `text` for people, `json` for machines.
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info` or `flexsettle=debug,info`.
+    pub filter: String,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            database_url: "./data/flexsettle.db".to_owned(),
+            database: DatabaseSettings::default(),
+            limits: Limits::default(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> DatabaseSettings {
+        DatabaseSettings {
+            max_connections: 16,
+            acquire_timeout_ms: 10_000,
+            sqlite_busy_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_message_bytes: 4 * 1024 * 1024,
+            request_timeout_ms: 30_000,
+            max_concurrent_requests: 1_024,
+            max_concurrent_streams_per_connection: 256,
+            shutdown_grace_ms: 30_000,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> LogSettings {
+        LogSettings {
+            format: LogFormat::Text,
+            filter: "info".to_owned(),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads the settings: defaults, then the TOML file (`path`, or [`DEFAULT_CONFIG_FILE`] if
+    /// it exists), then the environment.
+    ///
+    /// # Errors
+    /// When a given file is missing, or a value has the wrong type.
+    pub fn load(path: Option<&Path>) -> Result<Settings, Box<figment::Error>> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        figment = match path {
+            Some(path) if !path.exists() => {
+                return Err(Box::new(figment::Error::from(format!(
+                    "configuration file {} does not exist",
+                    path.display()
+                ))));
+            }
+            Some(path) => figment.merge(Toml::file(path)),
+            None => figment.merge(Toml::file(DEFAULT_CONFIG_FILE)),
+        };
+        figment
+            .merge(Env::prefixed(ENV_PREFIX).split("__"))
+            .extract()
+            .map_err(Box::new)
+    }
+
+    /// The database the URL selects.
+    ///
+    /// # Errors
+    /// When the URL is empty.
+    pub fn database_target(&self) -> Result<Target, String> {
+        Target::parse(&self.database_url)
+    }
+
+    /// Pool options in the storage layer's terms.
+    #[must_use]
+    pub fn pool_options(&self) -> PoolOptions {
+        PoolOptions {
+            max_connections: self.database.max_connections.max(1),
+            acquire_timeout: Duration::from_millis(self.database.acquire_timeout_ms),
+            sqlite_busy_timeout: Duration::from_millis(self.database.sqlite_busy_timeout_ms),
+        }
+    }
+
+    /// A copy safe to log: the database password is masked.
+    #[must_use]
+    pub fn redacted(&self) -> Settings {
+        let mut copy = self.clone();
+        copy.database_url = redact_url(&self.database_url);
+        copy
+    }
+}
+
+/// Masks the password of a URL (and any `password=` query parameter).
+fn redact_url(raw: &str) -> String {
+    let Ok(mut url) = url::Url::parse(raw) else {
+        return raw.to_owned();
+    };
+    if url.password().is_some() {
+        let _ = url.set_password(Some("***"));
+    }
+    let has_secret_query = url
+        .query_pairs()
+        .any(|(key, _)| key.eq_ignore_ascii_case("password"));
+    if has_secret_query {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(key, value)| {
+                let value = if key.eq_ignore_ascii_case("password") {
+                    "***".to_owned()
+                } else {
+                    value.into_owned()
+                };
+                (key.into_owned(), value)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_the_log() {
+        let settings = Settings {
+            database_url: "postgres://app:s3cret@db:5432/flex?sslmode=require&password=other"
+                .to_owned(),
+            ..Settings::default()
+        };
+        let shown = format!("{:?}", settings.redacted());
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(!shown.contains("other"), "{shown}");
+        assert!(shown.contains("sslmode=require"), "{shown}");
+    }
+
+    #[test]
+    fn a_sqlite_path_is_left_as_it_is() {
+        assert_eq!(redact_url("./data/flexsettle.db"), "./data/flexsettle.db");
+    }
+
+    #[test]
+    fn the_default_serves_sqlite_on_the_standard_port() {
+        let settings = Settings::default();
+        assert_eq!(settings.listen_addr.to_string(), "127.0.0.1:50051");
+        assert_eq!(settings.database_target().unwrap().backend(), "sqlite");
+    }
+
+    #[test]
+    fn a_missing_explicit_file_is_an_error() {
+        assert!(Settings::load(Some(Path::new("/nonexistent/flexsettle.toml"))).is_err());
+    }
+}

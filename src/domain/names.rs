@@ -1,0 +1,108 @@
+//! Resource names (AIP-122): `contracts/{contract}` and
+//! `contracts/{contract}/intercedents/{intercedent}`.
+
+use chrono::NaiveDate;
+
+use super::{ContractId, IntercedentId};
+
+/// The collection segment of contracts.
+const CONTRACTS: &str = "contracts";
+/// The collection segment of intercedents.
+const INTERCEDENTS: &str = "intercedents";
+/// The collection segment of hourly rates.
+const HOURLY_RATES: &str = "hourlyRates";
+
+/// `contracts/{contract}`.
+#[must_use]
+pub fn contract_name(id: &ContractId) -> String {
+    format!("{CONTRACTS}/{}", id.as_str())
+}
+
+/// `contracts/{contract}/intercedents/{intercedent}`.
+#[must_use]
+pub fn intercedent_name(contract: &ContractId, intercedent: &IntercedentId) -> String {
+    format!(
+        "{}/{INTERCEDENTS}/{}",
+        contract_name(contract),
+        intercedent.as_str()
+    )
+}
+
+/// `contracts/{contract}/intercedents/{intercedent}/hourlyRates/{YYYY-MM-DD}`.
+#[must_use]
+pub fn hourly_rate_name(
+    contract: &ContractId,
+    intercedent: &IntercedentId,
+    effective: NaiveDate,
+) -> String {
+    format!(
+        "{}/{HOURLY_RATES}/{effective}",
+        intercedent_name(contract, intercedent)
+    )
+}
+
+/// Parses `contracts/{contract}`.
+///
+/// # Errors
+/// A description of the expected form.
+pub fn parse_contract_name(name: &str) -> Result<ContractId, String> {
+    match name.split('/').collect::<Vec<_>>().as_slice() {
+        [CONTRACTS, id] => ContractId::parse(id),
+        _ => Err(format!(
+            "must be a contract name of the form contracts/{{contract}}, got {name:?}"
+        )),
+    }
+}
+
+/// Parses `contracts/{contract}/intercedents/{intercedent}`.
+///
+/// # Errors
+/// A description of the expected form.
+pub fn parse_intercedent_name(name: &str) -> Result<(ContractId, IntercedentId), String> {
+    match name.split('/').collect::<Vec<_>>().as_slice() {
+        [CONTRACTS, contract, INTERCEDENTS, intercedent] => Ok((
+            ContractId::parse(contract)?,
+            IntercedentId::parse(intercedent)?,
+        )),
+        _ => Err(format!(
+            "must be an intercedent name of the form contracts/{{contract}}/intercedents/{{intercedent}}, got {name:?}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        let contract = ContractId::parse("utrecht-2027").unwrap();
+        let intercedent = IntercedentId::parse("int-7").unwrap();
+        assert_eq!(
+            parse_contract_name(&contract_name(&contract)).unwrap(),
+            contract
+        );
+        let name = intercedent_name(&contract, &intercedent);
+        assert_eq!(name, "contracts/utrecht-2027/intercedents/int-7");
+        assert_eq!(
+            parse_intercedent_name(&name).unwrap(),
+            (contract, intercedent)
+        );
+    }
+
+    #[test]
+    fn malformed_names_are_refused() {
+        for bad in [
+            "",
+            "contracts",
+            "contracts/",
+            "contract/x",
+            "contracts/x/y",
+            "contracts/UPPER",
+        ] {
+            assert!(parse_contract_name(bad).is_err(), "{bad}");
+        }
+        assert!(parse_intercedent_name("contracts/x/intercedents/111222333").is_err());
+        assert!(parse_intercedent_name("contracts/x").is_err());
+    }
+}

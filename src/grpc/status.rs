@@ -1,0 +1,202 @@
+//! The one mapping from service errors to gRPC statuses, with machine-readable details
+//! (google.rpc `BadRequest`, `ResourceInfo`, `ErrorInfo`).
+
+use std::collections::HashMap;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::error::Error;
+
+/// The `ErrorInfo` domain of this API.
+pub const ERROR_DOMAIN: &str = "settlement.flextensie.nl";
+
+/// Reason of `ErrorInfo` when a request id is reused for another payload.
+pub const REASON_REQUEST_ID_REUSED: &str = "REQUEST_ID_REUSED";
+
+/// The resource type of a resource name, from its last collection segment.
+fn resource_type(name: &str) -> &'static str {
+    let segments: Vec<&str> = name.split('/').collect();
+    let collection = segments
+        .len()
+        .checked_sub(2)
+        .map_or("", |index| segments[index]);
+    match collection {
+        "contracts" => "flextensie.settlement.v1.Contract",
+        "intercedents" => "flextensie.settlement.v1.Intercedent",
+        "hourlyRates" => "flextensie.settlement.v1.HourlyRate",
+        _ => "",
+    }
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Status {
+        match error {
+            Error::InvalidArgument(violations) => {
+                let mut details = ErrorDetails::new();
+                for item in violations.items() {
+                    details.add_bad_request_violation(item.field.clone(), item.description.clone());
+                }
+                Status::with_error_details(
+                    Code::InvalidArgument,
+                    format!("invalid request: {violations}"),
+                    details,
+                )
+            }
+            Error::NotFound { resource } => Status::with_error_details(
+                Code::NotFound,
+                format!("{resource} does not exist"),
+                ErrorDetails::with_resource_info(
+                    resource_type(&resource),
+                    resource.clone(),
+                    "",
+                    "not found",
+                ),
+            ),
+            Error::AlreadyExists { resource } => Status::with_error_details(
+                Code::AlreadyExists,
+                format!("{resource} already exists"),
+                ErrorDetails::with_resource_info(
+                    resource_type(&resource),
+                    resource.clone(),
+                    "",
+                    "already exists",
+                ),
+            ),
+            Error::RequestIdReused {
+                request_id,
+                first_action,
+            } => Status::with_error_details(
+                Code::AlreadyExists,
+                format!(
+                    "request id {request_id:?} was used before for a different request ({first_action}); \
+                     a retry must repeat the first request exactly, a new request needs a new request id"
+                ),
+                ErrorDetails::with_error_info(
+                    REASON_REQUEST_ID_REUSED,
+                    ERROR_DOMAIN,
+                    HashMap::from([
+                        ("request_id".to_owned(), request_id),
+                        ("first_action".to_owned(), first_action),
+                    ]),
+                ),
+            ),
+            Error::Unavailable { reason } => Status::unavailable(reason),
+            Error::Internal { context, source } => {
+                tracing::error!(error.context = context, error.cause = %ErrorChain(&*source), "internal error");
+                Status::internal("internal error; the service logged its cause")
+            }
+        }
+    }
+}
+
+/// Displays an error with all its causes, `a: b: c`.
+struct ErrorChain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Violations;
+
+    fn every_error() -> Vec<(Error, Code)> {
+        vec![
+            (
+                Error::InvalidArgument(Violations::single("a", "b")),
+                Code::InvalidArgument,
+            ),
+            (
+                Error::NotFound {
+                    resource: "contracts/x".to_owned(),
+                },
+                Code::NotFound,
+            ),
+            (
+                Error::AlreadyExists {
+                    resource: "contracts/x".to_owned(),
+                },
+                Code::AlreadyExists,
+            ),
+            (
+                Error::RequestIdReused {
+                    request_id: "r".to_owned(),
+                    first_action: "contract.create".to_owned(),
+                },
+                Code::AlreadyExists,
+            ),
+            (
+                Error::Unavailable {
+                    reason: "busy".to_owned(),
+                },
+                Code::Unavailable,
+            ),
+            (Error::internal("testing", "secret detail"), Code::Internal),
+        ]
+    }
+
+    #[test]
+    fn every_error_maps_to_its_code() {
+        for (error, code) in every_error() {
+            assert_eq!(Status::from(error).code(), code);
+        }
+    }
+
+    #[test]
+    fn internal_errors_do_not_leak_their_cause() {
+        let status = Status::from(Error::internal("testing", "secret detail"));
+        assert!(!status.message().contains("secret"));
+    }
+
+    #[test]
+    fn field_violations_travel_as_bad_request_details() {
+        let mut violations = Violations::new();
+        violations.add("contract.gemeente", "bad");
+        violations.add("request_id", "missing");
+        let status = Status::from(Error::InvalidArgument(violations));
+        let bad_request = status.get_details_bad_request().unwrap();
+        let fields: Vec<_> = bad_request
+            .field_violations
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect();
+        assert_eq!(fields, ["contract.gemeente", "request_id"]);
+    }
+
+    #[test]
+    fn a_reused_request_id_names_the_conflict() {
+        let status = Status::from(Error::RequestIdReused {
+            request_id: "r-1".to_owned(),
+            first_action: "contract.create".to_owned(),
+        });
+        let info = status.get_details_error_info().unwrap();
+        assert_eq!(info.reason, REASON_REQUEST_ID_REUSED);
+        assert_eq!(info.metadata["request_id"], "r-1");
+    }
+
+    #[test]
+    fn resource_types_follow_the_collection() {
+        assert_eq!(
+            resource_type("contracts/x"),
+            "flextensie.settlement.v1.Contract"
+        );
+        assert_eq!(
+            resource_type("contracts/x/intercedents/y"),
+            "flextensie.settlement.v1.Intercedent"
+        );
+        assert_eq!(
+            resource_type("contracts/x/intercedents/y/hourlyRates/2027-01-01"),
+            "flextensie.settlement.v1.HourlyRate"
+        );
+    }
+}

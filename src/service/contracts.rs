@@ -1,0 +1,265 @@
+//! Contracts, intercedents and hourly rates.
+
+use serde::Serialize;
+use tracing::instrument;
+
+use super::{RequestContext, now};
+use crate::domain::names::{contract_name, hourly_rate_name, intercedent_name};
+use crate::domain::{
+    Action, CbsCode, Contract, ContractId, ContractTerms, Intercedent, IntercedentId,
+    NewHourlyRate, NewIntercedent, PageRequest, RateSchedule, RecordedRate, RequestId,
+};
+use crate::error::Error;
+use crate::storage::contracts::{self as rows, Page};
+use crate::storage::{Applied, Mutation, Store};
+
+/// A checked request to create a contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CreateContract {
+    /// The idempotency key; not part of the payload.
+    #[serde(skip)]
+    pub request_id: RequestId,
+    /// The id the client chose, if any.
+    pub contract_id: Option<ContractId>,
+    /// The terms.
+    pub terms: ContractTerms,
+}
+
+/// A checked request to attach an intercedent to a contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CreateIntercedent {
+    /// The idempotency key; not part of the payload.
+    #[serde(skip)]
+    pub request_id: RequestId,
+    /// The contract.
+    pub contract: ContractId,
+    /// The intercedent and its first rates.
+    pub intercedent: NewIntercedent,
+}
+
+/// A checked request to add an hourly rate to an intercedent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CreateHourlyRate {
+    /// The idempotency key; not part of the payload.
+    #[serde(skip)]
+    pub request_id: RequestId,
+    /// The contract.
+    pub contract: ContractId,
+    /// The intercedent.
+    pub intercedent: IntercedentId,
+    /// The rate.
+    pub rate: NewHourlyRate,
+}
+
+/// Creates and reads contracts, intercedents and rates.
+#[derive(Debug, Clone)]
+pub struct ContractService {
+    store: Store,
+}
+
+impl ContractService {
+    /// A service over `store`.
+    #[must_use]
+    pub fn new(store: Store) -> ContractService {
+        ContractService { store }
+    }
+
+    /// Creates a contract; the service chooses an id when the client did not.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyExists`] when the id is taken, [`Error::RequestIdReused`], or a fault.
+    #[instrument(skip_all, fields(request.id = command.request_id.as_str(), contract.id))]
+    pub async fn create_contract(
+        &self,
+        context: &RequestContext,
+        command: CreateContract,
+    ) -> Result<Contract, Error> {
+        let now = now();
+        let mutation = Mutation::new(
+            context.principal.clone(),
+            command.request_id.clone(),
+            Action::CreateContract,
+            &command,
+            now,
+        )?;
+        let id = match command.contract_id {
+            Some(id) => id,
+            None => generated_contract_id()?,
+        };
+        tracing::Span::current().record("contract.id", id.as_str());
+        let contract = Contract {
+            id,
+            terms: command.terms,
+            create_time: now,
+        };
+        self.store
+            .mutate(mutation, move |connection| {
+                rows::insert_contract(connection, &contract)?;
+                Ok(Applied {
+                    resource: contract_name(&contract.id),
+                    response: contract,
+                })
+            })
+            .await
+    }
+
+    /// Reads a contract.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], or a fault.
+    #[instrument(skip_all, fields(contract.id = id.as_str()))]
+    pub async fn get_contract(
+        &self,
+        _context: &RequestContext,
+        id: ContractId,
+    ) -> Result<Contract, Error> {
+        self.store
+            .read(move |connection| rows::get_contract(connection, &id))
+            .await
+    }
+
+    /// Lists contracts ordered by id.
+    ///
+    /// # Errors
+    /// A fault.
+    #[instrument(skip_all, fields(page.size = page.size.get()))]
+    pub async fn list_contracts(
+        &self,
+        _context: &RequestContext,
+        page: PageRequest,
+    ) -> Result<Page<Contract>, Error> {
+        self.store
+            .read(move |connection| rows::list_contracts(connection, None::<&CbsCode>, &page))
+            .await
+    }
+
+    /// Attaches an intercedent with its first rates to an existing contract.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for the contract, [`Error::AlreadyExists`], [`Error::RequestIdReused`],
+    /// or a fault.
+    #[instrument(skip_all, fields(request.id = command.request_id.as_str(), contract.id = command.contract.as_str()))]
+    pub async fn create_intercedent(
+        &self,
+        context: &RequestContext,
+        command: CreateIntercedent,
+    ) -> Result<Intercedent, Error> {
+        let now = now();
+        let mutation = Mutation::new(
+            context.principal.clone(),
+            command.request_id.clone(),
+            Action::CreateIntercedent,
+            &command,
+            now,
+        )?;
+        let rates = command
+            .intercedent
+            .rates
+            .iter()
+            .map(|rate| RecordedRate {
+                effective_date: rate.effective_date,
+                rate: rate.rate,
+                create_time: now,
+            })
+            .collect();
+        let intercedent = Intercedent {
+            contract_id: command.contract,
+            id: command.intercedent.id,
+            rates: RateSchedule::new(rates),
+            create_time: now,
+        };
+        self.store
+            .mutate(mutation, move |connection| {
+                rows::get_contract(connection, &intercedent.contract_id)?;
+                rows::insert_intercedent(connection, &intercedent)?;
+                Ok(Applied {
+                    resource: intercedent_name(&intercedent.contract_id, &intercedent.id),
+                    response: intercedent,
+                })
+            })
+            .await
+    }
+
+    /// Reads an intercedent with its rates.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], or a fault.
+    #[instrument(skip_all, fields(contract.id = contract.as_str()))]
+    pub async fn get_intercedent(
+        &self,
+        _context: &RequestContext,
+        contract: ContractId,
+        intercedent: IntercedentId,
+    ) -> Result<Intercedent, Error> {
+        self.store
+            .read(move |connection| rows::get_intercedent(connection, &contract, &intercedent))
+            .await
+    }
+
+    /// Lists the intercedents of an existing contract ordered by id.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for the contract, or a fault.
+    #[instrument(skip_all, fields(contract.id = contract.as_str(), page.size = page.size.get()))]
+    pub async fn list_intercedents(
+        &self,
+        _context: &RequestContext,
+        contract: ContractId,
+        page: PageRequest,
+    ) -> Result<Page<Intercedent>, Error> {
+        self.store
+            .read(move |connection| {
+                rows::get_contract(connection, &contract)?;
+                rows::list_intercedents(connection, &contract, &page)
+            })
+            .await
+    }
+
+    /// Adds an effective-dated rate to an intercedent.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for the intercedent, [`Error::AlreadyExists`] for a rate on that date,
+    /// [`Error::RequestIdReused`], or a fault.
+    #[instrument(skip_all, fields(request.id = command.request_id.as_str(), contract.id = command.contract.as_str()))]
+    pub async fn create_hourly_rate(
+        &self,
+        context: &RequestContext,
+        command: CreateHourlyRate,
+    ) -> Result<RecordedRate, Error> {
+        let now = now();
+        let mutation = Mutation::new(
+            context.principal.clone(),
+            command.request_id.clone(),
+            Action::CreateHourlyRate,
+            &command,
+            now,
+        )?;
+        let rate = RecordedRate {
+            effective_date: command.rate.effective_date,
+            rate: command.rate.rate,
+            create_time: now,
+        };
+        let CreateHourlyRate {
+            contract,
+            intercedent,
+            ..
+        } = command;
+        self.store
+            .mutate(mutation, move |connection| {
+                rows::get_intercedent(connection, &contract, &intercedent)?;
+                rows::insert_rate(connection, &contract, &intercedent, &rate)?;
+                Ok(Applied {
+                    resource: hourly_rate_name(&contract, &intercedent, rate.effective_date),
+                    response: rate,
+                })
+            })
+            .await
+    }
+}
+
+/// A fresh contract id: `c-` and a time-ordered UUID (v7), so generated ids list in creation
+/// order.
+fn generated_contract_id() -> Result<ContractId, Error> {
+    ContractId::parse(&format!("c-{}", uuid::Uuid::now_v7()))
+        .map_err(|detail| Error::internal("generating a contract id", detail))
+}

@@ -1,0 +1,178 @@
+//! Builds the application from settings: the one place that wires concrete types together.
+//! `build` binds the listener first, so a test can ask for port 0 and read the port back.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio_stream::StreamExt as _;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+use tower::limit::GlobalConcurrencyLimitLayer;
+
+use crate::configuration::{Limits, Settings};
+use crate::grpc::ContractApi;
+use crate::grpc::api::contract_service_server::ContractServiceServer;
+use crate::grpc::proto::FILE_DESCRIPTOR_SET;
+use crate::service::ContractService;
+use crate::storage::Store;
+
+/// A server that is bound, migrated and ready to run.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    store: Store,
+    limits: Limits,
+}
+
+/// Opens the configured database and applies pending migrations.
+///
+/// # Errors
+/// When the database cannot be reached or migrated.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let target = settings.database_target().map_err(anyhow::Error::msg)?;
+    let backend = target.backend();
+    let options = settings.pool_options();
+    let store = tokio::task::spawn_blocking(move || Store::open(target, options))
+        .await
+        .context("opening the database")??;
+    let applied = store.migrate().await?;
+    tracing::info!(database.backend = backend, migrations.applied = ?applied, "database ready");
+    Ok(store)
+}
+
+impl Application {
+    /// Opens and migrates the database and binds the listener.
+    ///
+    /// # Errors
+    /// When the database cannot be opened or migrated, or the address cannot be bound.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
+        let store = open_store(settings).await?;
+        let listener = TcpListener::bind(settings.listen_addr)
+            .await
+            .with_context(|| format!("binding {}", settings.listen_addr))?;
+        let local_addr = listener.local_addr().context("reading the bound address")?;
+        Ok(Application {
+            listener,
+            local_addr,
+            store,
+            limits: settings.limits.clone(),
+        })
+    }
+
+    /// The address the server listens on (with the real port when port 0 was asked for).
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The database the server uses.
+    #[must_use]
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves until `shutdown` completes, then stops taking calls, lets in-flight calls finish
+    /// (up to the shutdown grace) and returns.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let limits = self.limits;
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<ContractServiceServer<ContractApi>>()
+            .await;
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_v1 = reflection().build_v1().context("building reflection v1")?;
+        let reflection_v1alpha = reflection()
+            .build_v1alpha()
+            .context("building reflection v1alpha")?;
+        let contracts =
+            ContractServiceServer::new(ContractApi::new(ContractService::new(self.store.clone())))
+                .max_decoding_message_size(limits.max_message_bytes)
+                .max_encoding_message_size(limits.max_message_bytes);
+
+        let incoming = TcpListenerStream::new(self.listener).map(|stream| {
+            stream.inspect(|tcp| {
+                // Small request/response messages: do not wait to coalesce packets.
+                let _ = tcp.set_nodelay(true);
+            })
+        });
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new calls, finishing in-flight calls");
+            health
+                .set_not_serving::<ContractServiceServer<ContractApi>>()
+                .await;
+            let _ = stopping_tx.send(());
+        };
+        let server = Server::builder()
+            .timeout(Duration::from_millis(limits.request_timeout_ms))
+            .concurrency_limit_per_connection(limits.max_concurrent_requests)
+            .max_concurrent_streams(limits.max_concurrent_streams_per_connection)
+            .layer(GlobalConcurrencyLimitLayer::new(
+                limits.max_concurrent_requests,
+            ))
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(contracts)
+            .serve_with_incoming_shutdown(incoming, signal);
+
+        tracing::info!(address = %self.local_addr, database.backend = self.store.target().backend(), "listening");
+        let grace = Duration::from_millis(limits.shutdown_grace_ms);
+        let overdue = async move {
+            if stopping_rx.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            served = server => served.context("serving gRPC")?,
+            () = overdue => tracing::warn!(grace_ms = limits.shutdown_grace_ms, "in-flight calls outlived the shutdown grace; stopping anyway"),
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!(signal = "SIGINT", "signal received"),
+        () = terminate => tracing::info!(signal = "SIGTERM", "signal received"),
+    }
+}

@@ -1,0 +1,139 @@
+//! The append-only audit log. There is deliberately no function here that updates or deletes
+//! an entry, and the database refuses both (triggers on both backends).
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use super::schema::{audit_log, sequences};
+use super::{AnyConnection, Mutation, from_stored_time, to_stored_time};
+use crate::error::{Context, Error};
+
+/// The counter of audit sequence numbers in `sequences`.
+const AUDIT_SEQUENCE: &str = "audit_log";
+
+/// One entry of the audit log, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Gapless sequence number, from 1.
+    pub seq: i64,
+    /// When the change was made.
+    pub recorded_at: DateTime<Utc>,
+    /// Who made it.
+    pub principal_subject: String,
+    /// In which role.
+    pub principal_role: String,
+    /// What kind of change.
+    pub action: String,
+    /// The resource changed.
+    pub resource: String,
+    /// The request id of the call.
+    pub request_id: String,
+    /// The change, canonically encoded.
+    pub payload: String,
+}
+
+#[derive(Queryable, Insertable)]
+#[diesel(table_name = audit_log)]
+struct AuditRow {
+    seq: i64,
+    recorded_at: chrono::NaiveDateTime,
+    principal_subject: String,
+    principal_role: String,
+    action: String,
+    resource: String,
+    request_id: String,
+    payload: String,
+}
+
+/// Hands out the next value of a gapless counter. The UPDATE locks the counter's row until the
+/// transaction ends, so values are handed out in commit order, and a rolled-back transaction
+/// returns its value.
+///
+/// # Errors
+/// A storage fault.
+pub fn next_in_sequence(connection: &mut AnyConnection, name: &'static str) -> Result<i64, Error> {
+    let updated = diesel::update(sequences::table.find(name))
+        .set(sequences::last_value.eq(sequences::last_value + 1))
+        .execute(connection)
+        .context("advancing a sequence")?;
+    if updated != 1 {
+        return Err(Error::internal(
+            "advancing a sequence",
+            format!("sequence {name:?} does not exist"),
+        ));
+    }
+    sequences::table
+        .find(name)
+        .select(sequences::last_value)
+        .first(connection)
+        .context("reading a sequence")
+}
+
+/// Appends the audit entry of a mutation and returns its sequence number.
+///
+/// # Errors
+/// A storage fault.
+pub(super) fn append(
+    connection: &mut AnyConnection,
+    mutation: &Mutation,
+    resource: &str,
+    payload: &str,
+) -> Result<i64, Error> {
+    let seq = next_in_sequence(connection, AUDIT_SEQUENCE)?;
+    let row = AuditRow {
+        seq,
+        recorded_at: to_stored_time(mutation.now),
+        principal_subject: mutation.principal.subject.clone(),
+        principal_role: mutation.principal.role.as_str().to_owned(),
+        action: mutation.action.as_str().to_owned(),
+        resource: resource.to_owned(),
+        request_id: mutation.request_id.as_str().to_owned(),
+        payload: payload.to_owned(),
+    };
+    diesel::insert_into(audit_log::table)
+        .values(&row)
+        .execute(connection)
+        .context("appending an audit entry")?;
+    Ok(seq)
+}
+
+/// Reads up to `limit` entries with sequence numbers above `after`, in order.
+///
+/// # Errors
+/// A storage fault.
+pub fn entries_after(
+    connection: &mut AnyConnection,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<AuditEntry>, Error> {
+    let rows: Vec<AuditRow> = audit_log::table
+        .filter(audit_log::seq.gt(after))
+        .order(audit_log::seq.asc())
+        .limit(limit)
+        .load(connection)
+        .context("reading the audit log")?;
+    Ok(rows
+        .into_iter()
+        .map(|row| AuditEntry {
+            seq: row.seq,
+            recorded_at: from_stored_time(row.recorded_at),
+            principal_subject: row.principal_subject,
+            principal_role: row.principal_role,
+            action: row.action,
+            resource: row.resource,
+            request_id: row.request_id,
+            payload: row.payload,
+        })
+        .collect())
+}
+
+/// The number of entries in the log (the highest sequence number, since it has no gaps).
+///
+/// # Errors
+/// A storage fault.
+pub fn size(connection: &mut AnyConnection) -> Result<i64, Error> {
+    audit_log::table
+        .count()
+        .get_result(connection)
+        .context("counting audit entries")
+}

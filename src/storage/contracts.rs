@@ -1,0 +1,353 @@
+//! Contracts, intercedents and hourly rates.
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+
+use super::schema::{contracts, hourly_rates, intercedents};
+use super::{AnyConnection, from_stored_time, is_unique_violation, to_stored_time};
+use crate::domain::names::{contract_name, hourly_rate_name, intercedent_name};
+use crate::domain::paging::encode_token;
+use crate::domain::{
+    CbsCode, Contract, ContractId, ContractTerms, ContractTermsInput, HourlyRate, Intercedent,
+    IntercedentId, PageRequest, RateSchedule, RawDate, RecordedRate, RiskShiftMode,
+};
+use crate::error::{Context, Error};
+
+/// One page of a listing and the token of the next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Token of the next page, `None` on the last.
+    pub next_page_token: Option<String>,
+}
+
+#[derive(Queryable, Insertable)]
+#[diesel(table_name = contracts)]
+struct ContractRow {
+    id: String,
+    gemeente: String,
+    display_name: String,
+    start_date: NaiveDate,
+    term_months: i32,
+    extension_option_months: i32,
+    settlement_period_months: i32,
+    intake_window_months: i32,
+    service_fee_per_period_cents: i64,
+    minimum_intake_per_window: i32,
+    risk_shift_mode: String,
+    target_arrangement_1_percent: i32,
+    target_arrangement_3_percent: i32,
+    create_time: chrono::NaiveDateTime,
+}
+
+fn small(value: u32) -> Result<i32, Error> {
+    i32::try_from(value).context("storing a contract term")
+}
+
+impl ContractRow {
+    fn from_contract(contract: &Contract) -> Result<ContractRow, Error> {
+        let terms = &contract.terms;
+        let target = terms.composition_target();
+        Ok(ContractRow {
+            id: contract.id.as_str().to_owned(),
+            gemeente: terms.gemeente().as_str().to_owned(),
+            display_name: terms.display_name().to_owned(),
+            start_date: terms.start_date(),
+            term_months: small(terms.term_months())?,
+            extension_option_months: small(terms.extension_option_months())?,
+            settlement_period_months: small(terms.settlement_period_months())?,
+            intake_window_months: small(terms.intake_window_months())?,
+            service_fee_per_period_cents: terms.service_fee_per_period().cents(),
+            minimum_intake_per_window: small(terms.minimum_intake_per_window())?,
+            risk_shift_mode: terms.risk_shift_mode().as_str().to_owned(),
+            target_arrangement_1_percent: small(target.arrangement_1_percent())?,
+            target_arrangement_3_percent: small(target.arrangement_3_percent())?,
+            create_time: to_stored_time(contract.create_time),
+        })
+    }
+
+    /// Rebuilds the domain contract, checking the stored terms like any input: a row that
+    /// fails is corrupt, an internal error.
+    fn into_contract(self) -> Result<Contract, Error> {
+        let corrupt = |detail: String| Error::internal("reading a stored contract", detail);
+        let start = self.start_date;
+        let input = ContractTermsInput {
+            gemeente: self.gemeente,
+            display_name: self.display_name,
+            start_date: Some(RawDate {
+                year: chrono::Datelike::year(&start),
+                month: i32::try_from(chrono::Datelike::month(&start)).unwrap_or(0),
+                day: i32::try_from(chrono::Datelike::day(&start)).unwrap_or(0),
+            }),
+            term_months: self.term_months.into(),
+            extension_option_months: self.extension_option_months.into(),
+            settlement_period_months: self.settlement_period_months.into(),
+            intake_window_months: self.intake_window_months.into(),
+            service_fee_per_period_cents: self.service_fee_per_period_cents,
+            minimum_intake_per_window: self.minimum_intake_per_window.into(),
+            risk_shift_mode: Some(RiskShiftMode::parse(&self.risk_shift_mode).map_err(&corrupt)?),
+            composition_target: Some((
+                self.target_arrangement_1_percent.into(),
+                self.target_arrangement_3_percent.into(),
+            )),
+        };
+        let terms =
+            ContractTerms::parse(input).map_err(|violations| corrupt(violations.to_string()))?;
+        Ok(Contract {
+            id: ContractId::parse(&self.id).map_err(corrupt)?,
+            terms,
+            create_time: from_stored_time(self.create_time),
+        })
+    }
+}
+
+/// Stores a new contract.
+///
+/// # Errors
+/// [`Error::AlreadyExists`] when the id is taken; a storage fault.
+pub fn insert_contract(connection: &mut AnyConnection, contract: &Contract) -> Result<(), Error> {
+    let row = ContractRow::from_contract(contract)?;
+    match diesel::insert_into(contracts::table)
+        .values(&row)
+        .execute(connection)
+    {
+        Ok(_) => Ok(()),
+        Err(error) if is_unique_violation(&error) => Err(Error::AlreadyExists {
+            resource: contract_name(&contract.id),
+        }),
+        Err(error) => Err(Error::internal("storing a contract", error)),
+    }
+}
+
+/// Reads a contract.
+///
+/// # Errors
+/// [`Error::NotFound`]; a storage fault.
+pub fn get_contract(connection: &mut AnyConnection, id: &ContractId) -> Result<Contract, Error> {
+    contracts::table
+        .find(id.as_str())
+        .first::<ContractRow>(connection)
+        .optional()
+        .context("reading a contract")?
+        .ok_or_else(|| Error::NotFound {
+            resource: contract_name(id),
+        })?
+        .into_contract()
+}
+
+/// Lists contracts ordered by id, optionally only those of one municipality.
+///
+/// # Errors
+/// A storage fault.
+pub fn list_contracts(
+    connection: &mut AnyConnection,
+    gemeente: Option<&CbsCode>,
+    page: &PageRequest,
+) -> Result<Page<Contract>, Error> {
+    let mut query = contracts::table
+        .order(contracts::id.asc())
+        .limit(i64::from(page.size.get()) + 1)
+        .into_boxed();
+    if let Some(after) = &page.after {
+        query = query.filter(contracts::id.gt(after.clone()));
+    }
+    if let Some(gemeente) = gemeente {
+        query = query.filter(contracts::gemeente.eq(gemeente.as_str().to_owned()));
+    }
+    let rows: Vec<ContractRow> = query.load(connection).context("listing contracts")?;
+    let items = rows
+        .into_iter()
+        .map(ContractRow::into_contract)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(paginate(items, page, |contract| {
+        contract.id.as_str().to_owned()
+    }))
+}
+
+/// Cuts the one-past-the-page item that a listing fetched, and makes the next token from the
+/// last item kept.
+fn paginate<T>(mut items: Vec<T>, page: &PageRequest, key: impl Fn(&T) -> String) -> Page<T> {
+    let size = usize::try_from(page.size.get()).unwrap_or(usize::MAX);
+    let more = items.len() > size;
+    items.truncate(size);
+    let next_page_token = more
+        .then(|| items.last().map(|item| encode_token(&key(item))))
+        .flatten();
+    Page {
+        items,
+        next_page_token,
+    }
+}
+
+#[derive(Queryable)]
+struct RateRow {
+    intercedent_id: String,
+    effective_date: NaiveDate,
+    rate_per_hour_cents: i64,
+    create_time: chrono::NaiveDateTime,
+}
+
+impl RateRow {
+    fn into_recorded(self) -> Result<RecordedRate, Error> {
+        Ok(RecordedRate {
+            effective_date: self.effective_date,
+            rate: HourlyRate::parse(self.rate_per_hour_cents)
+                .map_err(|detail| Error::internal("reading a stored rate", detail))?,
+            create_time: from_stored_time(self.create_time),
+        })
+    }
+}
+
+/// Stores a new intercedent with its first rates.
+///
+/// # Errors
+/// [`Error::AlreadyExists`] when the contract has an intercedent with that id; a storage fault.
+pub fn insert_intercedent(
+    connection: &mut AnyConnection,
+    intercedent: &Intercedent,
+) -> Result<(), Error> {
+    let inserted = diesel::insert_into(intercedents::table)
+        .values((
+            intercedents::contract_id.eq(intercedent.contract_id.as_str()),
+            intercedents::id.eq(intercedent.id.as_str()),
+            intercedents::create_time.eq(to_stored_time(intercedent.create_time)),
+        ))
+        .execute(connection);
+    match inserted {
+        Ok(_) => {}
+        Err(error) if is_unique_violation(&error) => {
+            return Err(Error::AlreadyExists {
+                resource: intercedent_name(&intercedent.contract_id, &intercedent.id),
+            });
+        }
+        Err(error) => return Err(Error::internal("storing an intercedent", error)),
+    }
+    for rate in intercedent.rates.rates() {
+        insert_rate(connection, &intercedent.contract_id, &intercedent.id, rate)?;
+    }
+    Ok(())
+}
+
+/// Stores a new rate of an intercedent.
+///
+/// # Errors
+/// [`Error::AlreadyExists`] when a rate is effective on that date already; a storage fault.
+pub fn insert_rate(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    intercedent: &IntercedentId,
+    rate: &RecordedRate,
+) -> Result<(), Error> {
+    let inserted = diesel::insert_into(hourly_rates::table)
+        .values((
+            hourly_rates::contract_id.eq(contract.as_str()),
+            hourly_rates::intercedent_id.eq(intercedent.as_str()),
+            hourly_rates::effective_date.eq(rate.effective_date),
+            hourly_rates::rate_per_hour_cents.eq(rate.rate.cents_per_hour()),
+            hourly_rates::create_time.eq(to_stored_time(rate.create_time)),
+        ))
+        .execute(connection);
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(error) if is_unique_violation(&error) => Err(Error::AlreadyExists {
+            resource: hourly_rate_name(contract, intercedent, rate.effective_date),
+        }),
+        Err(error) => Err(Error::internal("storing an hourly rate", error)),
+    }
+}
+
+/// Reads an intercedent with all its rates.
+///
+/// # Errors
+/// [`Error::NotFound`]; a storage fault.
+pub fn get_intercedent(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    id: &IntercedentId,
+) -> Result<Intercedent, Error> {
+    let created: chrono::NaiveDateTime = intercedents::table
+        .find((contract.as_str(), id.as_str()))
+        .select(intercedents::create_time)
+        .first(connection)
+        .optional()
+        .context("reading an intercedent")?
+        .ok_or_else(|| Error::NotFound {
+            resource: intercedent_name(contract, id),
+        })?;
+    let mut rates = rates_of(connection, contract, &[id.as_str().to_owned()])?;
+    Ok(Intercedent {
+        contract_id: contract.clone(),
+        id: id.clone(),
+        rates: RateSchedule::new(rates.remove(id.as_str()).unwrap_or_default()),
+        create_time: from_stored_time(created),
+    })
+}
+
+/// Lists the intercedents of a contract ordered by id, each with all its rates.
+///
+/// # Errors
+/// A storage fault.
+pub fn list_intercedents(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    page: &PageRequest,
+) -> Result<Page<Intercedent>, Error> {
+    let mut query = intercedents::table
+        .filter(intercedents::contract_id.eq(contract.as_str().to_owned()))
+        .order(intercedents::id.asc())
+        .select((intercedents::id, intercedents::create_time))
+        .limit(i64::from(page.size.get()) + 1)
+        .into_boxed();
+    if let Some(after) = &page.after {
+        query = query.filter(intercedents::id.gt(after.clone()));
+    }
+    let rows: Vec<(String, chrono::NaiveDateTime)> =
+        query.load(connection).context("listing intercedents")?;
+    let ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
+    let mut rates = rates_of(connection, contract, &ids)?;
+    let items = rows
+        .into_iter()
+        .map(|(id, created)| {
+            let schedule = RateSchedule::new(rates.remove(&id).unwrap_or_default());
+            Ok(Intercedent {
+                contract_id: contract.clone(),
+                id: IntercedentId::parse(&id)
+                    .map_err(|detail| Error::internal("reading a stored intercedent", detail))?,
+                rates: schedule,
+                create_time: from_stored_time(created),
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(paginate(items, page, |intercedent| {
+        intercedent.id.as_str().to_owned()
+    }))
+}
+
+fn rates_of(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    intercedent_ids: &[String],
+) -> Result<std::collections::HashMap<String, Vec<RecordedRate>>, Error> {
+    let rows: Vec<RateRow> = hourly_rates::table
+        .filter(hourly_rates::contract_id.eq(contract.as_str().to_owned()))
+        .filter(hourly_rates::intercedent_id.eq_any(intercedent_ids.to_vec()))
+        .select((
+            hourly_rates::intercedent_id,
+            hourly_rates::effective_date,
+            hourly_rates::rate_per_hour_cents,
+            hourly_rates::create_time,
+        ))
+        .load(connection)
+        .context("reading hourly rates")?;
+    let mut by_intercedent: std::collections::HashMap<String, Vec<RecordedRate>> =
+        std::collections::HashMap::new();
+    for row in rows {
+        let intercedent = row.intercedent_id.clone();
+        by_intercedent
+            .entry(intercedent)
+            .or_default()
+            .push(row.into_recorded()?);
+    }
+    Ok(by_intercedent)
+}

@@ -1,0 +1,86 @@
+//! Idempotency records: the first answer of every mutating call, keyed by the caller and its
+//! request id, written in the same transaction as the change.
+
+use diesel::prelude::*;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use super::schema::idempotency_records as records;
+use super::{AnyConnection, Mutation, to_stored_time};
+use crate::error::{Context, Error};
+
+/// The stored first answer of a request.
+#[derive(Queryable)]
+pub(super) struct FirstAnswer {
+    action: String,
+    fingerprint: String,
+    response: String,
+}
+
+impl FirstAnswer {
+    /// The first answer again when `mutation` is the same request, or the refusal of a reused id.
+    pub(super) fn replay<R: DeserializeOwned>(self, mutation: &Mutation) -> Result<R, Error> {
+        if self.action != mutation.action.as_str() || self.fingerprint != mutation.fingerprint {
+            return Err(Error::RequestIdReused {
+                request_id: mutation.request_id.as_str().to_owned(),
+                first_action: self.action,
+            });
+        }
+        serde_json::from_str(&self.response).context("decoding a stored answer")
+    }
+}
+
+/// On PostgreSQL, serialises transactions that carry the same caller and request id (a
+/// transaction-scoped advisory lock), so a concurrent retry waits for the first call and then
+/// replays its answer. SQLite has one writer, which serialises them already.
+pub(super) fn lock(connection: &mut AnyConnection, mutation: &Mutation) -> Result<(), Error> {
+    if let AnyConnection::Postgresql(pg) = connection {
+        let mut hasher = Sha256::new();
+        hasher.update(mutation.principal.subject.as_bytes());
+        hasher.update([0]);
+        hasher.update(mutation.request_id.as_str().as_bytes());
+        let digest = hasher.finalize();
+        let mut key = [0_u8; 8];
+        key.copy_from_slice(&digest[..8]);
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<diesel::sql_types::BigInt, _>(i64::from_be_bytes(key))
+            .execute(pg)
+            .context("locking a request id")?;
+    }
+    Ok(())
+}
+
+/// The first answer to the caller's request id, if there was one.
+pub(super) fn find(
+    connection: &mut AnyConnection,
+    mutation: &Mutation,
+) -> Result<Option<FirstAnswer>, Error> {
+    records::table
+        .find((&mutation.principal.subject, mutation.request_id.as_str()))
+        .select((records::action, records::fingerprint, records::response))
+        .first(connection)
+        .optional()
+        .context("looking up a request id")
+}
+
+/// Records the first answer to a request.
+pub(super) fn insert(
+    connection: &mut AnyConnection,
+    mutation: &Mutation,
+    response: &str,
+    audit_seq: i64,
+) -> Result<(), Error> {
+    diesel::insert_into(records::table)
+        .values((
+            records::principal_subject.eq(&mutation.principal.subject),
+            records::request_id.eq(mutation.request_id.as_str()),
+            records::action.eq(mutation.action.as_str()),
+            records::fingerprint.eq(&mutation.fingerprint),
+            records::response.eq(response),
+            records::audit_seq.eq(audit_seq),
+            records::recorded_at.eq(to_stored_time(mutation.now)),
+        ))
+        .execute(connection)
+        .context("recording a request's answer")?;
+    Ok(())
+}

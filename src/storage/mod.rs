@@ -1,0 +1,443 @@
+//! Storage with diesel over one code path for SQLite (the embedded default) and PostgreSQL
+//! (production): a `MultiConnection` enum, a connection pool, embedded migrations per backend,
+//! and the transactional core that every mutating call goes through ([`Store::mutate`]).
+//!
+//! Blocking database work runs on tokio's blocking pool, never on the async workers. SQLite
+//! writes go through a pool of exactly one connection (one writer; readers use WAL snapshots),
+//! because concurrent SQLite writers at `synchronous=FULL` starve each other.
+
+pub mod audit;
+mod connection;
+pub mod contracts;
+mod idempotency;
+pub mod schema;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use serde::{Serialize, de::DeserializeOwned};
+use sha2::{Digest, Sha256};
+
+use crate::domain::audit::canonical_json;
+use crate::domain::{Action, Principal, RequestId};
+use crate::error::{BoxError, Context, Error};
+
+pub use connection::AnyConnection;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Key of the PostgreSQL advisory lock that serialises migrations of replicas starting at once.
+const MIGRATION_LOCK_KEY: i64 = 0x666c_6578_7365_7474; // "flexsett"
+
+/// Which database a URL selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A `postgres://` or `postgresql://` URL.
+    Postgres {
+        /// The libpq connection URL.
+        url: String,
+    },
+    /// A SQLite database file.
+    Sqlite {
+        /// Path of the file.
+        path: String,
+    },
+}
+
+impl Target {
+    /// Reads a database URL: `postgres://…` or `postgresql://…` selects PostgreSQL; `sqlite://PATH`
+    /// or a plain path selects a SQLite file.
+    ///
+    /// # Errors
+    /// When the URL is empty.
+    pub fn parse(url: &str) -> Result<Target, String> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Target::Postgres {
+                url: url.to_owned(),
+            })
+        } else {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            if path.is_empty() {
+                Err(
+                    "database_url is empty: give a SQLite file path or a postgres:// URL"
+                        .to_owned(),
+                )
+            } else {
+                Ok(Target::Sqlite {
+                    path: path.to_owned(),
+                })
+            }
+        }
+    }
+
+    /// The backend's name, for logs.
+    #[must_use]
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Target::Postgres { .. } => "postgresql",
+            Target::Sqlite { .. } => "sqlite",
+        }
+    }
+}
+
+/// Tuning of the database connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolOptions {
+    /// Most open connections (PostgreSQL) or reader connections (SQLite).
+    pub max_connections: u32,
+    /// How long a call waits for a free connection before it is refused as unavailable.
+    pub acquire_timeout: Duration,
+    /// How long SQLite waits for a lock held by another process.
+    pub sqlite_busy_timeout: Duration,
+}
+
+/// Opens connections of one target and prepares each (SQLite pragmas).
+#[derive(Debug, Clone)]
+struct ConnectionManager {
+    target: Target,
+    sqlite_busy_timeout: Duration,
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = AnyConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
+        match &self.target {
+            Target::Postgres { url } => diesel::PgConnection::establish(url)
+                .map(AnyConnection::Postgresql)
+                .map_err(r2d2::Error::ConnectionError),
+            Target::Sqlite { path } => {
+                let mut connection = diesel::SqliteConnection::establish(path)
+                    .map_err(r2d2::Error::ConnectionError)?;
+                // WAL lets readers work beside the one writer; FULL makes every acknowledged
+                // commit durable across a power cut.
+                let pragmas = format!(
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                    self.sqlite_busy_timeout.as_millis()
+                );
+                connection
+                    .batch_execute(&pragmas)
+                    .map_err(r2d2::Error::QueryError)?;
+                Ok(AnyConnection::Sqlite(connection))
+            }
+        }
+    }
+
+    fn is_valid(&self, connection: &mut AnyConnection) -> Result<(), r2d2::Error> {
+        connection
+            .batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, connection: &mut AnyConnection) -> bool {
+        r2d2::R2D2Connection::is_broken(connection)
+    }
+}
+
+type Pool = r2d2::Pool<ConnectionManager>;
+
+/// The database: pools for reads and writes, and the units of work over them.
+#[derive(Clone)]
+pub struct Store {
+    target: Target,
+    readers: Pool,
+    writers: Pool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.target.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a mutation records besides its effect: the first answer and the audit entry.
+#[derive(Debug, Clone)]
+pub struct Mutation {
+    /// Who makes the change.
+    pub principal: Principal,
+    /// The caller's idempotency key.
+    pub request_id: RequestId,
+    /// What kind of change.
+    pub action: Action,
+    /// SHA-256 (hex) of the canonical encoding of the action and the request's payload.
+    pub fingerprint: String,
+    /// When the change is made.
+    pub now: DateTime<Utc>,
+}
+
+impl Mutation {
+    /// Describes a mutation whose payload is `command`; the fingerprint covers the action and
+    /// the canonical encoding of the command, not the request id.
+    ///
+    /// # Errors
+    /// When the command cannot be encoded (an internal fault).
+    pub fn new(
+        principal: Principal,
+        request_id: RequestId,
+        action: Action,
+        command: &impl Serialize,
+        now: DateTime<Utc>,
+    ) -> Result<Mutation, Error> {
+        let payload = canonical_json(command).context("encoding a request canonically")?;
+        let mut hasher = Sha256::new();
+        hasher.update(action.as_str().as_bytes());
+        hasher.update([0]);
+        hasher.update(payload.as_bytes());
+        let fingerprint = hex(&hasher.finalize());
+        Ok(Mutation {
+            principal,
+            request_id,
+            action,
+            fingerprint,
+            now,
+        })
+    }
+}
+
+/// What a change did: the resource it touched, the answer for the caller, and the change
+/// itself for the audit log.
+#[derive(Debug, Clone)]
+pub struct Applied<R> {
+    /// Name of the resource changed.
+    pub resource: String,
+    /// The answer to the caller.
+    pub response: R,
+}
+
+/// Lowercase hex of bytes.
+#[must_use]
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut text, byte| {
+            let _ = write!(text, "{byte:02x}");
+            text
+        })
+}
+
+impl Store {
+    /// Opens the pools of a database (creating a SQLite file and its folder if needed). Does
+    /// not migrate; see [`Store::migrate`].
+    ///
+    /// # Errors
+    /// When the database cannot be reached or the file cannot be created.
+    pub fn open(target: Target, options: PoolOptions) -> Result<Store, Error> {
+        if let Target::Sqlite { path } = &target
+            && let Some(parent) = std::path::Path::new(path).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).context("creating the SQLite database folder")?;
+        }
+        let manager = ConnectionManager {
+            target: target.clone(),
+            sqlite_busy_timeout: options.sqlite_busy_timeout,
+        };
+        let build = |size: u32| {
+            r2d2::Pool::builder()
+                .max_size(size)
+                .min_idle(Some(1))
+                .connection_timeout(options.acquire_timeout)
+                .build(manager.clone())
+                .context("opening the database")
+        };
+        let (readers, writers) = match target {
+            Target::Postgres { .. } => {
+                let pool = build(options.max_connections)?;
+                (pool.clone(), pool)
+            }
+            Target::Sqlite { .. } => {
+                // The writer first: it switches the file to WAL before the readers open it.
+                let writers = build(1)?;
+                (build(options.max_connections)?, writers)
+            }
+        };
+        Ok(Store {
+            target,
+            readers,
+            writers,
+        })
+    }
+
+    /// The database this store uses.
+    #[must_use]
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Applies the embedded migrations that are not applied yet and returns their versions.
+    /// On PostgreSQL an advisory lock keeps replicas that start together from racing.
+    ///
+    /// # Errors
+    /// When a migration fails; nothing of a failed migration stays applied.
+    pub async fn migrate(&self) -> Result<Vec<String>, Error> {
+        fn versions(
+            applied: diesel::migration::Result<Vec<diesel::migration::MigrationVersion<'_>>>,
+        ) -> Result<Vec<String>, Error> {
+            applied
+                .map(|versions| versions.iter().map(ToString::to_string).collect())
+                .map_err(|source: BoxError| Error::Internal {
+                    context: "migrating the database",
+                    source,
+                })
+        }
+        self.run(&self.writers, |connection| match connection {
+            AnyConnection::Postgresql(pg) => {
+                diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+                    .execute(pg)
+                    .context("locking migrations")?;
+                let applied = versions(pg.run_pending_migrations(POSTGRES_MIGRATIONS));
+                diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
+                    .execute(pg)
+                    .context("unlocking migrations")?;
+                applied
+            }
+            AnyConnection::Sqlite(sqlite) => {
+                versions(sqlite.run_pending_migrations(SQLITE_MIGRATIONS))
+            }
+        })
+        .await
+    }
+
+    /// Runs a read on a pooled connection off the async workers.
+    ///
+    /// # Errors
+    /// What `read` returns, or [`Error::Unavailable`] when no connection is free in time.
+    pub async fn read<T, F>(&self, read: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, Error> + Send + 'static,
+    {
+        self.run(&self.readers, read).await
+    }
+
+    /// The transactional core of every mutating call. In ONE transaction it (a) looks up the
+    /// request id, (b) applies the change, (c) appends the audit entry and (d) stores the answer
+    /// for replays. A replay with the same payload returns the first answer and changes
+    /// nothing; the same request id with another payload is [`Error::RequestIdReused`].
+    ///
+    /// # Errors
+    /// What `apply` returns (then nothing is written), [`Error::RequestIdReused`], or a
+    /// storage fault.
+    pub async fn mutate<R, F>(&self, mutation: Mutation, apply: F) -> Result<R, Error>
+    where
+        R: Serialize + DeserializeOwned + Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<Applied<R>, Error> + Send + 'static,
+    {
+        self.run(&self.writers, move |connection| {
+            connection.transaction(|connection| {
+                idempotency::lock(connection, &mutation)?;
+                if let Some(first) = idempotency::find(connection, &mutation)? {
+                    return first.replay(&mutation);
+                }
+                let applied = apply(connection)?;
+                let response =
+                    canonical_json(&applied.response).context("encoding an answer canonically")?;
+                let seq = audit::append(connection, &mutation, &applied.resource, &response)?;
+                idempotency::insert(connection, &mutation, &response, seq)?;
+                Ok(applied.response)
+            })
+        })
+        .await
+    }
+
+    async fn run<T, F>(&self, pool: &Pool, work: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, Error> + Send + 'static,
+    {
+        let pool = pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut connection = pool.get().map_err(|error| Error::Unavailable {
+                reason: format!("no database connection became free in time ({error})"),
+            })?;
+            work(&mut connection)
+        })
+        .await
+        .context("running database work")?
+    }
+}
+
+/// True when a diesel error is a unique-constraint violation.
+#[must_use]
+pub fn is_unique_violation(error: &diesel::result::Error) -> bool {
+    matches!(
+        error,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+/// Converts a UTC instant to the naive UTC timestamp both backends store.
+#[must_use]
+pub fn to_stored_time(instant: DateTime<Utc>) -> chrono::NaiveDateTime {
+    instant.naive_utc()
+}
+
+/// Converts a stored naive UTC timestamp back to an instant.
+#[must_use]
+pub fn from_stored_time(stored: chrono::NaiveDateTime) -> DateTime<Utc> {
+    stored.and_utc()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_select_their_backend() {
+        assert_eq!(
+            Target::parse("postgres://u@h/db").unwrap().backend(),
+            "postgresql"
+        );
+        assert_eq!(
+            Target::parse("postgresql://u@h/db").unwrap().backend(),
+            "postgresql"
+        );
+        assert_eq!(
+            Target::parse("sqlite://./data/x.db").unwrap(),
+            Target::Sqlite {
+                path: "./data/x.db".to_owned()
+            }
+        );
+        assert_eq!(
+            Target::parse("x.db").unwrap(),
+            Target::Sqlite {
+                path: "x.db".to_owned()
+            }
+        );
+        assert!(Target::parse("").is_err());
+        assert!(Target::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn fingerprints_ignore_the_request_id_but_not_the_action_or_payload() {
+        let now = DateTime::UNIX_EPOCH;
+        let principal = Principal::local_admin();
+        let id = |text: &str| RequestId::parse(text).unwrap();
+        let print = |request: &str, action, payload: &str| {
+            Mutation::new(principal.clone(), id(request), action, &payload, now)
+                .unwrap()
+                .fingerprint
+        };
+        assert_eq!(
+            print("a", Action::CreateContract, "x"),
+            print("b", Action::CreateContract, "x")
+        );
+        assert_ne!(
+            print("a", Action::CreateContract, "x"),
+            print("a", Action::CreateContract, "y")
+        );
+        assert_ne!(
+            print("a", Action::CreateContract, "x"),
+            print("a", Action::CreateIntercedent, "x")
+        );
+    }
+}

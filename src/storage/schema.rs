@@ -1,0 +1,125 @@
+//! Diesel's view of the tables. Kept in step with both migration folders by the schema tests,
+//! which run every query of the storage layer on SQLite and PostgreSQL.
+
+diesel::table! {
+    /// Named gapless counters; the row lock serialises their writers.
+    sequences (name) {
+        /// Counter name.
+        name -> Text,
+        /// The last value handed out.
+        last_value -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// The append-only audit log.
+    audit_log (seq) {
+        /// Gapless sequence number, from 1.
+        seq -> BigInt,
+        /// When the change was committed (UTC).
+        recorded_at -> Timestamp,
+        /// Who made the change.
+        principal_subject -> Text,
+        /// In which role.
+        principal_role -> Text,
+        /// What kind of change (`Action` name).
+        action -> Text,
+        /// The resource changed.
+        resource -> Text,
+        /// The request id of the call.
+        request_id -> Text,
+        /// The change, canonically encoded.
+        payload -> Text,
+    }
+}
+
+diesel::table! {
+    /// First answers of mutating calls, for idempotent replays.
+    idempotency_records (principal_subject, request_id) {
+        /// The caller.
+        principal_subject -> Text,
+        /// The caller's request id.
+        request_id -> Text,
+        /// The action of the first call.
+        action -> Text,
+        /// SHA-256 of the first call's canonical payload, hex.
+        fingerprint -> Text,
+        /// The first answer, canonically encoded.
+        response -> Text,
+        /// The audit entry of the first call.
+        audit_seq -> BigInt,
+        /// When the first call committed (UTC).
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Contracts and their terms.
+    contracts (id) {
+        /// Contract id.
+        id -> Text,
+        /// CBS code of the municipality.
+        gemeente -> Text,
+        /// Title.
+        display_name -> Text,
+        /// First day.
+        start_date -> Date,
+        /// Term in months.
+        term_months -> Integer,
+        /// Extension option in months.
+        extension_option_months -> Integer,
+        /// Settlement period in months.
+        settlement_period_months -> Integer,
+        /// Intake window in months.
+        intake_window_months -> Integer,
+        /// Fee per period in cents.
+        service_fee_per_period_cents -> BigInt,
+        /// Minimum intake per window.
+        minimum_intake_per_window -> Integer,
+        /// `FULL` or `PRO_RATA`.
+        risk_shift_mode -> Text,
+        /// Target share of arrangement 1, percent.
+        target_arrangement_1_percent -> Integer,
+        /// Target share of arrangement 3, percent.
+        target_arrangement_3_percent -> Integer,
+        /// Creation instant (UTC).
+        create_time -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Intercedents attached to contracts.
+    intercedents (contract_id, id) {
+        /// The contract.
+        contract_id -> Text,
+        /// Pseudonymous reference.
+        id -> Text,
+        /// Creation instant (UTC).
+        create_time -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Effective-dated hourly cost rates.
+    hourly_rates (contract_id, intercedent_id, effective_date) {
+        /// The contract.
+        contract_id -> Text,
+        /// The intercedent.
+        intercedent_id -> Text,
+        /// First day the rate applies.
+        effective_date -> Date,
+        /// Cents per hour.
+        rate_per_hour_cents -> BigInt,
+        /// Creation instant (UTC).
+        create_time -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    sequences,
+    audit_log,
+    idempotency_records,
+    contracts,
+    intercedents,
+    hourly_rates,
+);
