@@ -1,0 +1,54 @@
+//! Standard gRPC health checking and server reflection, so stock clients work.
+
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+on_both_backends! {
+    async fn health_answers_serving(app) {
+        let mut health = HealthClient::new(app.channel().await);
+        for service in ["", "flextensie.settlement.v1.ContractService"] {
+            let answer = health.check(HealthCheckRequest { service: service.to_owned() }).await.unwrap().into_inner();
+            assert_eq!(answer.status(), ServingStatus::Serving, "{service:?}");
+        }
+    }
+}
+
+macro_rules! list_services {
+    ($version:ident, $channel:expr) => {{
+        use tonic_reflection::pb::$version::ServerReflectionRequest;
+        use tonic_reflection::pb::$version::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::$version::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::$version::server_reflection_response::MessageResponse;
+        let mut client = ServerReflectionClient::new($channel);
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut answers = client
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let answer = answers.message().await.unwrap().expect("one answer");
+        match answer.message_response {
+            Some(MessageResponse::ListServicesResponse(list)) => list
+                .service
+                .into_iter()
+                .map(|service| service.name)
+                .collect::<Vec<String>>(),
+            other => panic!("unexpected reflection answer {other:?}"),
+        }
+    }};
+}
+
+on_both_backends! {
+    async fn reflection_lists_the_api_on_v1_and_v1alpha(app) {
+        let v1 = list_services!(v1, app.channel().await);
+        let v1alpha = list_services!(v1alpha, app.channel().await);
+        for services in [&v1, &v1alpha] {
+            assert!(services.iter().any(|name| name == "flextensie.settlement.v1.ContractService"), "{services:?}");
+            assert!(services.iter().any(|name| name == "grpc.health.v1.Health"), "{services:?}");
+        }
+    }
+}

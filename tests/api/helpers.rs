@@ -1,0 +1,300 @@
+//! Test harness: fresh databases, a server per test, and the macro that runs a test on both
+//! backends.
+
+use std::sync::Once;
+
+use flexsettle::configuration::Settings;
+use flexsettle::grpc::api;
+use flexsettle::grpc::api::contract_service_client::ContractServiceClient;
+use flexsettle::startup::Application;
+use flexsettle::storage::{AnyConnection, Store, audit};
+use tonic::transport::Channel;
+
+/// The variable that points the tests at a PostgreSQL server (any database on it; each test
+/// creates and drops its own).
+pub const POSTGRES_URL_VAR: &str = "FLEXSETTLE_TEST_DATABASE_URL";
+
+/// Runs the test body once per backend: `NAME::sqlite` and `NAME::postgres`.
+macro_rules! on_both_backends {
+    ($(#[$meta:meta])* async fn $name:ident($app:ident) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports, reason = "each test body uses a different part of the prelude")]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let $app = crate::helpers::TestApp::spawn(crate::helpers::Backend::Sqlite).await;
+                $body
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if !crate::helpers::postgres_configured() {
+                    return;
+                }
+                let $app = crate::helpers::TestApp::spawn(crate::helpers::Backend::Postgres).await;
+                $body
+            }
+        }
+    };
+}
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// True when PostgreSQL tests should run. In CI (`CI` set) the variable is required: a
+/// PostgreSQL run that silently did not happen would be a lie.
+pub fn postgres_configured() -> bool {
+    let configured = std::env::var(POSTGRES_URL_VAR).is_ok_and(|url| !url.is_empty());
+    if !configured {
+        assert!(
+            std::env::var("CI").is_err(),
+            "{POSTGRES_URL_VAR} must be set in CI: the suite must run on PostgreSQL too"
+        );
+        static WARN: Once = Once::new();
+        WARN.call_once(|| eprintln!("PostgreSQL tests skipped: {POSTGRES_URL_VAR} is not set"));
+    }
+    configured
+}
+
+/// A database of its own for one test; dropped with the test.
+pub enum TestDatabase {
+    Sqlite {
+        _dir: tempfile::TempDir,
+        path: String,
+    },
+    Postgres {
+        admin_url: String,
+        name: String,
+        url: String,
+    },
+}
+
+impl TestDatabase {
+    pub fn create(backend: Backend) -> TestDatabase {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary folder");
+                let path = dir
+                    .path()
+                    .join("flexsettle.db")
+                    .to_string_lossy()
+                    .into_owned();
+                TestDatabase::Sqlite { _dir: dir, path }
+            }
+            Backend::Postgres => {
+                use diesel::{Connection, RunQueryDsl};
+                let admin_url = std::env::var(POSTGRES_URL_VAR).expect("PostgreSQL URL");
+                let name = format!("flexsettle_test_{}", uuid::Uuid::now_v7().simple());
+                let mut admin =
+                    diesel::PgConnection::establish(&admin_url).unwrap_or_else(|error| {
+                        panic!("PostgreSQL at {POSTGRES_URL_VAR} is unreachable: {error}")
+                    });
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .expect("create database");
+                let mut url = url::Url::parse(&admin_url).expect("PostgreSQL URL parses");
+                url.set_path(&format!("/{name}"));
+                TestDatabase::Postgres {
+                    admin_url,
+                    name,
+                    url: url.to_string(),
+                }
+            }
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            TestDatabase::Sqlite { path, .. } => path,
+            TestDatabase::Postgres { url, .. } => url,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres {
+            admin_url, name, ..
+        } = self
+        {
+            use diesel::{Connection, RunQueryDsl};
+            // Best effort: a database left behind is only clutter.
+            if let Ok(mut admin) = diesel::PgConnection::establish(admin_url) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin);
+            }
+        }
+    }
+}
+
+/// Settings of a test server on `database_url`, listening on a free port.
+pub fn test_settings(database_url: &str) -> Settings {
+    let mut settings = Settings::default();
+    settings.listen_addr = "127.0.0.1:0".parse().expect("address");
+    settings.database_url = database_url.to_owned();
+    settings.database.max_connections = 4;
+    settings
+}
+
+/// A running server on its own database, and clients of it.
+pub struct TestApp {
+    pub backend: Backend,
+    pub address: String,
+    pub contracts: ContractServiceClient<Channel>,
+    pub store: Store,
+    _stop: tokio::sync::oneshot::Sender<()>,
+    // Dropped last: the server's pool must not outlive its database.
+    _database: TestDatabase,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        let database = tokio::task::spawn_blocking(move || TestDatabase::create(backend))
+            .await
+            .expect("database");
+        let app = Application::build(&test_settings(database.url()))
+            .await
+            .expect("application builds");
+        let address = format!("http://{}", app.local_addr());
+        let store = app.store().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        let contracts = ContractServiceClient::connect(address.clone())
+            .await
+            .expect("client connects");
+        TestApp {
+            backend,
+            address,
+            contracts,
+            store,
+            _stop: stop,
+            _database: database,
+        }
+    }
+
+    /// A new channel to the server.
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.address.clone())
+            .expect("address")
+            .connect()
+            .await
+            .expect("channel connects")
+    }
+
+    /// The number of audit entries.
+    pub async fn audit_size(&self) -> i64 {
+        self.store
+            .read(|connection| audit::size(connection))
+            .await
+            .expect("audit size")
+    }
+
+    /// Every audit entry, in order.
+    pub async fn audit_entries(&self) -> Vec<audit::AuditEntry> {
+        self.store
+            .read(|connection| audit::entries_after(connection, 0, 10_000))
+            .await
+            .expect("audit entries")
+    }
+
+    /// Runs raw SQL on a connection of the server's database.
+    pub async fn execute_sql(&self, sql: &'static str) -> diesel::QueryResult<usize> {
+        self.store
+            .read(move |connection: &mut AnyConnection| {
+                use diesel::RunQueryDsl;
+                Ok(diesel::sql_query(sql).execute(connection))
+            })
+            .await
+            .expect("connection")
+    }
+
+    pub async fn create_contract(
+        &self,
+        request: api::CreateContractRequest,
+    ) -> Result<api::Contract, tonic::Status> {
+        self.contracts
+            .clone()
+            .create_contract(request)
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub async fn all_contracts(&self) -> Vec<api::Contract> {
+        let mut contracts = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = self
+                .contracts
+                .clone()
+                .list_contracts(api::ListContractsRequest {
+                    page_size: 500,
+                    page_token,
+                })
+                .await
+                .expect("list contracts")
+                .into_inner();
+            contracts.extend(page.contracts);
+            if page.next_page_token.is_empty() {
+                return contracts;
+            }
+            page_token = page.next_page_token;
+        }
+    }
+}
+
+pub fn date(
+    year: i32,
+    month: i32,
+    day: i32,
+) -> Option<flexsettle::grpc::proto::google::r#type::Date> {
+    Some(flexsettle::grpc::proto::google::r#type::Date { year, month, day })
+}
+
+/// The contract of DESIGN.md's worked example.
+pub fn worked_example_contract() -> api::Contract {
+    api::Contract {
+        gemeente: "GM0344".to_owned(),
+        display_name: "Utrecht flexpool 2027".to_owned(),
+        start_date: date(2027, 1, 1),
+        term_months: 12,
+        extension_option_months: 12,
+        settlement_period_months: 1,
+        intake_window_months: 3,
+        service_fee_per_period_cents: 125_000,
+        minimum_intake_per_window: 30,
+        risk_shift_mode: api::RiskShiftMode::Full.into(),
+        composition_target: Some(api::CompositionTarget {
+            arrangement_1_percent: 15,
+            arrangement_3_percent: 85,
+        }),
+        ..api::Contract::default()
+    }
+}
+
+pub fn create_contract_request(request_id: &str, contract_id: &str) -> api::CreateContractRequest {
+    api::CreateContractRequest {
+        request_id: request_id.to_owned(),
+        contract_id: contract_id.to_owned(),
+        contract: Some(worked_example_contract()),
+    }
+}
+
+/// The fields named by the `BadRequest` detail of a status.
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_details_bad_request()
+        .expect("a BadRequest detail")
+        .field_violations
+        .into_iter()
+        .map(|violation| violation.field)
+        .collect()
+}

@@ -1,0 +1,13 @@
+//! Black-box tests of the gRPC API over a real server on port 0. Every test that touches the
+//! database runs twice: on a fresh SQLite file and, when `FLEXSETTLE_TEST_DATABASE_URL` is set,
+//! on a fresh PostgreSQL database.
+
+#[macro_use]
+mod helpers;
+
+mod contracts;
+mod health;
+mod idempotency;
+mod intercedents;
+mod schema;
+mod shutdown;

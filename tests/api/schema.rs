@@ -1,0 +1,98 @@
+//! The schema itself: an append-only audit log with gapless numbers, no floating-point
+//! columns, and migrations that apply once.
+
+use diesel::QueryableByName;
+use diesel::sql_types::Text;
+use flexsettle::storage::AnyConnection;
+
+use crate::helpers::create_contract_request;
+
+on_both_backends! {
+    async fn the_audit_log_refuses_update_and_delete(app) {
+        app.create_contract(create_contract_request("r-1", "")).await.unwrap();
+        let update = app.execute_sql("UPDATE audit_log SET action = 'forged'").await;
+        assert!(update.is_err(), "UPDATE of the audit log must fail: {update:?}");
+        let delete = app.execute_sql("DELETE FROM audit_log").await;
+        assert!(delete.is_err(), "DELETE from the audit log must fail: {delete:?}");
+        let entries = app.audit_entries().await;
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].action, "contract.create");
+    }
+}
+
+on_both_backends! {
+    async fn audit_numbers_have_no_gaps_even_after_refused_calls(app) {
+        for index in 0..6 {
+            app.create_contract(create_contract_request(&format!("r-{index}"), "")).await.unwrap();
+            // A refused call between two successes must not consume a number.
+            let _ = app.create_contract(create_contract_request(&format!("dup-{index}"), "same")).await;
+        }
+        let seqs: Vec<i64> = app.audit_entries().await.iter().map(|entry| entry.seq).collect();
+        assert_eq!(seqs, (1..=7).collect::<Vec<i64>>());
+    }
+}
+
+on_both_backends! {
+    async fn an_audit_entry_holds_the_canonical_change(app) {
+        let created = app.create_contract(create_contract_request("r-1", "")).await.unwrap();
+        let entry = app.audit_entries().await.remove(0);
+        let payload: serde_json::Value = serde_json::from_str(&entry.payload).unwrap();
+        assert_eq!(payload["id"], created.name.trim_start_matches("contracts/"));
+        assert_eq!(payload["terms"]["gemeente"], "GM0344");
+        assert_eq!(payload["terms"]["service_fee_per_period"], 125_000);
+        // Canonical: re-encoding with sorted keys gives the same bytes.
+        assert_eq!(serde_json::to_string(&payload).unwrap(), entry.payload);
+    }
+}
+
+#[derive(QueryableByName)]
+struct ColumnType {
+    #[diesel(sql_type = Text)]
+    table_name: String,
+    #[diesel(sql_type = Text)]
+    column_name: String,
+    #[diesel(sql_type = Text)]
+    data_type: String,
+}
+
+on_both_backends! {
+    async fn no_column_can_hold_a_floating_point_number(app) {
+        let columns = app
+            .store
+            .read(|connection| {
+                use diesel::RunQueryDsl;
+                let sql = match connection {
+                    AnyConnection::Postgresql(_) => {
+                        "SELECT table_name::text AS table_name, column_name::text AS column_name, data_type::text AS data_type \
+                         FROM information_schema.columns WHERE table_schema = 'public'"
+                    }
+                    AnyConnection::Sqlite(_) => {
+                        "SELECT m.name AS table_name, p.name AS column_name, p.type AS data_type \
+                         FROM sqlite_master m JOIN pragma_table_info(m.name) p WHERE m.type = 'table'"
+                    }
+                };
+                Ok(diesel::sql_query(sql).load::<ColumnType>(connection))
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(columns.iter().any(|column| column.table_name == "contracts"), "the query sees the schema");
+        for column in &columns {
+            let data_type = column.data_type.to_lowercase();
+            assert!(
+                !["real", "double", "float", "numeric", "decimal"].iter().any(|float| data_type.contains(float)),
+                "{}.{} is {}",
+                column.table_name,
+                column.column_name,
+                column.data_type
+            );
+        }
+    }
+}
+
+on_both_backends! {
+    async fn migrations_apply_once(app) {
+        let again = app.store.migrate().await.unwrap();
+        assert!(again.is_empty(), "{again:?}");
+    }
+}

@@ -1,0 +1,128 @@
+//! Graceful shutdown: SIGTERM during a stream of CreateContract calls loses no acknowledged
+//! contract. The real binary runs as a child process; the test restarts it and counts.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use flexsettle::grpc::api::contract_service_client::ContractServiceClient;
+use tokio::sync::Mutex;
+
+use crate::helpers::{TestDatabase, create_contract_request};
+
+/// Acknowledged contracts after which the server gets SIGTERM.
+const ACKED_BEFORE_SIGTERM: usize = 40;
+/// Writers calling at once.
+const WRITERS: usize = 4;
+/// Upper bound of calls per writer, so the loop always ends.
+const CALLS_PER_WRITER_MAX: usize = 5_000;
+
+/// A `flexsettle serve` child process on `database_url` and port 0.
+struct ServerProcess {
+    child: Child,
+    address: String,
+}
+
+impl ServerProcess {
+    fn start(database_url: &str) -> ServerProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_flexsettle"))
+            .arg("serve")
+            .env("FLEXSETTLE_LISTEN_ADDR", "127.0.0.1:0")
+            .env("FLEXSETTLE_DATABASE_URL", database_url)
+            .env("FLEXSETTLE_LOG__FORMAT", "json")
+            .env("FLEXSETTLE_LOG__FILTER", "info")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the server binary starts");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        // The server logs `listening` with its address once it is bound; read up to it.
+        let address = loop {
+            let line = lines
+                .next()
+                .expect("the server logged `listening` before exiting")
+                .expect("a log line");
+            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if event["message"] == "listening" {
+                break format!(
+                    "http://{}",
+                    event["address"].as_str().expect("an address field")
+                );
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        ServerProcess { child, address }
+    }
+
+    fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+}
+
+on_both_backends! {
+    async fn sigterm_during_a_stream_of_creates_loses_no_acknowledged_contract(app) {
+        // The harness's own server is not used: this test runs the binary on a database of its own.
+        let backend = app.backend;
+        drop(app);
+        let database = tokio::task::spawn_blocking(move || TestDatabase::create(backend)).await.unwrap();
+        let url = database.url().to_owned();
+        let server = Arc::new(std::sync::Mutex::new(ServerProcess::start(&url)));
+        let address = server.lock().unwrap().address.clone();
+
+        let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+        let count = Arc::new(AtomicUsize::new(0));
+        let mut writers = Vec::new();
+        for writer in 0..WRITERS {
+            let client = ContractServiceClient::connect(address.clone()).await.unwrap();
+            let (acked, count, server) = (acked.clone(), count.clone(), server.clone());
+            writers.push(tokio::spawn(async move {
+                let mut client = client;
+                for call in 0..CALLS_PER_WRITER_MAX {
+                    let request = create_contract_request(&format!("w{writer}-{call}"), &format!("w{writer}-{call}"));
+                    match client.create_contract(request).await {
+                        Ok(response) => {
+                            acked.lock().await.push(response.into_inner().name);
+                            if count.fetch_add(1, Ordering::SeqCst) + 1 == ACKED_BEFORE_SIGTERM {
+                                server.lock().unwrap().terminate();
+                            }
+                        }
+                        Err(_) => return call,
+                    }
+                }
+                CALLS_PER_WRITER_MAX
+            }));
+        }
+        for writer in writers {
+            assert!(writer.await.unwrap() < CALLS_PER_WRITER_MAX, "a writer never saw the server stop");
+        }
+        let exit = tokio::task::spawn_blocking(move || server.lock().unwrap().child.wait().unwrap()).await.unwrap();
+        assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
+
+        let acked = acked.lock().await.clone();
+        eprintln!("{} contracts acknowledged, SIGTERM after {ACKED_BEFORE_SIGTERM}", acked.len());
+        assert!(acked.len() >= ACKED_BEFORE_SIGTERM);
+        let restarted = ServerProcess::start(&url);
+        let mut client = ContractServiceClient::connect(restarted.address.clone()).await.unwrap();
+        for name in &acked {
+            let read = client
+                .get_contract(flexsettle::grpc::api::GetContractRequest { name: name.clone() })
+                .await
+                .unwrap_or_else(|status| panic!("acknowledged {name} was lost: {status}"));
+            assert_eq!(&read.into_inner().name, name);
+        }
+        restarted.terminate();
+        let mut restarted = restarted;
+        assert!(restarted.child.wait().unwrap().success());
+    }
+}
