@@ -135,9 +135,11 @@ impl Drop for TestDatabase {
 
 /// Settings of a test server on `database_url`, listening on a free port.
 pub fn test_settings(database_url: &str) -> Settings {
-    let mut settings = Settings::default();
-    settings.listen_addr = "127.0.0.1:0".parse().expect("address");
-    settings.database_url = database_url.to_owned();
+    let mut settings = Settings {
+        listen_addr: "127.0.0.1:0".parse().expect("address"),
+        database_url: database_url.to_owned(),
+        ..Settings::default()
+    };
     settings.database.max_connections = 4;
     settings
 }
@@ -191,10 +193,7 @@ impl TestApp {
 
     /// The number of audit entries.
     pub async fn audit_size(&self) -> i64 {
-        self.store
-            .read(|connection| audit::size(connection))
-            .await
-            .expect("audit size")
+        self.store.read(audit::size).await.expect("audit size")
     }
 
     /// Every audit entry, in order.
