@@ -2,7 +2,7 @@
 //! variables (nested keys with `__`, e.g. `FLEXSETTLE_LIMITS__REQUEST_TIMEOUT_MS`).
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::Figment;
@@ -30,6 +30,59 @@ pub struct Settings {
     pub limits: Limits,
     /// Logging.
     pub log: LogSettings,
+    /// Folder of local state: the SQLite file by default, and the development token key pair.
+    pub data_dir: PathBuf,
+    /// Who may call.
+    pub auth: AuthSettings,
+    /// TLS on the wire.
+    pub tls: TlsSettings,
+}
+
+/// Token authentication.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthSettings {
+    /// Switches authentication off: every call acts as the local admin. Logged loudly at every
+    /// start; never for production.
+    pub disabled: bool,
+    /// The `iss` tokens must carry.
+    pub issuer: String,
+    /// The `aud` tokens must carry.
+    pub audience: String,
+    /// PEM public keys (Ed25519, RSA or EC P-256) that sign tokens.
+    pub public_key_files: Vec<PathBuf>,
+    /// A JWKS file of keys that sign tokens.
+    pub jwks_file: Option<PathBuf>,
+    /// Allowed clock skew for `exp` and `nbf`, in seconds.
+    pub leeway_s: u64,
+}
+
+/// TLS of the gRPC listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct TlsSettings {
+    /// PEM certificate chain of the server.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of the server.
+    pub key_file: Option<PathBuf>,
+    /// PEM CA certificates; when set, every client must present a certificate they signed
+    /// (mutual TLS).
+    pub client_ca_file: Option<PathBuf>,
+    /// Allows plain text on an address other than loopback (behind a TLS-terminating proxy).
+    pub allow_plaintext: bool,
+}
+
+impl Default for AuthSettings {
+    fn default() -> AuthSettings {
+        AuthSettings {
+            disabled: false,
+            issuer: "flexsettle-local".to_owned(),
+            audience: "flexsettle".to_owned(),
+            public_key_files: Vec::new(),
+            jwks_file: None,
+            leeway_s: 30,
+        }
+    }
 }
 
 /// Connection pool settings.
@@ -88,17 +141,16 @@ impl Default for Settings {
             database: DatabaseSettings::default(),
             limits: Limits::default(),
             log: LogSettings::default(),
+            data_dir: PathBuf::from("./data"),
+            auth: AuthSettings::default(),
+            tls: TlsSettings::default(),
         }
     }
 }
 
 impl Default for DatabaseSettings {
     fn default() -> DatabaseSettings {
-        DatabaseSettings {
-            max_connections: 16,
-            acquire_timeout_ms: 10_000,
-            sqlite_busy_timeout_ms: 5_000,
-        }
+        DatabaseSettings { max_connections: 16, acquire_timeout_ms: 10_000, sqlite_busy_timeout_ms: 5_000 }
     }
 }
 
@@ -116,10 +168,7 @@ impl Default for Limits {
 
 impl Default for LogSettings {
     fn default() -> LogSettings {
-        LogSettings {
-            format: LogFormat::Text,
-            filter: "info".to_owned(),
-        }
+        LogSettings { format: LogFormat::Text, filter: "info".to_owned() }
     }
 }
 
@@ -141,10 +190,7 @@ impl Settings {
             Some(path) => figment.merge(Toml::file(path)),
             None => figment.merge(Toml::file(DEFAULT_CONFIG_FILE)),
         };
-        figment
-            .merge(Env::prefixed(ENV_PREFIX).split("__"))
-            .extract()
-            .map_err(Box::new)
+        figment.merge(Env::prefixed(ENV_PREFIX).split("__")).extract().map_err(Box::new)
     }
 
     /// The database the URL selects.
@@ -182,18 +228,12 @@ fn redact_url(raw: &str) -> String {
     if url.password().is_some() {
         let _ = url.set_password(Some("***"));
     }
-    let has_secret_query = url
-        .query_pairs()
-        .any(|(key, _)| key.eq_ignore_ascii_case("password"));
+    let has_secret_query = url.query_pairs().any(|(key, _)| key.eq_ignore_ascii_case("password"));
     if has_secret_query {
         let pairs: Vec<(String, String)> = url
             .query_pairs()
             .map(|(key, value)| {
-                let value = if key.eq_ignore_ascii_case("password") {
-                    "***".to_owned()
-                } else {
-                    value.into_owned()
-                };
+                let value = if key.eq_ignore_ascii_case("password") { "***".to_owned() } else { value.into_owned() };
                 (key.into_owned(), value)
             })
             .collect();
@@ -209,8 +249,7 @@ mod tests {
     #[test]
     fn passwords_never_reach_the_log() {
         let settings = Settings {
-            database_url: "postgres://app:s3cret@db:5432/flex?sslmode=require&password=other"
-                .to_owned(),
+            database_url: "postgres://app:s3cret@db:5432/flex?sslmode=require&password=other".to_owned(),
             ..Settings::default()
         };
         let shown = format!("{:?}", settings.redacted());

@@ -24,6 +24,15 @@ pub enum Error {
         /// The resource name that is taken.
         resource: String,
     },
+    /// The caller may not touch the resource: it belongs to another municipality, or (to a
+    /// municipality) it does not exist — the two are not told apart.
+    #[error("permission denied on {resource}: {reason}")]
+    PermissionDenied {
+        /// The resource asked for.
+        resource: String,
+        /// Why, for the client.
+        reason: String,
+    },
     /// The request id was used before for a different request.
     #[error("request id {request_id:?} was used before for a different request ({first_action})")]
     RequestIdReused {
@@ -52,10 +61,7 @@ pub enum Error {
 impl Error {
     /// An internal error with its context.
     pub fn internal(context: &'static str, source: impl Into<BoxError>) -> Error {
-        Error::Internal {
-            context,
-            source: source.into(),
-        }
+        Error::Internal { context, source: source.into() }
     }
 }
 

@@ -9,11 +9,13 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tower::limit::GlobalConcurrencyLimitLayer;
 
+use crate::auth::{Authenticator, DevKeyPair, TrustedKeys};
 use crate::configuration::{Limits, Settings};
 use crate::grpc::ContractApi;
+use crate::grpc::access::{Access, AccessLayer, Authentication};
 use crate::grpc::api::contract_service_server::ContractServiceServer;
 use crate::grpc::proto::FILE_DESCRIPTOR_SET;
 use crate::service::ContractService;
@@ -26,6 +28,72 @@ pub struct Application {
     local_addr: SocketAddr,
     store: Store,
     limits: Limits,
+    access: Access,
+    tls: Option<ServerTlsConfig>,
+}
+
+/// The access control the settings ask for. Without configured keys it trusts the local
+/// development key pair, creating it in the data directory on first start.
+///
+/// # Errors
+/// When configured keys cannot be read or the key pair cannot be created.
+pub fn access(settings: &Settings) -> anyhow::Result<Access> {
+    let auth = &settings.auth;
+    if auth.disabled {
+        tracing::warn!(
+            "AUTHENTICATION IS DISABLED (auth.disabled = true): every call acts as the local admin; never run this in production"
+        );
+        return Ok(Access::new(Authentication::Disabled));
+    }
+    let mut keys = TrustedKeys::from_pem_files(&auth.public_key_files)?;
+    if let Some(jwks) = &auth.jwks_file {
+        keys.add_jwks_file(jwks)?;
+    }
+    if keys.is_empty() {
+        let dev = DevKeyPair::in_dir(&settings.data_dir);
+        if dev.ensure()? {
+            tracing::info!(key.path = %dev.private_key.display(), "created the local development token key pair");
+        }
+        tracing::warn!(
+            key.path = %dev.public_key.display(),
+            "trusting the local development token key; configure auth.public_key_files or auth.jwks_file in production"
+        );
+        keys = TrustedKeys::from_pem_files(&[dev.public_key])?;
+    }
+    let authenticator = Authenticator::new(keys, auth.issuer.clone(), auth.audience.clone(), auth.leeway_s);
+    Ok(Access::new(Authentication::Tokens(authenticator)))
+}
+
+/// The TLS configuration of the listener, `None` for plain text (allowed on loopback, or by an
+/// explicit setting).
+///
+/// # Errors
+/// When files cannot be read, only one of certificate and key is given, or plain text is asked
+/// for on a non-loopback address without `tls.allow_plaintext`.
+pub fn tls_config(settings: &Settings) -> anyhow::Result<Option<ServerTlsConfig>> {
+    let tls = &settings.tls;
+    let read = |path: &std::path::Path| std::fs::read(path).with_context(|| format!("reading {}", path.display()));
+    let config = match (&tls.cert_file, &tls.key_file) {
+        (Some(cert), Some(key)) => {
+            let mut config = ServerTlsConfig::new().identity(Identity::from_pem(read(cert)?, read(key)?));
+            if let Some(ca) = &tls.client_ca_file {
+                config = config.client_ca_root(Certificate::from_pem(read(ca)?)).client_auth_optional(false);
+            }
+            Some(config)
+        }
+        (None, None) if tls.client_ca_file.is_some() => {
+            anyhow::bail!("tls.client_ca_file needs tls.cert_file and tls.key_file")
+        }
+        (None, None) => None,
+        _ => anyhow::bail!("tls.cert_file and tls.key_file go together"),
+    };
+    if config.is_none() && !settings.listen_addr.ip().is_loopback() && !tls.allow_plaintext {
+        anyhow::bail!(
+            "refusing to serve plain text on {}: configure tls.cert_file and tls.key_file, or set tls.allow_plaintext behind a TLS-terminating proxy",
+            settings.listen_addr
+        );
+    }
+    Ok(config)
 }
 
 /// Opens the configured database and applies pending migrations.
@@ -36,9 +104,8 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     let target = settings.database_target().map_err(anyhow::Error::msg)?;
     let backend = target.backend();
     let options = settings.pool_options();
-    let store = tokio::task::spawn_blocking(move || Store::open(target, options))
-        .await
-        .context("opening the database")??;
+    let store =
+        tokio::task::spawn_blocking(move || Store::open(target, options)).await.context("opening the database")??;
     let applied = store.migrate().await?;
     tracing::info!(database.backend = backend, migrations.applied = ?applied, "database ready");
     Ok(store)
@@ -50,17 +117,14 @@ impl Application {
     /// # Errors
     /// When the database cannot be opened or migrated, or the address cannot be bound.
     pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
+        let tls = tls_config(settings)?;
+        let access = access(settings)?;
         let store = open_store(settings).await?;
         let listener = TcpListener::bind(settings.listen_addr)
             .await
             .with_context(|| format!("binding {}", settings.listen_addr))?;
         let local_addr = listener.local_addr().context("reading the bound address")?;
-        Ok(Application {
-            listener,
-            local_addr,
-            store,
-            limits: settings.limits.clone(),
-        })
+        Ok(Application { listener, local_addr, store, limits: settings.limits.clone(), access, tls })
     }
 
     /// The address the server listens on (with the real port when port 0 was asked for).
@@ -80,28 +144,20 @@ impl Application {
     ///
     /// # Errors
     /// When the server fails.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let limits = self.limits;
         let (health, health_service) = tonic_health::server::health_reporter();
-        health
-            .set_serving::<ContractServiceServer<ContractApi>>()
-            .await;
+        health.set_serving::<ContractServiceServer<ContractApi>>().await;
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         };
         let reflection_v1 = reflection().build_v1().context("building reflection v1")?;
-        let reflection_v1alpha = reflection()
-            .build_v1alpha()
-            .context("building reflection v1alpha")?;
-        let contracts =
-            ContractServiceServer::new(ContractApi::new(ContractService::new(self.store.clone())))
-                .max_decoding_message_size(limits.max_message_bytes)
-                .max_encoding_message_size(limits.max_message_bytes);
+        let reflection_v1alpha = reflection().build_v1alpha().context("building reflection v1alpha")?;
+        let contracts = ContractServiceServer::new(ContractApi::new(ContractService::new(self.store.clone())))
+            .max_decoding_message_size(limits.max_message_bytes)
+            .max_encoding_message_size(limits.max_message_bytes);
 
         let incoming = TcpListenerStream::new(self.listener).map(|stream| {
             stream.inspect(|tcp| {
@@ -113,18 +169,24 @@ impl Application {
         let signal = async move {
             shutdown.await;
             tracing::info!("shutting down: no new calls, finishing in-flight calls");
-            health
-                .set_not_serving::<ContractServiceServer<ContractApi>>()
-                .await;
+            health.set_not_serving::<ContractServiceServer<ContractApi>>().await;
             let _ = stopping_tx.send(());
         };
-        let server = Server::builder()
+        let mut builder = Server::builder();
+        if let Some(tls) = self.tls {
+            builder = builder.tls_config(tls).context("configuring TLS")?;
+        }
+        let server = builder
+            .trace_fn(|request| tracing::info_span!("grpc", rpc.method = %request.uri().path()))
             .timeout(Duration::from_millis(limits.request_timeout_ms))
             .concurrency_limit_per_connection(limits.max_concurrent_requests)
             .max_concurrent_streams(limits.max_concurrent_streams_per_connection)
-            .layer(GlobalConcurrencyLimitLayer::new(
-                limits.max_concurrent_requests,
-            ))
+            .layer(
+                tower::ServiceBuilder::new()
+                    .layer(GlobalConcurrencyLimitLayer::new(limits.max_concurrent_requests))
+                    .layer(AccessLayer::new(self.access))
+                    .into_inner(),
+            )
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -174,5 +236,27 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = interrupt => tracing::info!(signal = "SIGINT", "signal received"),
         () = terminate => tracing::info!(signal = "SIGTERM", "signal received"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_is_refused_off_loopback_unless_allowed() {
+        let mut settings = Settings { listen_addr: "0.0.0.0:50051".parse().unwrap(), ..Settings::default() };
+        assert!(tls_config(&settings).is_err());
+        settings.tls.allow_plaintext = true;
+        assert!(tls_config(&settings).unwrap().is_none());
+        let loopback = Settings::default();
+        assert!(tls_config(&loopback).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_certificate_without_its_key_is_refused() {
+        let mut settings = Settings::default();
+        settings.tls.cert_file = Some("server.pem".into());
+        assert!(tls_config(&settings).is_err());
     }
 }

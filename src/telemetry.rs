@@ -13,16 +13,10 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<()> {
         Ok(from_env) if !from_env.is_empty() => EnvFilter::try_new(from_env)?,
         _ => EnvFilter::try_new(&settings.filter)?,
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let installed = match settings.format {
         LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
     };
     installed.map_err(|error| anyhow::anyhow!("installing the log subscriber: {error}"))
 }

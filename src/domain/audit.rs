@@ -56,27 +56,13 @@ mod tests {
 
     #[test]
     fn canonical_json_sorts_keys_at_every_level() {
-        let value = Unsorted {
-            zulu: 1,
-            alpha: Nested {
-                mike: "m",
-                bravo: -2,
-            },
-        };
-        assert_eq!(
-            canonical_json(&value).unwrap(),
-            r#"{"alpha":{"bravo":-2,"mike":"m"},"zulu":1}"#
-        );
+        let value = Unsorted { zulu: 1, alpha: Nested { mike: "m", bravo: -2 } };
+        assert_eq!(canonical_json(&value).unwrap(), r#"{"alpha":{"bravo":-2,"mike":"m"},"zulu":1}"#);
     }
 
     #[test]
     fn action_names_are_distinct() {
-        let names = [
-            Action::CreateContract,
-            Action::CreateIntercedent,
-            Action::CreateHourlyRate,
-        ]
-        .map(Action::as_str);
+        let names = [Action::CreateContract, Action::CreateIntercedent, Action::CreateHourlyRate].map(Action::as_str);
         let unique: std::collections::BTreeSet<_> = names.iter().collect();
         assert_eq!(unique.len(), names.len());
     }

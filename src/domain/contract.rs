@@ -61,10 +61,7 @@ impl CompositionTarget {
     ///
     /// # Errors
     /// The violations, with fields named relative to the target.
-    pub fn parse(
-        arrangement_1_percent: i64,
-        arrangement_3_percent: i64,
-    ) -> Result<Self, Violations> {
+    pub fn parse(arrangement_1_percent: i64, arrangement_3_percent: i64) -> Result<Self, Violations> {
         let mut violations = Violations::new();
         let percent = |value: i64| {
             u32::try_from(value)
@@ -81,10 +78,8 @@ impl CompositionTarget {
                     format!("arrangement 1 and 3 shares must add up to 100, got {one} + {three}"),
                 );
             }
-            return violations.into_result(|| CompositionTarget {
-                arrangement_1_percent: one,
-                arrangement_3_percent: three,
-            });
+            return violations
+                .into_result(|| CompositionTarget { arrangement_1_percent: one, arrangement_3_percent: three });
         }
         Err(violations)
     }
@@ -149,13 +144,7 @@ fn months_in(value: i64, range: std::ops::RangeInclusive<u32>) -> Result<u32, St
     u32::try_from(value)
         .ok()
         .filter(|months| range.contains(months))
-        .ok_or_else(|| {
-            format!(
-                "must be from {} to {} months, got {value}",
-                range.start(),
-                range.end()
-            )
-        })
+        .ok_or_else(|| format!("must be from {} to {} months, got {value}", range.start(), range.end()))
 }
 
 fn display_name(raw: &str) -> Result<String, String> {
@@ -163,9 +152,7 @@ fn display_name(raw: &str) -> Result<String, String> {
     if raw.trim().is_empty() {
         Err("is required: a human-readable title".to_owned())
     } else if length > DISPLAY_NAME_LEN_MAX {
-        Err(format!(
-            "must be at most {DISPLAY_NAME_LEN_MAX} characters, got {length}"
-        ))
+        Err(format!("must be at most {DISPLAY_NAME_LEN_MAX} characters, got {length}"))
     } else if raw.chars().any(char::is_control) {
         Err("must not contain control characters".to_owned())
     } else {
@@ -188,9 +175,7 @@ impl ContractTerms {
                 if date.day() == 1 {
                     Ok(date)
                 } else {
-                    Err(format!(
-                        "must be the first day of a month (periods are calendar months), got {date}"
-                    ))
+                    Err(format!("must be the first day of a month (periods are calendar months), got {date}"))
                 }
             }),
         );
@@ -199,28 +184,17 @@ impl ContractTerms {
             u32::try_from(input.settlement_period_months)
                 .ok()
                 .filter(|months| SETTLEMENT_PERIOD_MONTHS_ALLOWED.contains(months))
-                .ok_or_else(|| {
-                    format!("must be 1, 3 or 6, got {}", input.settlement_period_months)
-                }),
+                .ok_or_else(|| format!("must be 1, 3 or 6, got {}", input.settlement_period_months)),
         );
-        let term = v.check(
-            "term_months",
-            months_in(input.term_months, 1..=TERM_MONTHS_MAX),
-        );
-        let extension = v.check(
-            "extension_option_months",
-            months_in(input.extension_option_months, 0..=TERM_MONTHS_MAX),
-        );
-        let window = v.check(
-            "intake_window_months",
-            months_in(input.intake_window_months, 1..=INTAKE_WINDOW_MONTHS_MAX),
-        );
+        let term = v.check("term_months", months_in(input.term_months, 1..=TERM_MONTHS_MAX));
+        let extension =
+            v.check("extension_option_months", months_in(input.extension_option_months, 0..=TERM_MONTHS_MAX));
+        let window =
+            v.check("intake_window_months", months_in(input.intake_window_months, 1..=INTAKE_WINDOW_MONTHS_MAX));
         if let Some(period) = period {
-            for (field, months) in [
-                ("term_months", term),
-                ("extension_option_months", extension),
-                ("intake_window_months", window),
-            ] {
+            for (field, months) in
+                [("term_months", term), ("extension_option_months", extension), ("intake_window_months", window)]
+            {
                 if let Some(months) = months.filter(|months| months % period != 0) {
                     v.add(
                         field,
@@ -229,53 +203,33 @@ impl ContractTerms {
                 }
             }
         }
-        let fee = v.check(
-            "service_fee_per_period_cents",
-            Cents::parse_non_negative(input.service_fee_per_period_cents),
-        );
+        let fee =
+            v.check("service_fee_per_period_cents", Cents::parse_non_negative(input.service_fee_per_period_cents));
         let minimum = v.check(
             "minimum_intake_per_window",
             u32::try_from(input.minimum_intake_per_window)
                 .ok()
                 .filter(|&minimum| minimum <= MINIMUM_INTAKE_MAX)
                 .ok_or_else(|| {
-                    format!(
-                        "must be from 0 to {MINIMUM_INTAKE_MAX}, got {}",
-                        input.minimum_intake_per_window
-                    )
+                    format!("must be from 0 to {MINIMUM_INTAKE_MAX}, got {}", input.minimum_intake_per_window)
                 }),
         );
         let mode = v.check(
             "risk_shift_mode",
-            input.risk_shift_mode.ok_or_else(|| {
-                "is required: RISK_SHIFT_MODE_FULL or RISK_SHIFT_MODE_PRO_RATA".to_owned()
-            }),
+            input
+                .risk_shift_mode
+                .ok_or_else(|| "is required: RISK_SHIFT_MODE_FULL or RISK_SHIFT_MODE_PRO_RATA".to_owned()),
         );
         let target = match input.composition_target {
             None => {
-                v.add(
-                    "composition_target",
-                    "is required, e.g. 15% arrangement 1 and 85% arrangement 3",
-                );
+                v.add("composition_target", "is required, e.g. 15% arrangement 1 and 85% arrangement 3");
                 None
             }
-            Some((one, three)) => CompositionTarget::parse(one, three)
-                .map_err(|errors| v.absorb("composition_target", errors))
-                .ok(),
+            Some((one, three)) => {
+                CompositionTarget::parse(one, three).map_err(|errors| v.absorb("composition_target", errors)).ok()
+            }
         };
-        match (
-            gemeente,
-            display_name,
-            start_date,
-            term,
-            extension,
-            period,
-            window,
-            fee,
-            minimum,
-            mode,
-            target,
-        ) {
+        match (gemeente, display_name, start_date, term, extension, period, window, fee, minimum, mode, target) {
             (
                 Some(gemeente),
                 Some(display_name),
@@ -364,9 +318,7 @@ impl ContractTerms {
     /// Last day of the term, without the extension option. `None` only past the year 9999.
     #[must_use]
     pub fn end_date(&self) -> Option<NaiveDate> {
-        self.start_date
-            .checked_add_months(Months::new(self.term_months))
-            .and_then(|day_after| day_after.pred_opt())
+        self.start_date.checked_add_months(Months::new(self.term_months)).and_then(|day_after| day_after.pred_opt())
     }
 }
 
@@ -390,11 +342,7 @@ mod tests {
         ContractTermsInput {
             gemeente: "GM0344".to_owned(),
             display_name: "Utrecht flexpool 2027".to_owned(),
-            start_date: Some(RawDate {
-                year: 2027,
-                month: 1,
-                day: 1,
-            }),
+            start_date: Some(RawDate { year: 2027, month: 1, day: 1 }),
             term_months: 12,
             extension_option_months: 12,
             settlement_period_months: 1,
@@ -419,11 +367,7 @@ mod tests {
         let input = ContractTermsInput {
             gemeente: "Utrecht".to_owned(),
             display_name: String::new(),
-            start_date: Some(RawDate {
-                year: 2027,
-                month: 1,
-                day: 15,
-            }),
+            start_date: Some(RawDate { year: 2027, month: 1, day: 15 }),
             term_months: 0,
             extension_option_months: -1,
             settlement_period_months: 2,
@@ -434,11 +378,7 @@ mod tests {
             composition_target: Some((20, 85)),
         };
         let violations = ContractTerms::parse(input).unwrap_err();
-        let fields: Vec<&str> = violations
-            .items()
-            .iter()
-            .map(|item| item.field.as_str())
-            .collect();
+        let fields: Vec<&str> = violations.items().iter().map(|item| item.field.as_str()).collect();
         assert_eq!(
             fields,
             [
@@ -465,11 +405,7 @@ mod tests {
         input.term_months = 12;
         input.extension_option_months = 4;
         let violations = ContractTerms::parse(input).unwrap_err();
-        let fields: Vec<&str> = violations
-            .items()
-            .iter()
-            .map(|item| item.field.as_str())
-            .collect();
+        let fields: Vec<&str> = violations.items().iter().map(|item| item.field.as_str()).collect();
         assert_eq!(fields, ["extension_option_months", "intake_window_months"]);
     }
 

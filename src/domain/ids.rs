@@ -20,15 +20,11 @@ impl CbsCode {
     /// # Errors
     /// A description of the expected format.
     pub fn parse(raw: &str) -> Result<CbsCode, String> {
-        let valid = raw.len() == 6
-            && raw.starts_with("GM")
-            && raw.bytes().skip(2).all(|byte| byte.is_ascii_digit());
+        let valid = raw.len() == 6 && raw.starts_with("GM") && raw.bytes().skip(2).all(|byte| byte.is_ascii_digit());
         if valid {
             Ok(CbsCode(raw.to_owned()))
         } else {
-            Err(format!(
-                "must be a CBS municipality code: GM and four digits, e.g. GM0344; got {raw:?}"
-            ))
+            Err(format!("must be a CBS municipality code: GM and four digits, e.g. GM0344; got {raw:?}"))
         }
     }
 
@@ -51,17 +47,14 @@ impl RequestId {
     /// A description of the expected format.
     pub fn parse(raw: &str) -> Result<RequestId, String> {
         let valid = (1..=REQUEST_ID_LEN_MAX).contains(&raw.len())
-            && raw
-                .bytes()
-                .all(|byte| byte.is_ascii_alphanumeric() || b"._:-".contains(&byte));
+            && raw.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"._:-".contains(&byte));
         if valid {
             Ok(RequestId(raw.to_owned()))
         } else if raw.is_empty() {
-            Err("is required: every mutating call carries a client-chosen request id (a UUID is a good choice)".to_owned())
+            Err("is required: every mutating call carries a client-chosen request id (a UUID is a good choice)"
+                .to_owned())
         } else {
-            Err(format!(
-                "must be 1 to {REQUEST_ID_LEN_MAX} characters of A-Z a-z 0-9 . _ : -"
-            ))
+            Err(format!("must be 1 to {REQUEST_ID_LEN_MAX} characters of A-Z a-z 0-9 . _ : -"))
         }
     }
 
@@ -86,9 +79,7 @@ impl ContractId {
     pub fn parse(raw: &str) -> Result<ContractId, String> {
         let valid = (1..=CONTRACT_ID_LEN_MAX).contains(&raw.len())
             && raw.starts_with(|c: char| c.is_ascii_lowercase())
-            && raw
-                .bytes()
-                .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-');
+            && raw.bytes().all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-');
         if valid {
             Ok(ContractId(raw.to_owned()))
         } else {
@@ -134,9 +125,7 @@ impl IntercedentId {
 /// A description of the expected format, or of the citizen-number guard.
 pub fn parse_reference(raw: &str) -> Result<String, String> {
     let valid = (1..=REFERENCE_LEN_MAX).contains(&raw.len())
-        && raw
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || b"._-".contains(&byte));
+        && raw.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"._-".contains(&byte));
     if !valid {
         return Err(format!(
             "must be a pseudonymous reference of 1 to {REFERENCE_LEN_MAX} characters of A-Z a-z 0-9 . _ -"
@@ -155,9 +144,7 @@ pub fn parse_reference(raw: &str) -> Result<String, String> {
 /// `9·d1 + 8·d2 + … + 2·d8 − 1·d9` is a multiple of 11 (and not all zero).
 #[must_use]
 pub fn contains_citizen_number(raw: &str) -> bool {
-    raw.split(|c: char| !c.is_ascii_digit())
-        .filter(|run| run.len() == 9)
-        .any(passes_eleven_check)
+    raw.split(|c: char| !c.is_ascii_digit()).filter(|run| run.len() == 9).any(passes_eleven_check)
 }
 
 fn passes_eleven_check(digits: &str) -> bool {
@@ -165,11 +152,7 @@ fn passes_eleven_check(digits: &str) -> bool {
     if values.iter().all(|&digit| digit == 0) {
         return false;
     }
-    let weighted: i64 = values
-        .iter()
-        .zip([9, 8, 7, 6, 5, 4, 3, 2, -1])
-        .map(|(digit, weight)| digit * weight)
-        .sum();
+    let weighted: i64 = values.iter().zip([9, 8, 7, 6, 5, 4, 3, 2, -1]).map(|(digit, weight)| digit * weight).sum();
     weighted % 11 == 0
 }
 
@@ -197,13 +180,7 @@ mod tests {
     #[test]
     fn contract_ids_follow_aip_122() {
         assert!(ContractId::parse("utrecht-2027").is_ok());
-        for bad in [
-            "",
-            "2027",
-            "Utrecht",
-            "a_b",
-            &"a".repeat(CONTRACT_ID_LEN_MAX + 1),
-        ] {
+        for bad in ["", "2027", "Utrecht", "a_b", &"a".repeat(CONTRACT_ID_LEN_MAX + 1)] {
             assert!(ContractId::parse(bad).is_err(), "{bad}");
         }
     }

@@ -34,15 +34,9 @@ impl NewHourlyRate {
     pub fn parse(input: HourlyRateInput) -> Result<NewHourlyRate, Violations> {
         let mut v = Violations::new();
         let effective_date = v.check("effective_date", parse_date(input.effective_date));
-        let rate = v.check(
-            "rate_per_hour_cents",
-            HourlyRate::parse(input.rate_per_hour_cents),
-        );
+        let rate = v.check("rate_per_hour_cents", HourlyRate::parse(input.rate_per_hour_cents));
         match (effective_date, rate) {
-            (Some(effective_date), Some(rate)) => Ok(NewHourlyRate {
-                effective_date,
-                rate,
-            }),
+            (Some(effective_date), Some(rate)) => Ok(NewHourlyRate { effective_date, rate }),
             _ => Err(v),
         }
     }
@@ -67,13 +61,7 @@ impl NewIntercedent {
         let mut v = Violations::new();
         let id = v.check("intercedent_id", IntercedentId::parse(id));
         if rates.is_empty() || rates.len() > HOURLY_RATES_MAX {
-            v.add(
-                "intercedent.hourly_rates",
-                format!(
-                    "must hold 1 to {HOURLY_RATES_MAX} rates, got {}",
-                    rates.len()
-                ),
-            );
+            v.add("intercedent.hourly_rates", format!("must hold 1 to {HOURLY_RATES_MAX} rates, got {}", rates.len()));
         }
         let mut parsed = Vec::with_capacity(rates.len().min(HOURLY_RATES_MAX));
         for (index, input) in rates.into_iter().take(HOURLY_RATES_MAX).enumerate() {
@@ -89,10 +77,7 @@ impl NewIntercedent {
             {
                 v.add(
                     "intercedent.hourly_rates",
-                    format!(
-                        "holds two rates effective on {}; each date may have one rate",
-                        later.effective_date
-                    ),
+                    format!("holds two rates effective on {}; each date may have one rate", later.effective_date),
                 );
             }
         }
@@ -151,18 +136,14 @@ impl RateSchedule {
     /// The rate in force on `date`, or `None` before the first rate.
     #[must_use]
     pub fn rate_on(&self, date: NaiveDate) -> Option<HourlyRate> {
-        let in_force = self
-            .rates
-            .partition_point(|rate| rate.effective_date <= date);
+        let in_force = self.rates.partition_point(|rate| rate.effective_date <= date);
         in_force.checked_sub(1).map(|index| self.rates[index].rate)
     }
 
     /// True when a rate is already effective on exactly `date`.
     #[must_use]
     pub fn has_rate_effective_on(&self, date: NaiveDate) -> bool {
-        self.rates
-            .binary_search_by_key(&date, |rate| rate.effective_date)
-            .is_ok()
+        self.rates.binary_search_by_key(&date, |rate| rate.effective_date).is_ok()
     }
 }
 
@@ -184,39 +165,12 @@ mod tests {
 
     #[test]
     fn the_rate_in_force_follows_the_raise_of_the_worked_example() {
-        let schedule = RateSchedule::new(vec![
-            recorded("2027-03-01", 5020),
-            recorded("2027-01-01", 4875),
-        ]);
+        let schedule = RateSchedule::new(vec![recorded("2027-03-01", 5020), recorded("2027-01-01", 4875)]);
         assert_eq!(schedule.rate_on(date("2026-12-31")), None);
-        assert_eq!(
-            schedule
-                .rate_on(date("2027-01-01"))
-                .unwrap()
-                .cents_per_hour(),
-            4875
-        );
-        assert_eq!(
-            schedule
-                .rate_on(date("2027-02-28"))
-                .unwrap()
-                .cents_per_hour(),
-            4875
-        );
-        assert_eq!(
-            schedule
-                .rate_on(date("2027-03-01"))
-                .unwrap()
-                .cents_per_hour(),
-            5020
-        );
-        assert_eq!(
-            schedule
-                .rate_on(date("2031-01-01"))
-                .unwrap()
-                .cents_per_hour(),
-            5020
-        );
+        assert_eq!(schedule.rate_on(date("2027-01-01")).unwrap().cents_per_hour(), 4875);
+        assert_eq!(schedule.rate_on(date("2027-02-28")).unwrap().cents_per_hour(), 4875);
+        assert_eq!(schedule.rate_on(date("2027-03-01")).unwrap().cents_per_hour(), 5020);
+        assert_eq!(schedule.rate_on(date("2031-01-01")).unwrap().cents_per_hour(), 5020);
         assert!(schedule.has_rate_effective_on(date("2027-03-01")));
         assert!(!schedule.has_rate_effective_on(date("2027-03-02")));
     }
@@ -224,11 +178,7 @@ mod tests {
     #[test]
     fn an_intercedent_needs_rates_with_distinct_dates() {
         let rate = |day| HourlyRateInput {
-            effective_date: Some(RawDate {
-                year: 2027,
-                month: 1,
-                day,
-            }),
+            effective_date: Some(RawDate { year: 2027, month: 1, day }),
             rate_per_hour_cents: 4875,
         };
         assert!(NewIntercedent::parse("int-1", vec![rate(1), rate(2)]).is_ok());
@@ -240,24 +190,13 @@ mod tests {
 
     #[test]
     fn bad_rates_are_named_by_index() {
-        let bad = HourlyRateInput {
-            effective_date: None,
-            rate_per_hour_cents: 0,
-        };
+        let bad = HourlyRateInput { effective_date: None, rate_per_hour_cents: 0 };
         let good = HourlyRateInput {
-            effective_date: Some(RawDate {
-                year: 2027,
-                month: 1,
-                day: 1,
-            }),
+            effective_date: Some(RawDate { year: 2027, month: 1, day: 1 }),
             rate_per_hour_cents: 4875,
         };
         let violations = NewIntercedent::parse("111222333", vec![good, bad]).unwrap_err();
-        let fields: Vec<&str> = violations
-            .items()
-            .iter()
-            .map(|item| item.field.as_str())
-            .collect();
+        let fields: Vec<&str> = violations.items().iter().map(|item| item.field.as_str()).collect();
         assert_eq!(
             fields,
             [

@@ -14,9 +14,7 @@ pub mod violations;
 pub use audit::Action;
 pub use contract::{CompositionTarget, Contract, ContractTerms, ContractTermsInput, RiskShiftMode};
 pub use ids::{CbsCode, ContractId, IntercedentId, RequestId};
-pub use intercedent::{
-    HourlyRateInput, Intercedent, NewHourlyRate, NewIntercedent, RateSchedule, RecordedRate,
-};
+pub use intercedent::{HourlyRateInput, Intercedent, NewHourlyRate, NewIntercedent, RateSchedule, RecordedRate};
 pub use money::{Cents, HourlyRate, Minutes};
 pub use paging::{PageRequest, PageSize};
 pub use principal::{Principal, Role};
@@ -41,17 +39,9 @@ pub fn parse_date(raw: Option<RawDate>) -> Result<chrono::NaiveDate, String> {
     let Some(raw) = raw else {
         return Err("is required (a full date: year, month and day)".to_owned());
     };
-    let valid = (1..=9999).contains(&raw.year)
-        && u32::try_from(raw.month).is_ok()
-        && u32::try_from(raw.day).is_ok();
+    let valid = (1..=9999).contains(&raw.year) && u32::try_from(raw.month).is_ok() && u32::try_from(raw.day).is_ok();
     let date = valid
-        .then(|| {
-            chrono::NaiveDate::from_ymd_opt(
-                raw.year,
-                raw.month.unsigned_abs(),
-                raw.day.unsigned_abs(),
-            )
-        })
+        .then(|| chrono::NaiveDate::from_ymd_opt(raw.year, raw.month.unsigned_abs(), raw.day.unsigned_abs()))
         .flatten();
     date.ok_or_else(|| {
         format!(
@@ -67,30 +57,15 @@ mod tests {
 
     #[test]
     fn a_full_valid_date_parses() {
-        let date = parse_date(Some(RawDate {
-            year: 2027,
-            month: 2,
-            day: 28,
-        }))
-        .unwrap();
+        let date = parse_date(Some(RawDate { year: 2027, month: 2, day: 28 })).unwrap();
         assert_eq!(date.to_string(), "2027-02-28");
     }
 
     #[test]
     fn missing_partial_and_impossible_dates_are_refused() {
         assert!(parse_date(None).is_err());
-        for (year, month, day) in [
-            (2027, 2, 29),
-            (2027, 0, 1),
-            (2027, 1, 0),
-            (0, 1, 1),
-            (2027, 13, 1),
-            (2027, -1, 5),
-        ] {
-            assert!(
-                parse_date(Some(RawDate { year, month, day })).is_err(),
-                "{year}-{month}-{day}"
-            );
+        for (year, month, day) in [(2027, 2, 29), (2027, 0, 1), (2027, 1, 0), (0, 1, 1), (2027, 13, 1), (2027, -1, 5)] {
+            assert!(parse_date(Some(RawDate { year, month, day })).is_err(), "{year}-{month}-{day}");
         }
     }
 }

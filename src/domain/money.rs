@@ -26,9 +26,7 @@ impl Cents {
         if (0..=AMOUNT_CENTS_MAX).contains(&cents) {
             Ok(Cents(cents))
         } else {
-            Err(format!(
-                "must be between 0 and {AMOUNT_CENTS_MAX} cents, got {cents}"
-            ))
+            Err(format!("must be between 0 and {AMOUNT_CENTS_MAX} cents, got {cents}"))
         }
     }
 
@@ -100,9 +98,7 @@ impl HourlyRate {
         if (1..=RATE_PER_HOUR_CENTS_MAX).contains(&cents_per_hour) {
             Ok(HourlyRate(cents_per_hour))
         } else {
-            Err(format!(
-                "must be between 1 and {RATE_PER_HOUR_CENTS_MAX} cents per hour, got {cents_per_hour}"
-            ))
+            Err(format!("must be between 1 and {RATE_PER_HOUR_CENTS_MAX} cents per hour, got {cents_per_hour}"))
         }
     }
 
@@ -132,32 +128,17 @@ mod tests {
     fn the_worked_example_costs_its_months_to_the_cent() {
         let before_raise = HourlyRate::parse(4875).unwrap();
         let after_raise = HourlyRate::parse(5020).unwrap();
-        assert_eq!(
-            before_raise.cost_of(Minutes::new(7_230)),
-            Some(Cents(587_438))
-        );
-        assert_eq!(
-            before_raise.cost_of(Minutes::new(6_000)),
-            Some(Cents(487_500))
-        );
-        assert_eq!(
-            after_raise.cost_of(Minutes::new(6_600)),
-            Some(Cents(552_200))
-        );
+        assert_eq!(before_raise.cost_of(Minutes::new(7_230)), Some(Cents(587_438)));
+        assert_eq!(before_raise.cost_of(Minutes::new(6_000)), Some(Cents(487_500)));
+        assert_eq!(after_raise.cost_of(Minutes::new(6_600)), Some(Cents(552_200)));
     }
 
     #[test]
     fn a_half_cent_rounds_away_from_zero_both_ways() {
         let rate = HourlyRate::parse(4875).unwrap();
         // 7,230 minutes × 48.75 / 60 = 5,874.375
-        assert_eq!(
-            rate.cost_of(Minutes::new(7_230)).unwrap().to_string(),
-            "5874.38"
-        );
-        assert_eq!(
-            rate.cost_of(Minutes::new(-7_230)).unwrap().to_string(),
-            "-5874.38"
-        );
+        assert_eq!(rate.cost_of(Minutes::new(7_230)).unwrap().to_string(), "5874.38");
+        assert_eq!(rate.cost_of(Minutes::new(-7_230)).unwrap().to_string(), "-5874.38");
     }
 
     #[test]
@@ -173,10 +154,7 @@ mod tests {
         assert!(HourlyRate::parse(RATE_PER_HOUR_CENTS_MAX + 1).is_err());
         assert!(Cents::parse_non_negative(-1).is_err());
         assert!(Cents::parse_non_negative(AMOUNT_CENTS_MAX + 1).is_err());
-        assert_eq!(
-            Cents::parse_non_negative(125_000).unwrap().to_string(),
-            "1250.00"
-        );
+        assert_eq!(Cents::parse_non_negative(125_000).unwrap().to_string(), "1250.00");
     }
 
     #[test]

@@ -21,24 +21,13 @@ pub fn contract_name(id: &ContractId) -> String {
 /// `contracts/{contract}/intercedents/{intercedent}`.
 #[must_use]
 pub fn intercedent_name(contract: &ContractId, intercedent: &IntercedentId) -> String {
-    format!(
-        "{}/{INTERCEDENTS}/{}",
-        contract_name(contract),
-        intercedent.as_str()
-    )
+    format!("{}/{INTERCEDENTS}/{}", contract_name(contract), intercedent.as_str())
 }
 
 /// `contracts/{contract}/intercedents/{intercedent}/hourlyRates/{YYYY-MM-DD}`.
 #[must_use]
-pub fn hourly_rate_name(
-    contract: &ContractId,
-    intercedent: &IntercedentId,
-    effective: NaiveDate,
-) -> String {
-    format!(
-        "{}/{HOURLY_RATES}/{effective}",
-        intercedent_name(contract, intercedent)
-    )
+pub fn hourly_rate_name(contract: &ContractId, intercedent: &IntercedentId, effective: NaiveDate) -> String {
+    format!("{}/{HOURLY_RATES}/{effective}", intercedent_name(contract, intercedent))
 }
 
 /// Parses `contracts/{contract}`.
@@ -48,9 +37,7 @@ pub fn hourly_rate_name(
 pub fn parse_contract_name(name: &str) -> Result<ContractId, String> {
     match name.split('/').collect::<Vec<_>>().as_slice() {
         [CONTRACTS, id] => ContractId::parse(id),
-        _ => Err(format!(
-            "must be a contract name of the form contracts/{{contract}}, got {name:?}"
-        )),
+        _ => Err(format!("must be a contract name of the form contracts/{{contract}}, got {name:?}")),
     }
 }
 
@@ -60,10 +47,9 @@ pub fn parse_contract_name(name: &str) -> Result<ContractId, String> {
 /// A description of the expected form.
 pub fn parse_intercedent_name(name: &str) -> Result<(ContractId, IntercedentId), String> {
     match name.split('/').collect::<Vec<_>>().as_slice() {
-        [CONTRACTS, contract, INTERCEDENTS, intercedent] => Ok((
-            ContractId::parse(contract)?,
-            IntercedentId::parse(intercedent)?,
-        )),
+        [CONTRACTS, contract, INTERCEDENTS, intercedent] => {
+            Ok((ContractId::parse(contract)?, IntercedentId::parse(intercedent)?))
+        }
         _ => Err(format!(
             "must be an intercedent name of the form contracts/{{contract}}/intercedents/{{intercedent}}, got {name:?}"
         )),
@@ -78,28 +64,15 @@ mod tests {
     fn names_round_trip() {
         let contract = ContractId::parse("utrecht-2027").unwrap();
         let intercedent = IntercedentId::parse("int-7").unwrap();
-        assert_eq!(
-            parse_contract_name(&contract_name(&contract)).unwrap(),
-            contract
-        );
+        assert_eq!(parse_contract_name(&contract_name(&contract)).unwrap(), contract);
         let name = intercedent_name(&contract, &intercedent);
         assert_eq!(name, "contracts/utrecht-2027/intercedents/int-7");
-        assert_eq!(
-            parse_intercedent_name(&name).unwrap(),
-            (contract, intercedent)
-        );
+        assert_eq!(parse_intercedent_name(&name).unwrap(), (contract, intercedent));
     }
 
     #[test]
     fn malformed_names_are_refused() {
-        for bad in [
-            "",
-            "contracts",
-            "contracts/",
-            "contract/x",
-            "contracts/x/y",
-            "contracts/UPPER",
-        ] {
+        for bad in ["", "contracts", "contracts/", "contract/x", "contracts/x/y", "contracts/UPPER"] {
             assert!(parse_contract_name(bad).is_err(), "{bad}");
         }
         assert!(parse_intercedent_name("contracts/x/intercedents/111222333").is_err());

@@ -69,18 +69,13 @@ fn decode_token(token: &str) -> Result<Option<String>, String> {
     if token.is_empty() {
         return Ok(None);
     }
-    let invalid = || {
-        "is not a token this service issued; pass next_page_token from the previous response"
-            .to_owned()
-    };
+    let invalid = || "is not a token this service issued; pass next_page_token from the previous response".to_owned();
     if token.len() > TOKEN_LEN_MAX {
         return Err(invalid());
     }
     let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    text.strip_prefix(TOKEN_PREFIX)
-        .map(|key| Some(key.to_owned()))
-        .ok_or_else(invalid)
+    text.strip_prefix(TOKEN_PREFIX).map(|key| Some(key.to_owned())).ok_or_else(invalid)
 }
 
 #[cfg(test)]

@@ -19,6 +19,32 @@ pub enum Role {
 }
 
 impl Role {
+    /// Parses a role name and, for `gemeente`, the municipality's CBS code.
+    ///
+    /// # Errors
+    /// A description of what is wrong.
+    pub fn parse(name: &str, gemeente: Option<&str>) -> Result<Role, String> {
+        match (name, gemeente) {
+            ("billing", None) => Ok(Role::Billing),
+            ("auditor", None) => Ok(Role::Auditor),
+            ("admin", None) => Ok(Role::Admin),
+            ("gemeente", Some(code)) => CbsCode::parse(code).map(Role::Gemeente),
+            ("gemeente", None) => Err("the gemeente role needs the municipality's CBS code".to_owned()),
+            ("billing" | "auditor" | "admin", Some(_)) => Err("only the gemeente role carries a CBS code".to_owned()),
+            (other, _) => Err(format!("role must be billing, gemeente, auditor or admin, got {other:?}")),
+        }
+    }
+
+    /// The role as the audit log names it: the role, and for a municipality its CBS code
+    /// (`gemeente:GM0344`).
+    #[must_use]
+    pub fn label(&self) -> String {
+        match self {
+            Role::Gemeente(code) => format!("gemeente:{}", code.as_str()),
+            Role::Billing | Role::Auditor | Role::Admin => self.as_str().to_owned(),
+        }
+    }
+
     /// The stable name of the role.
     #[must_use]
     pub fn as_str(&self) -> &'static str {
@@ -41,12 +67,24 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// The fixed principal of a local, unauthenticated server (until authentication lands).
+    /// The principal of every call when authentication is switched off.
     #[must_use]
     pub fn local_admin() -> Principal {
-        Principal {
-            subject: "local".to_owned(),
-            role: Role::Admin,
-        }
+        Principal { subject: "local".to_owned(), role: Role::Admin }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_parse_with_and_only_with_a_cbs_code_for_gemeente() {
+        assert_eq!(Role::parse("billing", None), Ok(Role::Billing));
+        assert_eq!(Role::parse("gemeente", Some("GM0344")).unwrap().label(), "gemeente:GM0344");
+        assert!(Role::parse("gemeente", None).is_err());
+        assert!(Role::parse("gemeente", Some("Utrecht")).is_err());
+        assert!(Role::parse("admin", Some("GM0344")).is_err());
+        assert!(Role::parse("root", None).is_err());
     }
 }

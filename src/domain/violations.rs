@@ -27,10 +27,7 @@ impl Violations {
 
     /// Records a violation of `field`.
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.items.push(FieldViolation {
-            field: field.into(),
-            description: description.into(),
-        });
+        self.items.push(FieldViolation { field: field.into(), description: description.into() });
     }
 
     /// Keeps the value of a successful parse, or records its error against `field`.
@@ -69,11 +66,7 @@ impl Violations {
     /// # Errors
     /// The collected violations, when there are any.
     pub fn into_result<T>(self, value: impl FnOnce() -> T) -> Result<T, Violations> {
-        if self.is_empty() {
-            Ok(value())
-        } else {
-            Err(self)
-        }
+        if self.is_empty() { Ok(value()) } else { Err(self) }
     }
 
     /// A collection holding a single violation.

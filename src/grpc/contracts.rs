@@ -9,14 +9,11 @@ use crate::domain::names::{
     contract_name, hourly_rate_name, intercedent_name, parse_contract_name, parse_intercedent_name,
 };
 use crate::domain::{
-    Contract, ContractId, ContractTerms, ContractTermsInput, HourlyRateInput, Intercedent,
-    IntercedentId, NewHourlyRate, NewIntercedent, PageRequest, Principal, RecordedRate, RequestId,
-    RiskShiftMode, Violations,
+    Contract, ContractId, ContractTerms, ContractTermsInput, HourlyRateInput, Intercedent, IntercedentId,
+    NewHourlyRate, NewIntercedent, PageRequest, Principal, RecordedRate, RequestId, RiskShiftMode, Violations,
 };
 use crate::error::Error;
-use crate::service::{
-    ContractService, CreateContract, CreateHourlyRate, CreateIntercedent, RequestContext,
-};
+use crate::service::{ContractService, CreateContract, CreateHourlyRate, CreateIntercedent, RequestContext};
 
 /// The gRPC face of [`ContractService`].
 #[derive(Debug, Clone)]
@@ -32,11 +29,11 @@ impl ContractApi {
     }
 }
 
-/// The caller of a request. Until authentication lands every call acts as the local admin.
-fn context<T>(_request: &Request<T>) -> RequestContext {
-    RequestContext {
-        principal: Principal::local_admin(),
-    }
+/// The caller of a request, as the access layer admitted it.
+fn context<T>(request: &Request<T>) -> Result<RequestContext, Status> {
+    request.extensions().get::<Principal>().cloned().map(|principal| RequestContext { principal }).ok_or_else(|| {
+        Status::from(Error::internal("reading the caller", "no principal: the access layer did not run"))
+    })
 }
 
 fn invalid(violations: Violations) -> Status {
@@ -63,12 +60,9 @@ fn terms_input(contract: api::Contract) -> ContractTermsInput {
         service_fee_per_period_cents: contract.service_fee_per_period_cents,
         minimum_intake_per_window: contract.minimum_intake_per_window.into(),
         risk_shift_mode: risk_shift_mode(contract.risk_shift_mode),
-        composition_target: contract.composition_target.map(|target| {
-            (
-                target.arrangement_1_percent.into(),
-                target.arrangement_3_percent.into(),
-            )
-        }),
+        composition_target: contract
+            .composition_target
+            .map(|target| (target.arrangement_1_percent.into(), target.arrangement_3_percent.into())),
     }
 }
 
@@ -81,25 +75,20 @@ impl TryFrom<api::CreateContractRequest> for CreateContract {
         let contract_id = if request.contract_id.is_empty() {
             Some(None)
         } else {
-            v.check("contract_id", ContractId::parse(&request.contract_id))
-                .map(Some)
+            v.check("contract_id", ContractId::parse(&request.contract_id)).map(Some)
         };
         let terms = match request.contract {
             None => {
                 v.add("contract", "is required: the contract to create");
                 None
             }
-            Some(contract) => ContractTerms::parse(terms_input(contract))
-                .map_err(|errors| v.absorb("contract", errors))
-                .ok(),
+            Some(contract) => {
+                ContractTerms::parse(terms_input(contract)).map_err(|errors| v.absorb("contract", errors)).ok()
+            }
         };
         match (request_id, contract_id, terms) {
             (Some(request_id), Some(contract_id), Some(terms)) if v.is_empty() => {
-                Ok(CreateContract {
-                    request_id,
-                    contract_id,
-                    terms,
-                })
+                Ok(CreateContract { request_id, contract_id, terms })
             }
             _ => Err(v),
         }
@@ -115,13 +104,7 @@ impl TryFrom<api::CreateIntercedentRequest> for CreateIntercedent {
         let contract = v.check("parent", parse_contract_name(&request.parent));
         let rates = request
             .intercedent
-            .map(|intercedent| {
-                intercedent
-                    .hourly_rates
-                    .into_iter()
-                    .map(rate_input)
-                    .collect()
-            })
+            .map(|intercedent| intercedent.hourly_rates.into_iter().map(rate_input).collect())
             .unwrap_or_default();
         let intercedent = NewIntercedent::parse(&request.intercedent_id, rates).map_err(|errors| {
             for item in errors.items() {
@@ -130,11 +113,7 @@ impl TryFrom<api::CreateIntercedentRequest> for CreateIntercedent {
         });
         match (request_id, contract, intercedent) {
             (Some(request_id), Some(contract), Ok(intercedent)) if v.is_empty() => {
-                Ok(CreateIntercedent {
-                    request_id,
-                    contract,
-                    intercedent,
-                })
+                Ok(CreateIntercedent { request_id, contract, intercedent })
             }
             _ => Err(v),
         }
@@ -153,18 +132,11 @@ impl TryFrom<api::CreateHourlyRateRequest> for CreateHourlyRate {
                 v.add("hourly_rate", "is required: the rate to add");
                 None
             }
-            Some(rate) => NewHourlyRate::parse(rate_input(rate))
-                .map_err(|errors| v.absorb("hourly_rate", errors))
-                .ok(),
+            Some(rate) => NewHourlyRate::parse(rate_input(rate)).map_err(|errors| v.absorb("hourly_rate", errors)).ok(),
         };
         match (request_id, parent, rate) {
             (Some(request_id), Some((contract, intercedent)), Some(rate)) if v.is_empty() => {
-                Ok(CreateHourlyRate {
-                    request_id,
-                    contract,
-                    intercedent,
-                    rate,
-                })
+                Ok(CreateHourlyRate { request_id, contract, intercedent, rate })
             }
             _ => Err(v),
         }
@@ -172,10 +144,7 @@ impl TryFrom<api::CreateHourlyRateRequest> for CreateHourlyRate {
 }
 
 fn rate_input(rate: api::HourlyRate) -> HourlyRateInput {
-    HourlyRateInput {
-        effective_date: raw_date(rate.effective_date),
-        rate_per_hour_cents: rate.rate_per_hour_cents,
-    }
+    HourlyRateInput { effective_date: raw_date(rate.effective_date), rate_per_hour_cents: rate.rate_per_hour_cents }
 }
 
 fn contract_message(contract: &Contract) -> api::Contract {
@@ -207,11 +176,7 @@ fn contract_message(contract: &Contract) -> api::Contract {
     }
 }
 
-fn rate_message(
-    contract: &ContractId,
-    intercedent: &IntercedentId,
-    rate: &RecordedRate,
-) -> api::HourlyRate {
+fn rate_message(contract: &ContractId, intercedent: &IntercedentId, rate: &RecordedRate) -> api::HourlyRate {
     api::HourlyRate {
         name: hourly_rate_name(contract, intercedent, rate.effective_date),
         effective_date: Some(date(rate.effective_date)),
@@ -240,19 +205,15 @@ impl ContractServiceApi for ContractApi {
         &self,
         request: Request<api::CreateContractRequest>,
     ) -> Result<Response<api::Contract>, Status> {
-        let context = context(&request);
+        let context = context(&request)?;
         let command = CreateContract::try_from(request.into_inner()).map_err(invalid)?;
         let contract = self.service.create_contract(&context, command).await?;
         Ok(Response::new(contract_message(&contract)))
     }
 
-    async fn get_contract(
-        &self,
-        request: Request<api::GetContractRequest>,
-    ) -> Result<Response<api::Contract>, Status> {
-        let context = context(&request);
-        let id = parse_contract_name(&request.get_ref().name)
-            .map_err(|e| invalid(Violations::single("name", e)))?;
+    async fn get_contract(&self, request: Request<api::GetContractRequest>) -> Result<Response<api::Contract>, Status> {
+        let context = context(&request)?;
+        let id = parse_contract_name(&request.get_ref().name).map_err(|e| invalid(Violations::single("name", e)))?;
         let contract = self.service.get_contract(&context, id).await?;
         Ok(Response::new(contract_message(&contract)))
     }
@@ -261,12 +222,9 @@ impl ContractServiceApi for ContractApi {
         &self,
         request: Request<api::ListContractsRequest>,
     ) -> Result<Response<api::ListContractsResponse>, Status> {
-        let context = context(&request);
-        let page = PageRequest::parse(
-            request.get_ref().page_size.into(),
-            &request.get_ref().page_token,
-        )
-        .map_err(invalid)?;
+        let context = context(&request)?;
+        let page =
+            PageRequest::parse(request.get_ref().page_size.into(), &request.get_ref().page_token).map_err(invalid)?;
         let page = self.service.list_contracts(&context, page).await?;
         Ok(Response::new(api::ListContractsResponse {
             contracts: page.items.iter().map(contract_message).collect(),
@@ -278,7 +236,7 @@ impl ContractServiceApi for ContractApi {
         &self,
         request: Request<api::CreateIntercedentRequest>,
     ) -> Result<Response<api::Intercedent>, Status> {
-        let context = context(&request);
+        let context = context(&request)?;
         let command = CreateIntercedent::try_from(request.into_inner()).map_err(invalid)?;
         let intercedent = self.service.create_intercedent(&context, command).await?;
         Ok(Response::new(intercedent_message(&intercedent)))
@@ -288,9 +246,9 @@ impl ContractServiceApi for ContractApi {
         &self,
         request: Request<api::GetIntercedentRequest>,
     ) -> Result<Response<api::Intercedent>, Status> {
-        let context = context(&request);
-        let (contract, id) = parse_intercedent_name(&request.get_ref().name)
-            .map_err(|e| invalid(Violations::single("name", e)))?;
+        let context = context(&request)?;
+        let (contract, id) =
+            parse_intercedent_name(&request.get_ref().name).map_err(|e| invalid(Violations::single("name", e)))?;
         let intercedent = self.service.get_intercedent(&context, contract, id).await?;
         Ok(Response::new(intercedent_message(&intercedent)))
     }
@@ -299,7 +257,7 @@ impl ContractServiceApi for ContractApi {
         &self,
         request: Request<api::ListIntercedentsRequest>,
     ) -> Result<Response<api::ListIntercedentsResponse>, Status> {
-        let context = context(&request);
+        let context = context(&request)?;
         let message = request.get_ref();
         let mut v = Violations::new();
         let contract = v.check("parent", parse_contract_name(&message.parent));
@@ -313,10 +271,7 @@ impl ContractServiceApi for ContractApi {
         let (Some(contract), Some(page)) = (contract, page) else {
             return Err(invalid(v));
         };
-        let page = self
-            .service
-            .list_intercedents(&context, contract, page)
-            .await?;
+        let page = self.service.list_intercedents(&context, contract, page).await?;
         Ok(Response::new(api::ListIntercedentsResponse {
             intercedents: page.items.iter().map(intercedent_message).collect(),
             next_page_token: page.next_page_token.unwrap_or_default(),
@@ -327,7 +282,7 @@ impl ContractServiceApi for ContractApi {
         &self,
         request: Request<api::CreateHourlyRateRequest>,
     ) -> Result<Response<api::HourlyRate>, Status> {
-        let context = context(&request);
+        let context = context(&request)?;
         let command = CreateHourlyRate::try_from(request.into_inner()).map_err(invalid)?;
         let (contract, intercedent) = (command.contract.clone(), command.intercedent.clone());
         let rate = self.service.create_hourly_rate(&context, command).await?;

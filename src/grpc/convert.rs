@@ -7,11 +7,7 @@ use crate::domain::RawDate;
 
 /// A wire date as the domain's unchecked date.
 pub(super) fn raw_date(date: Option<Date>) -> Option<RawDate> {
-    date.map(|date| RawDate {
-        year: date.year,
-        month: date.month,
-        day: date.day,
-    })
+    date.map(|date| RawDate { year: date.year, month: date.month, day: date.day })
 }
 
 /// A domain date on the wire.

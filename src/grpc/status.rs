@@ -11,16 +11,16 @@ use crate::error::Error;
 /// The `ErrorInfo` domain of this API.
 pub const ERROR_DOMAIN: &str = "settlement.flextensie.nl";
 
+/// Reason of `ErrorInfo` when a resource is outside the caller's municipality.
+pub const REASON_OUT_OF_SCOPE: &str = "OUT_OF_SCOPE";
+
 /// Reason of `ErrorInfo` when a request id is reused for another payload.
 pub const REASON_REQUEST_ID_REUSED: &str = "REQUEST_ID_REUSED";
 
 /// The resource type of a resource name, from its last collection segment.
 fn resource_type(name: &str) -> &'static str {
     let segments: Vec<&str> = name.split('/').collect();
-    let collection = segments
-        .len()
-        .checked_sub(2)
-        .map_or("", |index| segments[index]);
+    let collection = segments.len().checked_sub(2).map_or("", |index| segments[index]);
     match collection {
         "contracts" => "flextensie.settlement.v1.Contract",
         "intercedents" => "flextensie.settlement.v1.Intercedent",
@@ -37,36 +37,28 @@ impl From<Error> for Status {
                 for item in violations.items() {
                     details.add_bad_request_violation(item.field.clone(), item.description.clone());
                 }
-                Status::with_error_details(
-                    Code::InvalidArgument,
-                    format!("invalid request: {violations}"),
-                    details,
-                )
+                Status::with_error_details(Code::InvalidArgument, format!("invalid request: {violations}"), details)
             }
             Error::NotFound { resource } => Status::with_error_details(
                 Code::NotFound,
                 format!("{resource} does not exist"),
-                ErrorDetails::with_resource_info(
-                    resource_type(&resource),
-                    resource.clone(),
-                    "",
-                    "not found",
-                ),
+                ErrorDetails::with_resource_info(resource_type(&resource), resource.clone(), "", "not found"),
             ),
             Error::AlreadyExists { resource } => Status::with_error_details(
                 Code::AlreadyExists,
                 format!("{resource} already exists"),
-                ErrorDetails::with_resource_info(
-                    resource_type(&resource),
-                    resource.clone(),
-                    "",
-                    "already exists",
+                ErrorDetails::with_resource_info(resource_type(&resource), resource.clone(), "", "already exists"),
+            ),
+            Error::PermissionDenied { resource, reason } => Status::with_error_details(
+                Code::PermissionDenied,
+                format!("permission denied on {resource}: {reason}"),
+                ErrorDetails::with_error_info(
+                    REASON_OUT_OF_SCOPE,
+                    ERROR_DOMAIN,
+                    HashMap::from([("resource".to_owned(), resource)]),
                 ),
             ),
-            Error::RequestIdReused {
-                request_id,
-                first_action,
-            } => Status::with_error_details(
+            Error::RequestIdReused { request_id, first_action } => Status::with_error_details(
                 Code::AlreadyExists,
                 format!(
                     "request id {request_id:?} was used before for a different request ({first_action}); \
@@ -75,10 +67,7 @@ impl From<Error> for Status {
                 ErrorDetails::with_error_info(
                     REASON_REQUEST_ID_REUSED,
                     ERROR_DOMAIN,
-                    HashMap::from([
-                        ("request_id".to_owned(), request_id),
-                        ("first_action".to_owned(), first_action),
-                    ]),
+                    HashMap::from([("request_id".to_owned(), request_id), ("first_action".to_owned(), first_action)]),
                 ),
             ),
             Error::Unavailable { reason } => Status::unavailable(reason),
@@ -112,35 +101,18 @@ mod tests {
 
     fn every_error() -> Vec<(Error, Code)> {
         vec![
+            (Error::InvalidArgument(Violations::single("a", "b")), Code::InvalidArgument),
+            (Error::NotFound { resource: "contracts/x".to_owned() }, Code::NotFound),
+            (Error::AlreadyExists { resource: "contracts/x".to_owned() }, Code::AlreadyExists),
             (
-                Error::InvalidArgument(Violations::single("a", "b")),
-                Code::InvalidArgument,
-            ),
-            (
-                Error::NotFound {
-                    resource: "contracts/x".to_owned(),
-                },
-                Code::NotFound,
-            ),
-            (
-                Error::AlreadyExists {
-                    resource: "contracts/x".to_owned(),
-                },
+                Error::RequestIdReused { request_id: "r".to_owned(), first_action: "contract.create".to_owned() },
                 Code::AlreadyExists,
             ),
             (
-                Error::RequestIdReused {
-                    request_id: "r".to_owned(),
-                    first_action: "contract.create".to_owned(),
-                },
-                Code::AlreadyExists,
+                Error::PermissionDenied { resource: "contracts/x".to_owned(), reason: "not yours".to_owned() },
+                Code::PermissionDenied,
             ),
-            (
-                Error::Unavailable {
-                    reason: "busy".to_owned(),
-                },
-                Code::Unavailable,
-            ),
+            (Error::Unavailable { reason: "busy".to_owned() }, Code::Unavailable),
             (Error::internal("testing", "secret detail"), Code::Internal),
         ]
     }
@@ -165,11 +137,7 @@ mod tests {
         violations.add("request_id", "missing");
         let status = Status::from(Error::InvalidArgument(violations));
         let bad_request = status.get_details_bad_request().unwrap();
-        let fields: Vec<_> = bad_request
-            .field_violations
-            .iter()
-            .map(|v| v.field.as_str())
-            .collect();
+        let fields: Vec<_> = bad_request.field_violations.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["contract.gemeente", "request_id"]);
     }
 
@@ -186,14 +154,8 @@ mod tests {
 
     #[test]
     fn resource_types_follow_the_collection() {
-        assert_eq!(
-            resource_type("contracts/x"),
-            "flextensie.settlement.v1.Contract"
-        );
-        assert_eq!(
-            resource_type("contracts/x/intercedents/y"),
-            "flextensie.settlement.v1.Intercedent"
-        );
+        assert_eq!(resource_type("contracts/x"), "flextensie.settlement.v1.Contract");
+        assert_eq!(resource_type("contracts/x/intercedents/y"), "flextensie.settlement.v1.Intercedent");
         assert_eq!(
             resource_type("contracts/x/intercedents/y/hourlyRates/2027-01-01"),
             "flextensie.settlement.v1.HourlyRate"

@@ -6,12 +6,12 @@ use tracing::instrument;
 use super::{RequestContext, now};
 use crate::domain::names::{contract_name, hourly_rate_name, intercedent_name};
 use crate::domain::{
-    Action, CbsCode, Contract, ContractId, ContractTerms, Intercedent, IntercedentId,
-    NewHourlyRate, NewIntercedent, PageRequest, RateSchedule, RecordedRate, RequestId,
+    Action, Contract, ContractId, ContractTerms, Intercedent, IntercedentId, NewHourlyRate, NewIntercedent,
+    PageRequest, RateSchedule, RecordedRate, RequestId,
 };
 use crate::error::Error;
 use crate::storage::contracts::{self as rows, Page};
-use crate::storage::{Applied, Mutation, Store};
+use crate::storage::{AnyConnection, Applied, Mutation, Store};
 
 /// A checked request to create a contract.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -69,11 +69,7 @@ impl ContractService {
     /// # Errors
     /// [`Error::AlreadyExists`] when the id is taken, [`Error::RequestIdReused`], or a fault.
     #[instrument(skip_all, fields(request.id = command.request_id.as_str(), contract.id))]
-    pub async fn create_contract(
-        &self,
-        context: &RequestContext,
-        command: CreateContract,
-    ) -> Result<Contract, Error> {
+    pub async fn create_contract(&self, context: &RequestContext, command: CreateContract) -> Result<Contract, Error> {
         let now = now();
         let mutation = Mutation::new(
             context.principal.clone(),
@@ -87,18 +83,12 @@ impl ContractService {
             None => generated_contract_id()?,
         };
         tracing::Span::current().record("contract.id", id.as_str());
-        let contract = Contract {
-            id,
-            terms: command.terms,
-            create_time: now,
-        };
+        let contract = Contract { id, terms: command.terms, create_time: now };
+        context.ensure_in_scope(contract.terms.gemeente(), &contract_name(&contract.id))?;
         self.store
             .mutate(mutation, move |connection| {
                 rows::insert_contract(connection, &contract)?;
-                Ok(Applied {
-                    resource: contract_name(&contract.id),
-                    response: contract,
-                })
+                Ok(Applied { resource: contract_name(&contract.id), response: contract })
             })
             .await
     }
@@ -108,29 +98,19 @@ impl ContractService {
     /// # Errors
     /// [`Error::NotFound`], or a fault.
     #[instrument(skip_all, fields(contract.id = id.as_str()))]
-    pub async fn get_contract(
-        &self,
-        _context: &RequestContext,
-        id: ContractId,
-    ) -> Result<Contract, Error> {
-        self.store
-            .read(move |connection| rows::get_contract(connection, &id))
-            .await
+    pub async fn get_contract(&self, context: &RequestContext, id: ContractId) -> Result<Contract, Error> {
+        let context = context.clone();
+        self.store.read(move |connection| scoped_contract(connection, &context, &id)).await
     }
 
-    /// Lists contracts ordered by id.
+    /// Lists contracts ordered by id; a municipality sees only its own.
     ///
     /// # Errors
     /// A fault.
     #[instrument(skip_all, fields(page.size = page.size.get()))]
-    pub async fn list_contracts(
-        &self,
-        _context: &RequestContext,
-        page: PageRequest,
-    ) -> Result<Page<Contract>, Error> {
-        self.store
-            .read(move |connection| rows::list_contracts(connection, None::<&CbsCode>, &page))
-            .await
+    pub async fn list_contracts(&self, context: &RequestContext, page: PageRequest) -> Result<Page<Contract>, Error> {
+        let scope = context.gemeente_scope().cloned();
+        self.store.read(move |connection| rows::list_contracts(connection, scope.as_ref(), &page)).await
     }
 
     /// Attaches an intercedent with its first rates to an existing contract.
@@ -156,11 +136,7 @@ impl ContractService {
             .intercedent
             .rates
             .iter()
-            .map(|rate| RecordedRate {
-                effective_date: rate.effective_date,
-                rate: rate.rate,
-                create_time: now,
-            })
+            .map(|rate| RecordedRate { effective_date: rate.effective_date, rate: rate.rate, create_time: now })
             .collect();
         let intercedent = Intercedent {
             contract_id: command.contract,
@@ -168,9 +144,10 @@ impl ContractService {
             rates: RateSchedule::new(rates),
             create_time: now,
         };
+        let context = context.clone();
         self.store
             .mutate(mutation, move |connection| {
-                rows::get_contract(connection, &intercedent.contract_id)?;
+                scoped_contract(connection, &context, &intercedent.contract_id)?;
                 rows::insert_intercedent(connection, &intercedent)?;
                 Ok(Applied {
                     resource: intercedent_name(&intercedent.contract_id, &intercedent.id),
@@ -187,12 +164,16 @@ impl ContractService {
     #[instrument(skip_all, fields(contract.id = contract.as_str()))]
     pub async fn get_intercedent(
         &self,
-        _context: &RequestContext,
+        context: &RequestContext,
         contract: ContractId,
         intercedent: IntercedentId,
     ) -> Result<Intercedent, Error> {
+        let context = context.clone();
         self.store
-            .read(move |connection| rows::get_intercedent(connection, &contract, &intercedent))
+            .read(move |connection| {
+                scoped_contract(connection, &context, &contract)?;
+                rows::get_intercedent(connection, &contract, &intercedent)
+            })
             .await
     }
 
@@ -203,13 +184,14 @@ impl ContractService {
     #[instrument(skip_all, fields(contract.id = contract.as_str(), page.size = page.size.get()))]
     pub async fn list_intercedents(
         &self,
-        _context: &RequestContext,
+        context: &RequestContext,
         contract: ContractId,
         page: PageRequest,
     ) -> Result<Page<Intercedent>, Error> {
+        let context = context.clone();
         self.store
             .read(move |connection| {
-                rows::get_contract(connection, &contract)?;
+                scoped_contract(connection, &context, &contract)?;
                 rows::list_intercedents(connection, &contract, &page)
             })
             .await
@@ -234,27 +216,31 @@ impl ContractService {
             &command,
             now,
         )?;
-        let rate = RecordedRate {
-            effective_date: command.rate.effective_date,
-            rate: command.rate.rate,
-            create_time: now,
-        };
-        let CreateHourlyRate {
-            contract,
-            intercedent,
-            ..
-        } = command;
+        let rate =
+            RecordedRate { effective_date: command.rate.effective_date, rate: command.rate.rate, create_time: now };
+        let CreateHourlyRate { contract, intercedent, .. } = command;
+        let context = context.clone();
         self.store
             .mutate(mutation, move |connection| {
+                scoped_contract(connection, &context, &contract)?;
                 rows::get_intercedent(connection, &contract, &intercedent)?;
                 rows::insert_rate(connection, &contract, &intercedent, &rate)?;
-                Ok(Applied {
-                    resource: hourly_rate_name(&contract, &intercedent, rate.effective_date),
-                    response: rate,
-                })
+                Ok(Applied { resource: hourly_rate_name(&contract, &intercedent, rate.effective_date), response: rate })
             })
             .await
     }
+}
+
+/// Reads a contract the caller may see: for a municipality, another's contract and a missing
+/// one are both refused alike.
+fn scoped_contract(
+    connection: &mut AnyConnection,
+    context: &RequestContext,
+    id: &ContractId,
+) -> Result<Contract, Error> {
+    let contract = rows::get_contract(connection, id).map_err(|error| context.conceal(error))?;
+    context.ensure_in_scope(contract.terms.gemeente(), &contract_name(id))?;
+    Ok(contract)
 }
 
 /// A fresh contract id: `c-` and a time-ordered UUID (v7), so generated ids list in creation

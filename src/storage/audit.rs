@@ -57,16 +57,9 @@ pub fn next_in_sequence(connection: &mut AnyConnection, name: &'static str) -> R
         .execute(connection)
         .context("advancing a sequence")?;
     if updated != 1 {
-        return Err(Error::internal(
-            "advancing a sequence",
-            format!("sequence {name:?} does not exist"),
-        ));
+        return Err(Error::internal("advancing a sequence", format!("sequence {name:?} does not exist")));
     }
-    sequences::table
-        .find(name)
-        .select(sequences::last_value)
-        .first(connection)
-        .context("reading a sequence")
+    sequences::table.find(name).select(sequences::last_value).first(connection).context("reading a sequence")
 }
 
 /// Appends the audit entry of a mutation and returns its sequence number.
@@ -84,16 +77,13 @@ pub(super) fn append(
         seq,
         recorded_at: to_stored_time(mutation.now),
         principal_subject: mutation.principal.subject.clone(),
-        principal_role: mutation.principal.role.as_str().to_owned(),
+        principal_role: mutation.principal.role.label(),
         action: mutation.action.as_str().to_owned(),
         resource: resource.to_owned(),
         request_id: mutation.request_id.as_str().to_owned(),
         payload: payload.to_owned(),
     };
-    diesel::insert_into(audit_log::table)
-        .values(&row)
-        .execute(connection)
-        .context("appending an audit entry")?;
+    diesel::insert_into(audit_log::table).values(&row).execute(connection).context("appending an audit entry")?;
     Ok(seq)
 }
 
@@ -101,11 +91,7 @@ pub(super) fn append(
 ///
 /// # Errors
 /// A storage fault.
-pub fn entries_after(
-    connection: &mut AnyConnection,
-    after: i64,
-    limit: i64,
-) -> Result<Vec<AuditEntry>, Error> {
+pub fn entries_after(connection: &mut AnyConnection, after: i64, limit: i64) -> Result<Vec<AuditEntry>, Error> {
     let rows: Vec<AuditRow> = audit_log::table
         .filter(audit_log::seq.gt(after))
         .order(audit_log::seq.asc())
@@ -132,8 +118,5 @@ pub fn entries_after(
 /// # Errors
 /// A storage fault.
 pub fn size(connection: &mut AnyConnection) -> Result<i64, Error> {
-    audit_log::table
-        .count()
-        .get_result(connection)
-        .context("counting audit entries")
+    audit_log::table.count().get_result(connection).context("counting audit entries")
 }

@@ -8,8 +8,8 @@ use super::{AnyConnection, from_stored_time, is_unique_violation, to_stored_time
 use crate::domain::names::{contract_name, hourly_rate_name, intercedent_name};
 use crate::domain::paging::encode_token;
 use crate::domain::{
-    CbsCode, Contract, ContractId, ContractTerms, ContractTermsInput, HourlyRate, Intercedent,
-    IntercedentId, PageRequest, RateSchedule, RawDate, RecordedRate, RiskShiftMode,
+    CbsCode, Contract, ContractId, ContractTerms, ContractTermsInput, HourlyRate, Intercedent, IntercedentId,
+    PageRequest, RateSchedule, RawDate, RecordedRate, RiskShiftMode,
 };
 use crate::error::{Context, Error};
 
@@ -92,8 +92,7 @@ impl ContractRow {
                 self.target_arrangement_3_percent.into(),
             )),
         };
-        let terms =
-            ContractTerms::parse(input).map_err(|violations| corrupt(violations.to_string()))?;
+        let terms = ContractTerms::parse(input).map_err(|violations| corrupt(violations.to_string()))?;
         Ok(Contract {
             id: ContractId::parse(&self.id).map_err(corrupt)?,
             terms,
@@ -108,14 +107,11 @@ impl ContractRow {
 /// [`Error::AlreadyExists`] when the id is taken; a storage fault.
 pub fn insert_contract(connection: &mut AnyConnection, contract: &Contract) -> Result<(), Error> {
     let row = ContractRow::from_contract(contract)?;
-    match diesel::insert_into(contracts::table)
-        .values(&row)
-        .execute(connection)
-    {
+    match diesel::insert_into(contracts::table).values(&row).execute(connection) {
         Ok(_) => Ok(()),
-        Err(error) if is_unique_violation(&error) => Err(Error::AlreadyExists {
-            resource: contract_name(&contract.id),
-        }),
+        Err(error) if is_unique_violation(&error) => {
+            Err(Error::AlreadyExists { resource: contract_name(&contract.id) })
+        }
         Err(error) => Err(Error::internal("storing a contract", error)),
     }
 }
@@ -130,9 +126,7 @@ pub fn get_contract(connection: &mut AnyConnection, id: &ContractId) -> Result<C
         .first::<ContractRow>(connection)
         .optional()
         .context("reading a contract")?
-        .ok_or_else(|| Error::NotFound {
-            resource: contract_name(id),
-        })?
+        .ok_or_else(|| Error::NotFound { resource: contract_name(id) })?
         .into_contract()
 }
 
@@ -145,10 +139,7 @@ pub fn list_contracts(
     gemeente: Option<&CbsCode>,
     page: &PageRequest,
 ) -> Result<Page<Contract>, Error> {
-    let mut query = contracts::table
-        .order(contracts::id.asc())
-        .limit(i64::from(page.size.get()) + 1)
-        .into_boxed();
+    let mut query = contracts::table.order(contracts::id.asc()).limit(i64::from(page.size.get()) + 1).into_boxed();
     if let Some(after) = &page.after {
         query = query.filter(contracts::id.gt(after.clone()));
     }
@@ -156,13 +147,8 @@ pub fn list_contracts(
         query = query.filter(contracts::gemeente.eq(gemeente.as_str().to_owned()));
     }
     let rows: Vec<ContractRow> = query.load(connection).context("listing contracts")?;
-    let items = rows
-        .into_iter()
-        .map(ContractRow::into_contract)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(paginate(items, page, |contract| {
-        contract.id.as_str().to_owned()
-    }))
+    let items = rows.into_iter().map(ContractRow::into_contract).collect::<Result<Vec<_>, _>>()?;
+    Ok(paginate(items, page, |contract| contract.id.as_str().to_owned()))
 }
 
 /// Cuts the one-past-the-page item that a listing fetched, and makes the next token from the
@@ -171,13 +157,8 @@ fn paginate<T>(mut items: Vec<T>, page: &PageRequest, key: impl Fn(&T) -> String
     let size = usize::try_from(page.size.get()).unwrap_or(usize::MAX);
     let more = items.len() > size;
     items.truncate(size);
-    let next_page_token = more
-        .then(|| items.last().map(|item| encode_token(&key(item))))
-        .flatten();
-    Page {
-        items,
-        next_page_token,
-    }
+    let next_page_token = more.then(|| items.last().map(|item| encode_token(&key(item)))).flatten();
+    Page { items, next_page_token }
 }
 
 #[derive(Queryable)]
@@ -203,10 +184,7 @@ impl RateRow {
 ///
 /// # Errors
 /// [`Error::AlreadyExists`] when the contract has an intercedent with that id; a storage fault.
-pub fn insert_intercedent(
-    connection: &mut AnyConnection,
-    intercedent: &Intercedent,
-) -> Result<(), Error> {
+pub fn insert_intercedent(connection: &mut AnyConnection, intercedent: &Intercedent) -> Result<(), Error> {
     let inserted = diesel::insert_into(intercedents::table)
         .values((
             intercedents::contract_id.eq(intercedent.contract_id.as_str()),
@@ -217,9 +195,7 @@ pub fn insert_intercedent(
     match inserted {
         Ok(_) => {}
         Err(error) if is_unique_violation(&error) => {
-            return Err(Error::AlreadyExists {
-                resource: intercedent_name(&intercedent.contract_id, &intercedent.id),
-            });
+            return Err(Error::AlreadyExists { resource: intercedent_name(&intercedent.contract_id, &intercedent.id) });
         }
         Err(error) => return Err(Error::internal("storing an intercedent", error)),
     }
@@ -250,9 +226,9 @@ pub fn insert_rate(
         .execute(connection);
     match inserted {
         Ok(_) => Ok(()),
-        Err(error) if is_unique_violation(&error) => Err(Error::AlreadyExists {
-            resource: hourly_rate_name(contract, intercedent, rate.effective_date),
-        }),
+        Err(error) if is_unique_violation(&error) => {
+            Err(Error::AlreadyExists { resource: hourly_rate_name(contract, intercedent, rate.effective_date) })
+        }
         Err(error) => Err(Error::internal("storing an hourly rate", error)),
     }
 }
@@ -272,9 +248,7 @@ pub fn get_intercedent(
         .first(connection)
         .optional()
         .context("reading an intercedent")?
-        .ok_or_else(|| Error::NotFound {
-            resource: intercedent_name(contract, id),
-        })?;
+        .ok_or_else(|| Error::NotFound { resource: intercedent_name(contract, id) })?;
     let mut rates = rates_of(connection, contract, &[id.as_str().to_owned()])?;
     Ok(Intercedent {
         contract_id: contract.clone(),
@@ -302,8 +276,7 @@ pub fn list_intercedents(
     if let Some(after) = &page.after {
         query = query.filter(intercedents::id.gt(after.clone()));
     }
-    let rows: Vec<(String, chrono::NaiveDateTime)> =
-        query.load(connection).context("listing intercedents")?;
+    let rows: Vec<(String, chrono::NaiveDateTime)> = query.load(connection).context("listing intercedents")?;
     let ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
     let mut rates = rates_of(connection, contract, &ids)?;
     let items = rows
@@ -319,9 +292,7 @@ pub fn list_intercedents(
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
-    Ok(paginate(items, page, |intercedent| {
-        intercedent.id.as_str().to_owned()
-    }))
+    Ok(paginate(items, page, |intercedent| intercedent.id.as_str().to_owned()))
 }
 
 fn rates_of(
@@ -340,14 +311,10 @@ fn rates_of(
         ))
         .load(connection)
         .context("reading hourly rates")?;
-    let mut by_intercedent: std::collections::HashMap<String, Vec<RecordedRate>> =
-        std::collections::HashMap::new();
+    let mut by_intercedent: std::collections::HashMap<String, Vec<RecordedRate>> = std::collections::HashMap::new();
     for row in rows {
         let intercedent = row.intercedent_id.clone();
-        by_intercedent
-            .entry(intercedent)
-            .or_default()
-            .push(row.into_recorded()?);
+        by_intercedent.entry(intercedent).or_default().push(row.into_recorded()?);
     }
     Ok(by_intercedent)
 }

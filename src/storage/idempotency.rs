@@ -51,10 +51,7 @@ pub(super) fn lock(connection: &mut AnyConnection, mutation: &Mutation) -> Resul
 }
 
 /// The first answer to the caller's request id, if there was one.
-pub(super) fn find(
-    connection: &mut AnyConnection,
-    mutation: &Mutation,
-) -> Result<Option<FirstAnswer>, Error> {
+pub(super) fn find(connection: &mut AnyConnection, mutation: &Mutation) -> Result<Option<FirstAnswer>, Error> {
     records::table
         .find((&mutation.principal.subject, mutation.request_id.as_str()))
         .select((records::action, records::fingerprint, records::response))

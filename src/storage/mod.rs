@@ -57,20 +57,13 @@ impl Target {
     /// When the URL is empty.
     pub fn parse(url: &str) -> Result<Target, String> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Target::Postgres {
-                url: url.to_owned(),
-            })
+            Ok(Target::Postgres { url: url.to_owned() })
         } else {
             let path = url.strip_prefix("sqlite://").unwrap_or(url);
             if path.is_empty() {
-                Err(
-                    "database_url is empty: give a SQLite file path or a postgres:// URL"
-                        .to_owned(),
-                )
+                Err("database_url is empty: give a SQLite file path or a postgres:// URL".to_owned())
             } else {
-                Ok(Target::Sqlite {
-                    path: path.to_owned(),
-                })
+                Ok(Target::Sqlite { path: path.to_owned() })
             }
         }
     }
@@ -113,26 +106,21 @@ impl ManageConnection for ConnectionManager {
                 .map(AnyConnection::Postgresql)
                 .map_err(r2d2::Error::ConnectionError),
             Target::Sqlite { path } => {
-                let mut connection = diesel::SqliteConnection::establish(path)
-                    .map_err(r2d2::Error::ConnectionError)?;
+                let mut connection = diesel::SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
                 // WAL lets readers work beside the one writer; FULL makes every acknowledged
                 // commit durable across a power cut.
                 let pragmas = format!(
                     "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
                     self.sqlite_busy_timeout.as_millis()
                 );
-                connection
-                    .batch_execute(&pragmas)
-                    .map_err(r2d2::Error::QueryError)?;
+                connection.batch_execute(&pragmas).map_err(r2d2::Error::QueryError)?;
                 Ok(AnyConnection::Sqlite(connection))
             }
         }
     }
 
     fn is_valid(&self, connection: &mut AnyConnection) -> Result<(), r2d2::Error> {
-        connection
-            .batch_execute("SELECT 1")
-            .map_err(r2d2::Error::QueryError)
+        connection.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, connection: &mut AnyConnection) -> bool {
@@ -152,9 +140,7 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("backend", &self.target.backend())
-            .finish_non_exhaustive()
+        f.debug_struct("Store").field("backend", &self.target.backend()).finish_non_exhaustive()
     }
 }
 
@@ -192,13 +178,7 @@ impl Mutation {
         hasher.update([0]);
         hasher.update(payload.as_bytes());
         let fingerprint = hex(&hasher.finalize());
-        Ok(Mutation {
-            principal,
-            request_id,
-            action,
-            fingerprint,
-            now,
-        })
+        Ok(Mutation { principal, request_id, action, fingerprint, now })
     }
 }
 
@@ -216,12 +196,10 @@ pub struct Applied<R> {
 #[must_use]
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut text, byte| {
-            let _ = write!(text, "{byte:02x}");
-            text
-        })
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut text, byte| {
+        let _ = write!(text, "{byte:02x}");
+        text
+    })
 }
 
 impl Store {
@@ -237,10 +215,7 @@ impl Store {
         {
             std::fs::create_dir_all(parent).context("creating the SQLite database folder")?;
         }
-        let manager = ConnectionManager {
-            target: target.clone(),
-            sqlite_busy_timeout: options.sqlite_busy_timeout,
-        };
+        let manager = ConnectionManager { target: target.clone(), sqlite_busy_timeout: options.sqlite_busy_timeout };
         let build = |size: u32| {
             r2d2::Pool::builder()
                 .max_size(size)
@@ -260,11 +235,7 @@ impl Store {
                 (build(options.max_connections)?, writers)
             }
         };
-        Ok(Store {
-            target,
-            readers,
-            writers,
-        })
+        Ok(Store { target, readers, writers })
     }
 
     /// The database this store uses.
@@ -284,10 +255,7 @@ impl Store {
         ) -> Result<Vec<String>, Error> {
             applied
                 .map(|versions| versions.iter().map(ToString::to_string).collect())
-                .map_err(|source: BoxError| Error::Internal {
-                    context: "migrating the database",
-                    source,
-                })
+                .map_err(|source: BoxError| Error::Internal { context: "migrating the database", source })
         }
         self.run(&self.writers, |connection| match connection {
             AnyConnection::Postgresql(pg) => {
@@ -300,9 +268,7 @@ impl Store {
                     .context("unlocking migrations")?;
                 applied
             }
-            AnyConnection::Sqlite(sqlite) => {
-                versions(sqlite.run_pending_migrations(SQLITE_MIGRATIONS))
-            }
+            AnyConnection::Sqlite(sqlite) => versions(sqlite.run_pending_migrations(SQLITE_MIGRATIONS)),
         })
         .await
     }
@@ -339,8 +305,7 @@ impl Store {
                     return first.replay(&mutation);
                 }
                 let applied = apply(connection)?;
-                let response =
-                    canonical_json(&applied.response).context("encoding an answer canonically")?;
+                let response = canonical_json(&applied.response).context("encoding an answer canonically")?;
                 let seq = audit::append(connection, &mutation, &applied.resource, &response)?;
                 idempotency::insert(connection, &mutation, &response, seq)?;
                 Ok(applied.response)
@@ -369,10 +334,7 @@ impl Store {
 /// True when a diesel error is a unique-constraint violation.
 #[must_use]
 pub fn is_unique_violation(error: &diesel::result::Error) -> bool {
-    matches!(
-        error,
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
-    )
+    matches!(error, diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))
 }
 
 /// Converts a UTC instant to the naive UTC timestamp both backends store.
@@ -393,26 +355,10 @@ mod tests {
 
     #[test]
     fn database_urls_select_their_backend() {
-        assert_eq!(
-            Target::parse("postgres://u@h/db").unwrap().backend(),
-            "postgresql"
-        );
-        assert_eq!(
-            Target::parse("postgresql://u@h/db").unwrap().backend(),
-            "postgresql"
-        );
-        assert_eq!(
-            Target::parse("sqlite://./data/x.db").unwrap(),
-            Target::Sqlite {
-                path: "./data/x.db".to_owned()
-            }
-        );
-        assert_eq!(
-            Target::parse("x.db").unwrap(),
-            Target::Sqlite {
-                path: "x.db".to_owned()
-            }
-        );
+        assert_eq!(Target::parse("postgres://u@h/db").unwrap().backend(), "postgresql");
+        assert_eq!(Target::parse("postgresql://u@h/db").unwrap().backend(), "postgresql");
+        assert_eq!(Target::parse("sqlite://./data/x.db").unwrap(), Target::Sqlite { path: "./data/x.db".to_owned() });
+        assert_eq!(Target::parse("x.db").unwrap(), Target::Sqlite { path: "x.db".to_owned() });
         assert!(Target::parse("").is_err());
         assert!(Target::parse("sqlite://").is_err());
     }
@@ -423,21 +369,10 @@ mod tests {
         let principal = Principal::local_admin();
         let id = |text: &str| RequestId::parse(text).unwrap();
         let print = |request: &str, action, payload: &str| {
-            Mutation::new(principal.clone(), id(request), action, &payload, now)
-                .unwrap()
-                .fingerprint
+            Mutation::new(principal.clone(), id(request), action, &payload, now).unwrap().fingerprint
         };
-        assert_eq!(
-            print("a", Action::CreateContract, "x"),
-            print("b", Action::CreateContract, "x")
-        );
-        assert_ne!(
-            print("a", Action::CreateContract, "x"),
-            print("a", Action::CreateContract, "y")
-        );
-        assert_ne!(
-            print("a", Action::CreateContract, "x"),
-            print("a", Action::CreateIntercedent, "x")
-        );
+        assert_eq!(print("a", Action::CreateContract, "x"), print("b", Action::CreateContract, "x"));
+        assert_ne!(print("a", Action::CreateContract, "x"), print("a", Action::CreateContract, "y"));
+        assert_ne!(print("a", Action::CreateContract, "x"), print("a", Action::CreateIntercedent, "x"));
     }
 }

@@ -25,18 +25,12 @@ macro_rules! list_services {
             host: String::new(),
             message_request: Some(MessageRequest::ListServices(String::new())),
         };
-        let mut answers = client
-            .server_reflection_info(tokio_stream::iter([request]))
-            .await
-            .unwrap()
-            .into_inner();
+        let mut answers = client.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
         let answer = answers.message().await.unwrap().expect("one answer");
         match answer.message_response {
-            Some(MessageResponse::ListServicesResponse(list)) => list
-                .service
-                .into_iter()
-                .map(|service| service.name)
-                .collect::<Vec<String>>(),
+            Some(MessageResponse::ListServicesResponse(list)) => {
+                list.service.into_iter().map(|service| service.name).collect::<Vec<String>>()
+            }
             other => panic!("unexpected reflection answer {other:?}"),
         }
     }};

@@ -3,11 +3,16 @@
 
 use std::sync::Once;
 
-use flexsettle::configuration::Settings;
+use flexsettle::auth::{DevKeyPair, TokenRequest, mint};
+use flexsettle::configuration::{AuthSettings, Settings};
+use flexsettle::domain::{Principal, Role};
 use flexsettle::grpc::api;
 use flexsettle::grpc::api::contract_service_client::ContractServiceClient;
 use flexsettle::startup::Application;
 use flexsettle::storage::{AnyConnection, Store, audit};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 /// The variable that points the tests at a PostgreSQL server (any database on it; each test
@@ -64,15 +69,8 @@ pub fn postgres_configured() -> bool {
 
 /// A database of its own for one test; dropped with the test.
 pub enum TestDatabase {
-    Sqlite {
-        _dir: tempfile::TempDir,
-        path: String,
-    },
-    Postgres {
-        admin_url: String,
-        name: String,
-        url: String,
-    },
+    Sqlite { _dir: tempfile::TempDir, path: String },
+    Postgres { admin_url: String, name: String, url: String },
 }
 
 impl TestDatabase {
@@ -80,31 +78,19 @@ impl TestDatabase {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temporary folder");
-                let path = dir
-                    .path()
-                    .join("flexsettle.db")
-                    .to_string_lossy()
-                    .into_owned();
+                let path = dir.path().join("flexsettle.db").to_string_lossy().into_owned();
                 TestDatabase::Sqlite { _dir: dir, path }
             }
             Backend::Postgres => {
                 use diesel::{Connection, RunQueryDsl};
                 let admin_url = std::env::var(POSTGRES_URL_VAR).expect("PostgreSQL URL");
                 let name = format!("flexsettle_test_{}", uuid::Uuid::now_v7().simple());
-                let mut admin =
-                    diesel::PgConnection::establish(&admin_url).unwrap_or_else(|error| {
-                        panic!("PostgreSQL at {POSTGRES_URL_VAR} is unreachable: {error}")
-                    });
-                diesel::sql_query(format!("CREATE DATABASE {name}"))
-                    .execute(&mut admin)
-                    .expect("create database");
+                let mut admin = diesel::PgConnection::establish(&admin_url)
+                    .unwrap_or_else(|error| panic!("PostgreSQL at {POSTGRES_URL_VAR} is unreachable: {error}"));
+                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).expect("create database");
                 let mut url = url::Url::parse(&admin_url).expect("PostgreSQL URL parses");
                 url.set_path(&format!("/{name}"));
-                TestDatabase::Postgres {
-                    admin_url,
-                    name,
-                    url: url.to_string(),
-                }
+                TestDatabase::Postgres { admin_url, name, url: url.to_string() }
             }
         }
     }
@@ -119,15 +105,11 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        if let TestDatabase::Postgres {
-            admin_url, name, ..
-        } = self
-        {
+        if let TestDatabase::Postgres { admin_url, name, .. } = self {
             use diesel::{Connection, RunQueryDsl};
             // Best effort: a database left behind is only clutter.
             if let Ok(mut admin) = diesel::PgConnection::establish(admin_url) {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut admin);
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
             }
         }
     }
@@ -144,51 +126,101 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings
 }
 
+/// Adds a bearer token to every call of a client.
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A contract-service client that sends a token of its own.
+pub type ContractClient = ContractServiceClient<InterceptedService<Channel, Bearer>>;
+
+/// The principal the harness acts as for a role.
+pub fn principal(role: Role) -> Principal {
+    Principal { subject: format!("test-{}", role.label()), role }
+}
+
 /// A running server on its own database, and clients of it.
 pub struct TestApp {
     pub backend: Backend,
     pub address: String,
-    pub contracts: ContractServiceClient<Channel>,
+    pub settings: Settings,
+    /// A client acting as the admin.
+    pub contracts: ContractClient,
     pub store: Store,
     _stop: tokio::sync::oneshot::Sender<()>,
+    _data_dir: tempfile::TempDir,
     // Dropped last: the server's pool must not outlive its database.
     _database: TestDatabase,
 }
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
-        let database = tokio::task::spawn_blocking(move || TestDatabase::create(backend))
-            .await
-            .expect("database");
-        let app = Application::build(&test_settings(database.url()))
-            .await
-            .expect("application builds");
+        TestApp::spawn_with(backend, |_| {}).await
+    }
+
+    /// A server whose settings `configure` adjusts first.
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let database = tokio::task::spawn_blocking(move || TestDatabase::create(backend)).await.expect("database");
+        let data_dir = tempfile::tempdir().expect("data folder");
+        let mut settings = test_settings(database.url());
+        settings.data_dir = data_dir.path().to_path_buf();
+        configure(&mut settings);
+        let app = Application::build(&settings).await.expect("application builds");
         let address = format!("http://{}", app.local_addr());
         let store = app.store().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run_until(async {
             let _ = stopped.await;
         }));
-        let contracts = ContractServiceClient::connect(address.clone())
-            .await
-            .expect("client connects");
-        TestApp {
+        let mut app = TestApp {
             backend,
-            address,
-            contracts,
+            address: address.clone(),
+            settings,
+            contracts: ContractServiceClient::with_interceptor(lazy_channel(&address), Bearer(None)),
             store,
             _stop: stop,
+            _data_dir: data_dir,
             _database: database,
+        };
+        // Servers configured with keys of their own have no development key to sign with.
+        if DevKeyPair::in_dir(&app.settings.data_dir).private_key.exists() {
+            app.contracts = app.client_as(Role::Admin);
         }
+        app
+    }
+
+    /// A token of the test principal of `role`, signed with the server's development key.
+    pub fn token(&self, role: Role) -> String {
+        dev_token(&self.settings.data_dir, &self.settings.auth, role)
+    }
+
+    /// A client acting as the test principal of `role`.
+    pub fn client_as(&self, role: Role) -> ContractClient {
+        let token = self.token(role);
+        self.client_with_authorization(Some(&format!("Bearer {token}")))
+    }
+
+    /// A client that sends this `authorization` header (or none).
+    pub fn client_with_authorization(&self, authorization: Option<&str>) -> ContractClient {
+        client(&self.address, authorization)
+    }
+
+    /// A channel to the server that connects on first use.
+    pub fn channel_lazy(&self) -> Channel {
+        lazy_channel(&self.address)
     }
 
     /// A new channel to the server.
     pub async fn channel(&self) -> Channel {
-        Channel::from_shared(self.address.clone())
-            .expect("address")
-            .connect()
-            .await
-            .expect("channel connects")
+        Channel::from_shared(self.address.clone()).expect("address").connect().await.expect("channel connects")
     }
 
     /// The number of audit entries.
@@ -198,10 +230,7 @@ impl TestApp {
 
     /// Every audit entry, in order.
     pub async fn audit_entries(&self) -> Vec<audit::AuditEntry> {
-        self.store
-            .read(|connection| audit::entries_after(connection, 0, 10_000))
-            .await
-            .expect("audit entries")
+        self.store.read(|connection| audit::entries_after(connection, 0, 10_000)).await.expect("audit entries")
     }
 
     /// Runs raw SQL on a connection of the server's database.
@@ -215,45 +244,57 @@ impl TestApp {
             .expect("connection")
     }
 
-    pub async fn create_contract(
-        &self,
-        request: api::CreateContractRequest,
-    ) -> Result<api::Contract, tonic::Status> {
-        self.contracts
-            .clone()
-            .create_contract(request)
-            .await
-            .map(tonic::Response::into_inner)
+    pub async fn create_contract(&self, request: api::CreateContractRequest) -> Result<api::Contract, tonic::Status> {
+        self.contracts.clone().create_contract(request).await.map(tonic::Response::into_inner)
     }
 
     pub async fn all_contracts(&self) -> Vec<api::Contract> {
-        let mut contracts = Vec::new();
-        let mut page_token = String::new();
-        loop {
-            let page = self
-                .contracts
-                .clone()
-                .list_contracts(api::ListContractsRequest {
-                    page_size: 500,
-                    page_token,
-                })
-                .await
-                .expect("list contracts")
-                .into_inner();
-            contracts.extend(page.contracts);
-            if page.next_page_token.is_empty() {
-                return contracts;
-            }
-            page_token = page.next_page_token;
-        }
+        all_contracts(&mut self.contracts.clone()).await
     }
 }
 
-pub fn date(
-    year: i32,
-    month: i32,
-    day: i32,
-) -> Option<flexsettle::grpc::proto::google::r#type::Date> {
+/// Every contract a client may see, through all pages.
+pub async fn all_contracts(client: &mut ContractClient) -> Vec<api::Contract> {
+    let mut contracts = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .list_contracts(api::ListContractsRequest { page_size: 500, page_token })
+            .await
+            .expect("list contracts")
+            .into_inner();
+        contracts.extend(page.contracts);
+        if page.next_page_token.is_empty() {
+            return contracts;
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+/// A token of the test principal of `role`, signed with the development key in `data_dir`.
+pub fn dev_token(data_dir: &std::path::Path, auth: &AuthSettings, role: Role) -> String {
+    let key = std::fs::read(DevKeyPair::in_dir(data_dir).private_key).expect("development key");
+    let request = TokenRequest {
+        principal: principal(role),
+        issuer: auth.issuer.clone(),
+        audience: auth.audience.clone(),
+        issued_at_s: chrono::Utc::now().timestamp(),
+        ttl_s: 600,
+    };
+    mint(&key, &request).expect("token")
+}
+
+/// A client of `address` that sends this `authorization` header (or none).
+pub fn client(address: &str, authorization: Option<&str>) -> ContractClient {
+    let value = authorization.map(|text| text.parse().expect("header value"));
+    ContractServiceClient::with_interceptor(lazy_channel(address), Bearer(value))
+}
+
+fn lazy_channel(address: &str) -> Channel {
+    Channel::from_shared(address.to_owned()).expect("address").connect_lazy()
+}
+
+pub fn date(year: i32, month: i32, day: i32) -> Option<flexsettle::grpc::proto::google::r#type::Date> {
     Some(flexsettle::grpc::proto::google::r#type::Date { year, month, day })
 }
 
@@ -270,10 +311,7 @@ pub fn worked_example_contract() -> api::Contract {
         service_fee_per_period_cents: 125_000,
         minimum_intake_per_window: 30,
         risk_shift_mode: api::RiskShiftMode::Full.into(),
-        composition_target: Some(api::CompositionTarget {
-            arrangement_1_percent: 15,
-            arrangement_3_percent: 85,
-        }),
+        composition_target: Some(api::CompositionTarget { arrangement_1_percent: 15, arrangement_3_percent: 85 }),
         ..api::Contract::default()
     }
 }

@@ -17,7 +17,8 @@ on_both_backends! {
         assert_eq!(entries[0].action, "contract.create");
         assert_eq!(entries[0].resource, first.name);
         assert_eq!(entries[0].request_id, "same-id");
-        assert_eq!(entries[0].principal_subject, "local");
+        assert_eq!(entries[0].principal_subject, "test-admin");
+        assert_eq!(entries[0].principal_role, "admin");
     }
 }
 

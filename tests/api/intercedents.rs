@@ -6,11 +6,7 @@ use tonic::Code;
 use crate::helpers::{TestApp, create_contract_request, date, violated_fields};
 
 fn rate(year: i32, month: i32, cents: i64) -> api::HourlyRate {
-    api::HourlyRate {
-        effective_date: date(year, month, 1),
-        rate_per_hour_cents: cents,
-        ..Default::default()
-    }
+    api::HourlyRate { effective_date: date(year, month, 1), rate_per_hour_cents: cents, ..Default::default() }
 }
 
 fn create_intercedent_request(
@@ -23,18 +19,12 @@ fn create_intercedent_request(
         request_id: request_id.to_owned(),
         parent: parent.to_owned(),
         intercedent_id: id.to_owned(),
-        intercedent: Some(api::Intercedent {
-            hourly_rates: rates,
-            ..Default::default()
-        }),
+        intercedent: Some(api::Intercedent { hourly_rates: rates, ..Default::default() }),
     }
 }
 
 async fn utrecht(app: &TestApp) -> String {
-    app.create_contract(create_contract_request("contract", "utrecht"))
-        .await
-        .unwrap()
-        .name
+    app.create_contract(create_contract_request("contract", "utrecht")).await.unwrap().name
 }
 
 on_both_backends! {

@@ -2,18 +2,17 @@
 //! database runs twice: on a fresh SQLite file and, when `FLEXSETTLE_TEST_DATABASE_URL` is set,
 //! on a fresh PostgreSQL database.
 
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "test code: a failed expectation is a failed test"
-)]
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "test code: a failed expectation is a failed test")]
 
 #[macro_use]
 mod helpers;
 
+mod access;
 mod contracts;
 mod health;
 mod idempotency;
 mod intercedents;
 mod schema;
 mod shutdown;
+mod tls;
+mod tokens;

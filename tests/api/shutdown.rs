@@ -6,10 +6,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use flexsettle::grpc::api::contract_service_client::ContractServiceClient;
+use flexsettle::configuration::AuthSettings;
+use flexsettle::domain::Role;
 use tokio::sync::Mutex;
 
-use crate::helpers::{TestDatabase, create_contract_request};
+use crate::helpers::{TestDatabase, client, create_contract_request, dev_token};
 
 /// Acknowledged contracts after which the server gets SIGTERM.
 const ACKED_BEFORE_SIGTERM: usize = 40;
@@ -25,11 +26,12 @@ struct ServerProcess {
 }
 
 impl ServerProcess {
-    fn start(database_url: &str) -> ServerProcess {
+    fn start(database_url: &str, data_dir: &std::path::Path) -> ServerProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_flexsettle"))
             .arg("serve")
             .env("FLEXSETTLE_LISTEN_ADDR", "127.0.0.1:0")
             .env("FLEXSETTLE_DATABASE_URL", database_url)
+            .env("FLEXSETTLE_DATA_DIR", data_dir)
             .env("FLEXSETTLE_LOG__FORMAT", "json")
             .env("FLEXSETTLE_LOG__FILTER", "info")
             .env_remove("RUST_LOG")
@@ -42,18 +44,12 @@ impl ServerProcess {
         let mut lines = BufReader::new(stderr).lines();
         // The server logs `listening` with its address once it is bound; read up to it.
         let address = loop {
-            let line = lines
-                .next()
-                .expect("the server logged `listening` before exiting")
-                .expect("a log line");
+            let line = lines.next().expect("the server logged `listening` before exiting").expect("a log line");
             let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
                 continue;
             };
             if event["message"] == "listening" {
-                break format!(
-                    "http://{}",
-                    event["address"].as_str().expect("an address field")
-                );
+                break format!("http://{}", event["address"].as_str().expect("an address field"));
             }
         };
         // Keep draining the log so the server never blocks on a full pipe.
@@ -62,10 +58,7 @@ impl ServerProcess {
     }
 
     fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill runs");
         assert!(status.success());
     }
 }
@@ -77,14 +70,17 @@ on_both_backends! {
         drop(app);
         let database = tokio::task::spawn_blocking(move || TestDatabase::create(backend)).await.unwrap();
         let url = database.url().to_owned();
-        let server = Arc::new(std::sync::Mutex::new(ServerProcess::start(&url)));
+        let data_dir = tempfile::tempdir().unwrap();
+        let server = Arc::new(std::sync::Mutex::new(ServerProcess::start(&url, data_dir.path())));
+        // The server made its development key at start; sign an admin token with it.
+        let authorization = format!("Bearer {}", dev_token(data_dir.path(), &AuthSettings::default(), Role::Admin));
         let address = server.lock().unwrap().address.clone();
 
         let acked = Arc::new(Mutex::new(Vec::<String>::new()));
         let count = Arc::new(AtomicUsize::new(0));
         let mut writers = Vec::new();
         for writer in 0..WRITERS {
-            let client = ContractServiceClient::connect(address.clone()).await.unwrap();
+            let client = client(&address, Some(&authorization));
             let (acked, count, server) = (acked.clone(), count.clone(), server.clone());
             writers.push(tokio::spawn(async move {
                 let mut client = client;
@@ -112,8 +108,8 @@ on_both_backends! {
         let acked = acked.lock().await.clone();
         eprintln!("{} contracts acknowledged, SIGTERM after {ACKED_BEFORE_SIGTERM}", acked.len());
         assert!(acked.len() >= ACKED_BEFORE_SIGTERM);
-        let restarted = ServerProcess::start(&url);
-        let mut client = ContractServiceClient::connect(restarted.address.clone()).await.unwrap();
+        let restarted = ServerProcess::start(&url, data_dir.path());
+        let mut client = client(&restarted.address, Some(&authorization));
         for name in &acked {
             let read = client
                 .get_contract(flexsettle::grpc::api::GetContractRequest { name: name.clone() })
