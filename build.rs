@@ -6,7 +6,8 @@ use std::{env, fs, path::PathBuf};
 use prost::Message;
 
 const PROTO_ROOT: &str = "proto";
-const PROTO_FILES: &[&str] = &["proto/flextensie/settlement/v1/contracts.proto"];
+const PROTO_FILES: &[&str] =
+    &["proto/flextensie/settlement/v1/contracts.proto", "proto/flextensie/settlement/v1/hours.proto"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={PROTO_ROOT}");

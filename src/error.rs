@@ -33,6 +33,10 @@ pub enum Error {
         /// Why, for the client.
         reason: String,
     },
+    /// The request is well-formed, but the state of what it names does not allow it; every
+    /// reason is listed. Nothing was changed.
+    #[error("failed precondition: {}", describe(.0))]
+    FailedPrecondition(Vec<PreconditionViolation>),
     /// The request id was used before for a different request.
     #[error("request id {request_id:?} was used before for a different request ({first_action})")]
     RequestIdReused {
@@ -56,6 +60,25 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+}
+
+/// One reason a request cannot be carried out in the current state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreconditionViolation {
+    /// A stable name of the kind of reason, e.g. `FOUR_EYES`.
+    pub kind: &'static str,
+    /// The resource it concerns.
+    pub subject: String,
+    /// What is wrong and what to do.
+    pub description: String,
+}
+
+fn describe(violations: &[PreconditionViolation]) -> String {
+    violations
+        .iter()
+        .map(|violation| format!("{} {} ({})", violation.subject, violation.description, violation.kind))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl Error {

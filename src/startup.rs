@@ -14,11 +14,12 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 
 use crate::auth::{Authenticator, DevKeyPair, TrustedKeys};
 use crate::configuration::{Limits, Settings};
-use crate::grpc::ContractApi;
 use crate::grpc::access::{Access, AccessLayer, Authentication};
 use crate::grpc::api::contract_service_server::ContractServiceServer;
+use crate::grpc::api::hours_service_server::HoursServiceServer;
 use crate::grpc::proto::FILE_DESCRIPTOR_SET;
-use crate::service::ContractService;
+use crate::grpc::{ContractApi, HoursApi};
+use crate::service::{ContractService, HoursService};
 use crate::storage::Store;
 
 /// A server that is bound, migrated and ready to run.
@@ -148,6 +149,7 @@ impl Application {
         let limits = self.limits;
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<ContractServiceServer<ContractApi>>().await;
+        health.set_serving::<HoursServiceServer<HoursApi>>().await;
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
@@ -156,6 +158,9 @@ impl Application {
         let reflection_v1 = reflection().build_v1().context("building reflection v1")?;
         let reflection_v1alpha = reflection().build_v1alpha().context("building reflection v1alpha")?;
         let contracts = ContractServiceServer::new(ContractApi::new(ContractService::new(self.store.clone())))
+            .max_decoding_message_size(limits.max_message_bytes)
+            .max_encoding_message_size(limits.max_message_bytes);
+        let hours = HoursServiceServer::new(HoursApi::new(HoursService::new(self.store.clone())))
             .max_decoding_message_size(limits.max_message_bytes)
             .max_encoding_message_size(limits.max_message_bytes);
 
@@ -170,6 +175,7 @@ impl Application {
             shutdown.await;
             tracing::info!("shutting down: no new calls, finishing in-flight calls");
             health.set_not_serving::<ContractServiceServer<ContractApi>>().await;
+            health.set_not_serving::<HoursServiceServer<HoursApi>>().await;
             let _ = stopping_tx.send(());
         };
         let mut builder = Server::builder();
@@ -191,6 +197,7 @@ impl Application {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(contracts)
+            .add_service(hours)
             .serve_with_incoming_shutdown(incoming, signal);
 
         tracing::info!(address = %self.local_addr, database.backend = self.store.target().backend(), "listening");

@@ -13,6 +13,27 @@ pub enum Action {
     CreateIntercedent,
     /// An hourly rate was added to an intercedent.
     CreateHourlyRate,
+    /// Lines of hours were submitted.
+    SubmitHours,
+    /// A verified entry was corrected.
+    CorrectHours,
+    /// Entries were verified.
+    VerifyHours,
+    /// An entry was rejected.
+    RejectHours,
+}
+
+impl Action {
+    /// Every action.
+    pub const ALL: [Action; 7] = [
+        Action::CreateContract,
+        Action::CreateIntercedent,
+        Action::CreateHourlyRate,
+        Action::SubmitHours,
+        Action::CorrectHours,
+        Action::VerifyHours,
+        Action::RejectHours,
+    ];
 }
 
 impl Action {
@@ -23,6 +44,10 @@ impl Action {
             Action::CreateContract => "contract.create",
             Action::CreateIntercedent => "intercedent.create",
             Action::CreateHourlyRate => "hourly_rate.create",
+            Action::SubmitHours => "hours.submit",
+            Action::CorrectHours => "hours.correct",
+            Action::VerifyHours => "hours.verify",
+            Action::RejectHours => "hours.reject",
         }
     }
 }
@@ -62,7 +87,7 @@ mod tests {
 
     #[test]
     fn action_names_are_distinct() {
-        let names = [Action::CreateContract, Action::CreateIntercedent, Action::CreateHourlyRate].map(Action::as_str);
+        let names = Action::ALL.map(Action::as_str);
         let unique: std::collections::BTreeSet<_> = names.iter().collect();
         assert_eq!(unique.len(), names.len());
     }

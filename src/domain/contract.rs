@@ -322,6 +322,44 @@ impl ContractTerms {
     }
 }
 
+/// A settlement period of a contract: its number from 0 and its first and last day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Period {
+    /// The number of the period, 0 for the first.
+    pub index: u32,
+    /// Its first day.
+    pub start: NaiveDate,
+    /// Its last day.
+    pub end: NaiveDate,
+}
+
+impl ContractTerms {
+    /// The period with this number, or `None` past the year 9999.
+    #[must_use]
+    pub fn period(&self, index: u32) -> Option<Period> {
+        let months = index.checked_mul(self.settlement_period_months)?;
+        let start = self.start_date.checked_add_months(Months::new(months))?;
+        let end = start.checked_add_months(Months::new(self.settlement_period_months))?.pred_opt()?;
+        Some(Period { index, start, end })
+    }
+
+    /// The period that holds `date`, or `None` before the contract starts.
+    #[must_use]
+    pub fn period_of(&self, date: NaiveDate) -> Option<Period> {
+        let start = self.start_date;
+        let months = (date.year() - start.year()) * 12 + i32::try_from(date.month()).ok()?
+            - i32::try_from(start.month()).ok()?;
+        let months = u32::try_from(months).ok()?;
+        self.period(months / self.settlement_period_months)
+    }
+
+    /// True when `date` falls within the term (from the start to the end date).
+    #[must_use]
+    pub fn covers(&self, date: NaiveDate) -> bool {
+        date >= self.start_date && self.end_date().is_some_and(|end| date <= end)
+    }
+}
+
 /// A contract as stored: its id, its terms and when it was created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contract {
@@ -333,8 +371,9 @@ pub struct Contract {
     pub create_time: DateTime<Utc>,
 }
 
+/// Fixtures shared by the domain's unit tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests_support {
     use super::*;
 
     /// The contract of DESIGN.md's worked example.
@@ -353,6 +392,17 @@ mod tests {
             composition_target: Some((15, 85)),
         }
     }
+
+    /// The terms of DESIGN.md's worked example.
+    pub(crate) fn worked_example_terms() -> ContractTerms {
+        ContractTerms::parse(worked_example_input()).unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::worked_example_input;
+    use super::*;
 
     #[test]
     fn the_worked_example_contract_parses() {
@@ -407,6 +457,23 @@ mod tests {
         let violations = ContractTerms::parse(input).unwrap_err();
         let fields: Vec<&str> = violations.items().iter().map(|item| item.field.as_str()).collect();
         assert_eq!(fields, ["extension_option_months", "intake_window_months"]);
+    }
+
+    #[test]
+    fn periods_are_calendar_blocks_from_the_start() {
+        let monthly = ContractTerms::parse(worked_example_input()).unwrap();
+        let day = |text: &str| text.parse::<NaiveDate>().unwrap();
+        let march = monthly.period_of(day("2027-03-17")).unwrap();
+        assert_eq!((march.index, march.start, march.end), (2, day("2027-03-01"), day("2027-03-31")));
+        assert_eq!(monthly.period_of(day("2026-12-31")), None);
+        let mut input = worked_example_input();
+        input.settlement_period_months = 3;
+        input.intake_window_months = 6;
+        let quarterly = ContractTerms::parse(input).unwrap();
+        let second = quarterly.period_of(day("2027-06-30")).unwrap();
+        assert_eq!((second.index, second.start, second.end), (1, day("2027-04-01"), day("2027-06-30")));
+        assert!(quarterly.covers(day("2027-12-31")));
+        assert!(!quarterly.covers(day("2028-01-01")));
     }
 
     #[test]

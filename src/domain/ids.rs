@@ -119,6 +119,29 @@ impl IntercedentId {
     }
 }
 
+/// The billing system's own reference of an hour line, unique per contract: 1 to
+/// [`REFERENCE_LEN_MAX`] characters of `A-Z a-z 0-9 . _ -`, never like a citizen service number.
+/// It is also the id of the hour entry.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LineReference(String);
+
+impl LineReference {
+    /// Parses a line reference.
+    ///
+    /// # Errors
+    /// A description of the expected format, or of the citizen-number guard.
+    pub fn parse(raw: &str) -> Result<LineReference, String> {
+        parse_reference(raw).map(LineReference)
+    }
+
+    /// The reference as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Checks a pseudonymous reference (see [`IntercedentId`]).
 ///
 /// # Errors

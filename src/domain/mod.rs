@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod contract;
+pub mod hours;
 pub mod ids;
 pub mod intercedent;
 pub mod money;
@@ -12,8 +13,8 @@ pub mod principal;
 pub mod violations;
 
 pub use audit::Action;
-pub use contract::{CompositionTarget, Contract, ContractTerms, ContractTermsInput, RiskShiftMode};
-pub use ids::{CbsCode, ContractId, IntercedentId, RequestId};
+pub use contract::{CompositionTarget, Contract, ContractTerms, ContractTermsInput, Period, RiskShiftMode};
+pub use ids::{CbsCode, ContractId, IntercedentId, LineReference, RequestId};
 pub use intercedent::{HourlyRateInput, Intercedent, NewHourlyRate, NewIntercedent, RateSchedule, RecordedRate};
 pub use money::{Cents, HourlyRate, Minutes};
 pub use paging::{PageRequest, PageSize};

@@ -3,7 +3,7 @@
 
 use chrono::NaiveDate;
 
-use super::{ContractId, IntercedentId};
+use super::{ContractId, IntercedentId, LineReference};
 
 /// The collection segment of contracts.
 const CONTRACTS: &str = "contracts";
@@ -28,6 +28,28 @@ pub fn intercedent_name(contract: &ContractId, intercedent: &IntercedentId) -> S
 #[must_use]
 pub fn hourly_rate_name(contract: &ContractId, intercedent: &IntercedentId, effective: NaiveDate) -> String {
     format!("{}/{HOURLY_RATES}/{effective}", intercedent_name(contract, intercedent))
+}
+
+/// The collection segment of hour entries.
+const HOUR_ENTRIES: &str = "hourEntries";
+
+/// `contracts/{contract}/hourEntries/{line_reference}`.
+#[must_use]
+pub fn hour_entry_name(contract: &ContractId, id: &LineReference) -> String {
+    format!("{}/{HOUR_ENTRIES}/{}", contract_name(contract), id.as_str())
+}
+
+/// Parses `contracts/{contract}/hourEntries/{line_reference}`.
+///
+/// # Errors
+/// A description of the expected form.
+pub fn parse_hour_entry_name(name: &str) -> Result<(ContractId, LineReference), String> {
+    match name.split('/').collect::<Vec<_>>().as_slice() {
+        [CONTRACTS, contract, HOUR_ENTRIES, id] => Ok((ContractId::parse(contract)?, LineReference::parse(id)?)),
+        _ => Err(format!(
+            "must be an hour entry name of the form contracts/{{contract}}/hourEntries/{{line_reference}}, got {name:?}"
+        )),
+    }
 }
 
 /// Parses `contracts/{contract}`.

@@ -49,6 +49,11 @@ impl Violations {
         }
     }
 
+    /// Moves every violation of `other` into this collection as it is.
+    pub fn merge(&mut self, other: Violations) {
+        self.items.extend(other.items);
+    }
+
     /// True when nothing was recorded.
     #[must_use]
     pub fn is_empty(&self) -> bool {

@@ -44,10 +44,14 @@ impl RoleKind {
 
 use RoleKind::{Admin, Auditor, Billing, Gemeente};
 
-/// Roles that read contracts and their intercedents.
+/// Roles that read contracts, intercedents and hours.
 const READERS: &[RoleKind] = &[Billing, Gemeente, Auditor, Admin];
 /// Roles that manage contracts, terms, intercedents and rates.
 const ADMINS: &[RoleKind] = &[Admin];
+/// Flextensie's billing system: submits hours (and savings), settles periods.
+const BILLING: &[RoleKind] = &[Billing];
+/// A municipality: verifies what Flextensie submits, registers intake (own contracts only).
+const GEMEENTE: &[RoleKind] = &[Gemeente];
 
 /// Every RPC of the API and the roles that may call it. A test checks that every method of
 /// the API has exactly one entry.
@@ -59,6 +63,13 @@ pub const RULES: &[(&str, &[RoleKind])] = &[
     ("/flextensie.settlement.v1.ContractService/GetIntercedent", READERS),
     ("/flextensie.settlement.v1.ContractService/ListIntercedents", READERS),
     ("/flextensie.settlement.v1.ContractService/CreateHourlyRate", ADMINS),
+    ("/flextensie.settlement.v1.HoursService/SubmitHours", BILLING),
+    ("/flextensie.settlement.v1.HoursService/CorrectHours", BILLING),
+    ("/flextensie.settlement.v1.HoursService/VerifyHours", GEMEENTE),
+    ("/flextensie.settlement.v1.HoursService/RejectHours", GEMEENTE),
+    ("/flextensie.settlement.v1.HoursService/GetHourEntry", READERS),
+    ("/flextensie.settlement.v1.HoursService/ListHourEntries", READERS),
+    ("/flextensie.settlement.v1.HoursService/GetHoursTotals", READERS),
 ];
 
 /// Services reachable without a token, so probes and stock clients work.

@@ -30,13 +30,13 @@ impl ContractApi {
 }
 
 /// The caller of a request, as the access layer admitted it.
-fn context<T>(request: &Request<T>) -> Result<RequestContext, Status> {
+pub(super) fn context<T>(request: &Request<T>) -> Result<RequestContext, Status> {
     request.extensions().get::<Principal>().cloned().map(|principal| RequestContext { principal }).ok_or_else(|| {
         Status::from(Error::internal("reading the caller", "no principal: the access layer did not run"))
     })
 }
 
-fn invalid(violations: Violations) -> Status {
+pub(super) fn invalid(violations: Violations) -> Status {
     Status::from(Error::InvalidArgument(violations))
 }
 

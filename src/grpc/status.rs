@@ -49,6 +49,18 @@ impl From<Error> for Status {
                 format!("{resource} already exists"),
                 ErrorDetails::with_resource_info(resource_type(&resource), resource.clone(), "", "already exists"),
             ),
+            Error::FailedPrecondition(violations) => {
+                let mut details = ErrorDetails::new();
+                for violation in &violations {
+                    details.add_precondition_failure_violation(
+                        violation.kind,
+                        violation.subject.clone(),
+                        violation.description.clone(),
+                    );
+                }
+                let message = Error::FailedPrecondition(violations).to_string();
+                Status::with_error_details(Code::FailedPrecondition, message, details)
+            }
             Error::PermissionDenied { resource, reason } => Status::with_error_details(
                 Code::PermissionDenied,
                 format!("permission denied on {resource}: {reason}"),
@@ -103,6 +115,14 @@ mod tests {
         vec![
             (Error::InvalidArgument(Violations::single("a", "b")), Code::InvalidArgument),
             (Error::NotFound { resource: "contracts/x".to_owned() }, Code::NotFound),
+            (
+                Error::FailedPrecondition(vec![crate::error::PreconditionViolation {
+                    kind: "FOUR_EYES",
+                    subject: "contracts/x/hourEntries/l-1".to_owned(),
+                    description: "was submitted by the same principal".to_owned(),
+                }]),
+                Code::FailedPrecondition,
+            ),
             (Error::AlreadyExists { resource: "contracts/x".to_owned() }, Code::AlreadyExists),
             (
                 Error::RequestIdReused { request_id: "r".to_owned(), first_action: "contract.create".to_owned() },

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use tracing::instrument;
 
-use super::{RequestContext, now};
+use super::{RequestContext, now, scoped_contract};
 use crate::domain::names::{contract_name, hourly_rate_name, intercedent_name};
 use crate::domain::{
     Action, Contract, ContractId, ContractTerms, Intercedent, IntercedentId, NewHourlyRate, NewIntercedent,
@@ -11,7 +11,7 @@ use crate::domain::{
 };
 use crate::error::Error;
 use crate::storage::contracts::{self as rows, Page};
-use crate::storage::{AnyConnection, Applied, Mutation, Store};
+use crate::storage::{Applied, Mutation, Store};
 
 /// A checked request to create a contract.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -88,7 +88,7 @@ impl ContractService {
         self.store
             .mutate(mutation, move |connection| {
                 rows::insert_contract(connection, &contract)?;
-                Ok(Applied { resource: contract_name(&contract.id), response: contract })
+                Ok(Applied::changed(contract_name(&contract.id), contract))
             })
             .await
     }
@@ -149,10 +149,7 @@ impl ContractService {
             .mutate(mutation, move |connection| {
                 scoped_contract(connection, &context, &intercedent.contract_id)?;
                 rows::insert_intercedent(connection, &intercedent)?;
-                Ok(Applied {
-                    resource: intercedent_name(&intercedent.contract_id, &intercedent.id),
-                    response: intercedent,
-                })
+                Ok(Applied::changed(intercedent_name(&intercedent.contract_id, &intercedent.id), intercedent))
             })
             .await
     }
@@ -225,22 +222,10 @@ impl ContractService {
                 scoped_contract(connection, &context, &contract)?;
                 rows::get_intercedent(connection, &contract, &intercedent)?;
                 rows::insert_rate(connection, &contract, &intercedent, &rate)?;
-                Ok(Applied { resource: hourly_rate_name(&contract, &intercedent, rate.effective_date), response: rate })
+                Ok(Applied::changed(hourly_rate_name(&contract, &intercedent, rate.effective_date), rate))
             })
             .await
     }
-}
-
-/// Reads a contract the caller may see: for a municipality, another's contract and a missing
-/// one are both refused alike.
-fn scoped_contract(
-    connection: &mut AnyConnection,
-    context: &RequestContext,
-    id: &ContractId,
-) -> Result<Contract, Error> {
-    let contract = rows::get_contract(connection, id).map_err(|error| context.conceal(error))?;
-    context.ensure_in_scope(contract.terms.gemeente(), &contract_name(id))?;
-    Ok(contract)
 }
 
 /// A fresh contract id: `c-` and a time-ordered UUID (v7), so generated ids list in creation

@@ -2,13 +2,18 @@
 //! Time and ids are chosen here (never in the domain), then handed down as values.
 
 mod contracts;
+mod hours;
 
 pub use contracts::{ContractService, CreateContract, CreateHourlyRate, CreateIntercedent};
+pub use hours::{CorrectHours, HoursService, RejectHours, SubmitHours, VerifyHours};
 
 use chrono::{DateTime, SubsecRound, Utc};
 
-use crate::domain::{CbsCode, Principal, Role};
+use crate::domain::names::contract_name;
+use crate::domain::{CbsCode, Contract, ContractId, Principal, Role};
 use crate::error::Error;
+use crate::storage::AnyConnection;
+use crate::storage::contracts as rows;
 
 /// Who is calling, for one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +58,18 @@ fn out_of_scope(resource: &str) -> Error {
         resource: resource.to_owned(),
         reason: "a municipality sees only its own contracts".to_owned(),
     }
+}
+
+/// Reads a contract the caller may see: for a municipality, another's contract and a missing
+/// one are both refused alike.
+pub(crate) fn scoped_contract(
+    connection: &mut AnyConnection,
+    context: &RequestContext,
+    id: &ContractId,
+) -> Result<Contract, Error> {
+    let contract = rows::get_contract(connection, id).map_err(|error| context.conceal(error))?;
+    context.ensure_in_scope(contract.terms.gemeente(), &contract_name(id))?;
+    Ok(contract)
 }
 
 /// The current instant, at the microsecond precision both databases store, so an answer

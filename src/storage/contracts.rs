@@ -153,7 +153,7 @@ pub fn list_contracts(
 
 /// Cuts the one-past-the-page item that a listing fetched, and makes the next token from the
 /// last item kept.
-fn paginate<T>(mut items: Vec<T>, page: &PageRequest, key: impl Fn(&T) -> String) -> Page<T> {
+pub(super) fn paginate<T>(mut items: Vec<T>, page: &PageRequest, key: impl Fn(&T) -> String) -> Page<T> {
     let size = usize::try_from(page.size.get()).unwrap_or(usize::MAX);
     let more = items.len() > size;
     items.truncate(size);
@@ -293,6 +293,24 @@ pub fn list_intercedents(
         })
         .collect::<Result<Vec<_>, Error>>()?;
     Ok(paginate(items, page, |intercedent| intercedent.id.as_str().to_owned()))
+}
+
+/// The rate schedules of these intercedents of a contract (those that have rates).
+///
+/// # Errors
+/// A storage fault.
+pub fn rate_schedules(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    intercedent_ids: &[String],
+) -> Result<std::collections::HashMap<IntercedentId, RateSchedule>, Error> {
+    rates_of(connection, contract, intercedent_ids)?
+        .into_iter()
+        .map(|(id, rates)| {
+            let id = IntercedentId::parse(&id).map_err(|detail| Error::internal("reading a stored rate", detail))?;
+            Ok((id, RateSchedule::new(rates)))
+        })
+        .collect()
 }
 
 fn rates_of(

@@ -3,7 +3,6 @@
 
 use diesel::prelude::*;
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
 
 use super::schema::idempotency_records as records;
 use super::{AnyConnection, Mutation, to_stored_time};
@@ -30,24 +29,11 @@ impl FirstAnswer {
     }
 }
 
-/// On PostgreSQL, serialises transactions that carry the same caller and request id (a
-/// transaction-scoped advisory lock), so a concurrent retry waits for the first call and then
-/// replays its answer. SQLite has one writer, which serialises them already.
+/// Serialises transactions that carry the same caller and request id, so a concurrent retry
+/// waits for the first call and then replays its answer.
 pub(super) fn lock(connection: &mut AnyConnection, mutation: &Mutation) -> Result<(), Error> {
-    if let AnyConnection::Postgresql(pg) = connection {
-        let mut hasher = Sha256::new();
-        hasher.update(mutation.principal.subject.as_bytes());
-        hasher.update([0]);
-        hasher.update(mutation.request_id.as_str().as_bytes());
-        let digest = hasher.finalize();
-        let mut key = [0_u8; 8];
-        key.copy_from_slice(&digest[..8]);
-        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-            .bind::<diesel::sql_types::BigInt, _>(i64::from_be_bytes(key))
-            .execute(pg)
-            .context("locking a request id")?;
-    }
-    Ok(())
+    let key = format!("request\0{}\0{}", mutation.principal.subject, mutation.request_id.as_str());
+    super::lock_keys(connection, [key.as_str()])
 }
 
 /// The first answer to the caller's request id, if there was one.
@@ -65,7 +51,7 @@ pub(super) fn insert(
     connection: &mut AnyConnection,
     mutation: &Mutation,
     response: &str,
-    audit_seq: i64,
+    audit_seq: Option<i64>,
 ) -> Result<(), Error> {
     diesel::insert_into(records::table)
         .values((

@@ -9,6 +9,7 @@
 pub mod audit;
 mod connection;
 pub mod contracts;
+pub mod hours;
 mod idempotency;
 pub mod schema;
 
@@ -182,14 +183,28 @@ impl Mutation {
     }
 }
 
-/// What a change did: the resource it touched, the answer for the caller, and the change
-/// itself for the audit log.
+/// What a change did: the resource it touched, and the answer for the caller, which is also
+/// the change's canonical record in the audit log.
 #[derive(Debug, Clone)]
 pub struct Applied<R> {
     /// Name of the resource changed.
     pub resource: String,
     /// The answer to the caller.
     pub response: R,
+    changed: bool,
+}
+
+impl<R> Applied<R> {
+    /// A change was made: it gets an audit entry.
+    pub fn changed(resource: String, response: R) -> Applied<R> {
+        Applied { resource, response, changed: true }
+    }
+
+    /// Nothing needed changing (everything asked for was recorded before): no audit entry,
+    /// since there is no change to record; the answer is still kept for replays.
+    pub fn unchanged(resource: String, response: R) -> Applied<R> {
+        Applied { resource, response, changed: false }
+    }
 }
 
 /// Lowercase hex of bytes.
@@ -306,7 +321,11 @@ impl Store {
                 }
                 let applied = apply(connection)?;
                 let response = canonical_json(&applied.response).context("encoding an answer canonically")?;
-                let seq = audit::append(connection, &mutation, &applied.resource, &response)?;
+                let seq = if applied.changed {
+                    Some(audit::append(connection, &mutation, &applied.resource, &response)?)
+                } else {
+                    None
+                };
                 idempotency::insert(connection, &mutation, &response, seq)?;
                 Ok(applied.response)
             })
@@ -329,6 +348,36 @@ impl Store {
         .await
         .context("running database work")?
     }
+}
+
+/// Serialises transactions that touch the same things: on PostgreSQL a transaction-scoped
+/// advisory lock per key, taken in sorted order so two transactions never wait on each other
+/// in a cycle; SQLite has one writer, which serialises them already.
+///
+/// # Errors
+/// A storage fault.
+pub fn lock_keys<'a>(connection: &mut AnyConnection, keys: impl IntoIterator<Item = &'a str>) -> Result<(), Error> {
+    let AnyConnection::Postgresql(pg) = connection else {
+        return Ok(());
+    };
+    let mut hashes: Vec<i64> = keys
+        .into_iter()
+        .map(|key| {
+            let digest = Sha256::digest(key.as_bytes());
+            let mut first = [0_u8; 8];
+            first.copy_from_slice(&digest[..8]);
+            i64::from_be_bytes(first)
+        })
+        .collect();
+    hashes.sort_unstable();
+    hashes.dedup();
+    for hash in hashes {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<diesel::sql_types::BigInt, _>(hash)
+            .execute(pg)
+            .context("taking a transaction lock")?;
+    }
+    Ok(())
 }
 
 /// True when a diesel error is a unique-constraint violation.

@@ -46,8 +46,8 @@ diesel::table! {
         fingerprint -> Text,
         /// The first answer, canonically encoded.
         response -> Text,
-        /// The audit entry of the first call.
-        audit_seq -> BigInt,
+        /// The audit entry of the first call; NULL when it changed nothing.
+        audit_seq -> Nullable<BigInt>,
         /// When the first call committed (UTC).
         recorded_at -> Timestamp,
     }
@@ -115,11 +115,65 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Hour entries and corrections; never edited.
+    hour_entries (contract_id, id) {
+        /// The contract.
+        contract_id -> Text,
+        /// The billing system's line reference.
+        id -> Text,
+        /// The intercedent.
+        intercedent_id -> Text,
+        /// The day worked.
+        work_date -> Date,
+        /// First day of the settlement period of the work date.
+        period_start -> Date,
+        /// Minutes, negative only in a correction.
+        minutes -> BigInt,
+        /// Note.
+        note -> Text,
+        /// For a correction: the corrected entry.
+        corrects_id -> Nullable<Text>,
+        /// Dated in a period already settled when recorded.
+        late -> Bool,
+        /// Subject of the submitter.
+        submitted_by -> Text,
+        /// When submitted (UTC).
+        submit_time -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// The other party's decision on an hour entry; one per entry, final.
+    hour_decisions (contract_id, entry_id) {
+        /// The contract.
+        contract_id -> Text,
+        /// The entry.
+        entry_id -> Text,
+        /// `VERIFIED` or `REJECTED`.
+        verdict -> Text,
+        /// Subject of the decider.
+        decided_by -> Text,
+        /// When decided (UTC).
+        decide_time -> Timestamp,
+        /// Why, for a rejection.
+        reason -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    hour_entries,
+    hour_decisions,
     sequences,
     audit_log,
     idempotency_records,
     contracts,
     intercedents,
     hourly_rates,
+);
+
+diesel::allow_columns_to_appear_in_same_group_by_clause!(
+    hour_decisions::verdict,
+    hour_entries::intercedent_id,
+    hour_entries::work_date,
 );

@@ -6,7 +6,7 @@ use flexsettle::grpc::access::{RULES, RoleKind};
 use flexsettle::grpc::api;
 use tonic::Code;
 
-use crate::helpers::{ContractClient, TestApp, all_contracts, create_contract_request, worked_example_contract};
+use crate::helpers::{TestApp, all_contracts, create_contract_request, past_contract, worked_example_contract};
 
 const OWN_GEMEENTE: &str = "GM0344";
 const OTHER_GEMEENTE: &str = "GM0363";
@@ -27,14 +27,24 @@ const EXPECTED: &[(&str, &[RoleKind], bool)] = &[
     ("GetIntercedent", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
     ("ListIntercedents", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
     ("CreateHourlyRate", &[RoleKind::Admin], true),
+    ("SubmitHours", &[RoleKind::Billing], true),
+    ("CorrectHours", &[RoleKind::Billing], true),
+    ("VerifyHours", &[RoleKind::Gemeente], true),
+    ("RejectHours", &[RoleKind::Gemeente], true),
+    ("GetHourEntry", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
+    ("ListHourEntries", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
+    ("GetHoursTotals", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
 ];
+
+/// Lines each municipality's contract gets for the matrix to verify and reject (one per call).
+const MATRIX_LINES: u32 = 120;
 
 fn roles() -> [Role; 4] {
     [Role::Billing, Role::Gemeente(CbsCode::parse(OWN_GEMEENTE).unwrap()), Role::Auditor, Role::Admin]
 }
 
 fn rate(day: u32) -> api::HourlyRate {
-    let date = chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap() + chrono::Days::new(day.into());
+    let date = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap() + chrono::Days::new(day.into());
     api::HourlyRate {
         effective_date: crate::helpers::date(
             chrono::Datelike::year(&date),
@@ -47,12 +57,15 @@ fn rate(day: u32) -> api::HourlyRate {
 }
 
 /// Makes one call of `method` on the target municipality's resources; `n` keeps ids unique.
-async fn call(client: &mut ContractClient, method: &str, target: Target, n: u32) -> Result<(), tonic::Status> {
+async fn call(app: &TestApp, role: &Role, method: &str, target: Target, n: u32) -> Result<(), tonic::Status> {
+    let mut client = app.client_as(role.clone());
+    let mut hours = app.hours_as(role.clone());
     let (contract, gemeente) = match target {
         Target::Own => ("contracts/own", OWN_GEMEENTE),
         Target::Other => ("contracts/other", OTHER_GEMEENTE),
     };
     let intercedent = format!("{contract}/intercedents/int-1");
+    let entry = |id: &str| format!("{contract}/hourEntries/{id}");
     match method {
         "CreateContract" => {
             let contract = api::Contract { gemeente: gemeente.to_owned(), ..worked_example_contract() };
@@ -87,18 +100,80 @@ async fn call(client: &mut ContractClient, method: &str, target: Target, n: u32)
             })
             .await
             .map(drop),
+        "SubmitHours" => hours
+            .submit_hours(api::SubmitHoursRequest {
+                request_id: format!("m-{n}"),
+                parent: contract.to_owned(),
+                entries: vec![hour_line(&format!("m-{n}"), 200 + n % 28, 1)],
+            })
+            .await
+            .map(drop),
+        "CorrectHours" => hours
+            .correct_hours(api::CorrectHoursRequest {
+                request_id: format!("m-{n}"),
+                entry: entry("base"),
+                minutes: 1,
+                line_reference: format!("c-{n}"),
+                note: String::new(),
+            })
+            .await
+            .map(drop),
+        "VerifyHours" => hours
+            .verify_hours(api::VerifyHoursRequest {
+                request_id: format!("m-{n}"),
+                parent: contract.to_owned(),
+                entries: vec![entry(&format!("tv-{n}"))],
+            })
+            .await
+            .map(drop),
+        "RejectHours" => hours
+            .reject_hours(api::RejectHoursRequest {
+                request_id: format!("m-{n}"),
+                entry: entry(&format!("tr-{n}")),
+                reason: "not worked".to_owned(),
+            })
+            .await
+            .map(drop),
+        "GetHourEntry" => hours.get_hour_entry(api::GetHourEntryRequest { name: entry("base") }).await.map(drop),
+        "ListHourEntries" => hours
+            .list_hour_entries(api::ListHourEntriesRequest { parent: contract.to_owned(), ..Default::default() })
+            .await
+            .map(drop),
+        "GetHoursTotals" => hours
+            .get_hours_totals(api::GetHoursTotalsRequest {
+                parent: contract.to_owned(),
+                period_start: crate::helpers::date(2025, 1, 1),
+            })
+            .await
+            .map(drop),
         other => panic!("the access matrix has no call for {other}: add one"),
     }
 }
 
-/// Two contracts, one per municipality, each with intercedent `int-1`.
+/// A line of `minutes` on the `day`-th day of 2025.
+fn hour_line(reference: &str, day: u32, minutes: i64) -> api::HourLine {
+    let date = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap() + chrono::Days::new(day.into());
+    api::HourLine {
+        intercedent_id: "int-1".to_owned(),
+        work_date: crate::helpers::naive_date(date),
+        kind: api::TimeKind::Work.into(),
+        minutes,
+        line_reference: reference.to_owned(),
+        note: String::new(),
+    }
+}
+
+/// Two contracts of 2025, one per municipality, each with intercedent `int-1`, a verified
+/// entry `base`, and submitted entries `tv-N` and `tr-N` for the matrix to decide.
 async fn two_municipalities(app: &TestApp) {
     let mut admin = app.contracts.clone();
     for (id, gemeente) in [("own", OWN_GEMEENTE), ("other", OTHER_GEMEENTE)] {
-        let mut request = create_contract_request(&format!("setup-{id}"), id);
-        if let Some(contract) = request.contract.as_mut() {
-            contract.gemeente = gemeente.to_owned();
-        }
+        let contract = api::Contract { gemeente: gemeente.to_owned(), ..past_contract() };
+        let request = api::CreateContractRequest {
+            request_id: format!("setup-{id}"),
+            contract_id: id.to_owned(),
+            contract: Some(contract),
+        };
         admin.create_contract(request).await.unwrap();
         admin
             .create_intercedent(api::CreateIntercedentRequest {
@@ -106,6 +181,29 @@ async fn two_municipalities(app: &TestApp) {
                 parent: format!("contracts/{id}"),
                 intercedent_id: "int-1".to_owned(),
                 intercedent: Some(api::Intercedent { hourly_rates: vec![rate(0)], ..Default::default() }),
+            })
+            .await
+            .unwrap();
+        let mut lines = vec![hour_line("base", 0, 60)];
+        for n in 1..=MATRIX_LINES {
+            lines.push(hour_line(&format!("tv-{n}"), n, 30));
+            lines.push(hour_line(&format!("tr-{n}"), n, 30));
+        }
+        let parent = format!("contracts/{id}");
+        let mut billing = app.hours_as(Role::Billing);
+        billing
+            .submit_hours(api::SubmitHoursRequest {
+                request_id: format!("setup-hours-{id}"),
+                parent: parent.clone(),
+                entries: lines,
+            })
+            .await
+            .unwrap();
+        app.hours_as(Role::Gemeente(CbsCode::parse(gemeente).unwrap()))
+            .verify_hours(api::VerifyHoursRequest {
+                request_id: format!("setup-verify-{id}"),
+                parent: parent.clone(),
+                entries: vec![format!("{parent}/hourEntries/base")],
             })
             .await
             .unwrap();
@@ -127,7 +225,6 @@ on_both_backends! {
         for (method, allowed, scoped) in EXPECTED {
             for role in roles() {
                 let kind = RoleKind::of(&role);
-                let mut client = app.client_as(role.clone());
                 for target in [Target::Own, Target::Other] {
                     n += 1;
                     let expected = if !allowed.contains(&kind) || (kind == RoleKind::Gemeente && *scoped && target == Target::Other) {
@@ -135,7 +232,7 @@ on_both_backends! {
                     } else {
                         Code::Ok
                     };
-                    let got = call(&mut client, method, target, n).await.err().map_or(Code::Ok, |status| status.code());
+                    let got = call(&app, &role, method, target, n).await.err().map_or(Code::Ok, |status| status.code());
                     if got != expected {
                         wrong.push(format!("{method} as {} on {target:?}: expected {expected:?}, got {got:?}", role.label()));
                     }

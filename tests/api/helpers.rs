@@ -8,6 +8,7 @@ use flexsettle::configuration::{AuthSettings, Settings};
 use flexsettle::domain::{Principal, Role};
 use flexsettle::grpc::api;
 use flexsettle::grpc::api::contract_service_client::ContractServiceClient;
+use flexsettle::grpc::api::hours_service_client::HoursServiceClient;
 use flexsettle::startup::Application;
 use flexsettle::storage::{AnyConnection, Store, audit};
 use tonic::metadata::{Ascii, MetadataValue};
@@ -139,6 +140,9 @@ impl Interceptor for Bearer {
     }
 }
 
+/// An hours-service client that sends a token of its own.
+pub type HoursClient = HoursServiceClient<InterceptedService<Channel, Bearer>>;
+
 /// A contract-service client that sends a token of its own.
 pub type ContractClient = ContractServiceClient<InterceptedService<Channel, Bearer>>;
 
@@ -200,6 +204,13 @@ impl TestApp {
     /// A token of the test principal of `role`, signed with the server's development key.
     pub fn token(&self, role: Role) -> String {
         dev_token(&self.settings.data_dir, &self.settings.auth, role)
+    }
+
+    /// An hours client acting as the test principal of `role`.
+    pub fn hours_as(&self, role: Role) -> HoursClient {
+        let token = self.token(role);
+        let value = format!("Bearer {token}").parse().expect("header value");
+        HoursServiceClient::with_interceptor(lazy_channel(&self.address), Bearer(Some(value)))
     }
 
     /// A client acting as the test principal of `role`.
@@ -314,6 +325,19 @@ pub fn worked_example_contract() -> api::Contract {
         composition_target: Some(api::CompositionTarget { arrangement_1_percent: 15, arrangement_3_percent: 85 }),
         ..api::Contract::default()
     }
+}
+
+/// The worked example's terms on a contract of 2025, so every work date is in the past.
+pub fn past_contract() -> api::Contract {
+    api::Contract { start_date: date(2025, 1, 1), ..worked_example_contract() }
+}
+
+/// A civil date on the wire.
+pub fn naive_date(date: chrono::NaiveDate) -> Option<flexsettle::grpc::proto::google::r#type::Date> {
+    use chrono::Datelike;
+    let month = i32::try_from(date.month()).expect("month");
+    let day = i32::try_from(date.day()).expect("day");
+    self::date(date.year(), month, day)
 }
 
 pub fn create_contract_request(request_id: &str, contract_id: &str) -> api::CreateContractRequest {

@@ -36,7 +36,8 @@ CREATE TABLE idempotency_records (
     action TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
     response TEXT NOT NULL,
-    audit_seq INTEGER NOT NULL REFERENCES audit_log (seq),
+    -- NULL when the call changed nothing (for example lines that were all recorded before).
+    audit_seq INTEGER REFERENCES audit_log (seq),
     recorded_at TEXT NOT NULL,
     PRIMARY KEY (principal_subject, request_id)
 ) STRICT;

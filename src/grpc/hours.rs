@@ -1,0 +1,325 @@
+//! `flextensie.settlement.v1.HoursService`.
+
+use std::collections::HashSet;
+
+use tonic::{Request, Response, Status};
+
+use super::api;
+use super::api::hours_service_server::HoursService as HoursServiceApi;
+use super::contracts::{context, invalid};
+use super::convert::{date, raw_date, timestamp};
+use crate::domain::hours::{
+    CorrectionLine, DECISIONS_PER_CALL_MAX, EntryState, HOUR_LINES_PER_BATCH_MAX, HourEntry, HourLine, HourLineInput,
+    StateTotals, TimeKind, parse_note,
+};
+use crate::domain::names::{
+    contract_name, hour_entry_name, intercedent_name, parse_contract_name, parse_hour_entry_name,
+};
+use crate::domain::{ContractId, IntercedentId, LineReference, PageRequest, RequestId, Violations, parse_date};
+use crate::service::{CorrectHours, HoursService, RejectHours, SubmitHours, VerifyHours};
+use crate::storage::hours::EntryFilter;
+
+/// The gRPC face of [`HoursService`].
+#[derive(Debug, Clone)]
+pub struct HoursApi {
+    service: HoursService,
+}
+
+impl HoursApi {
+    /// Serves `service` over gRPC.
+    #[must_use]
+    pub fn new(service: HoursService) -> HoursApi {
+        HoursApi { service }
+    }
+}
+
+fn time_kind(raw: i32) -> Option<TimeKind> {
+    match api::TimeKind::try_from(raw).ok()? {
+        api::TimeKind::Unspecified => None,
+        api::TimeKind::Work => Some(TimeKind::Work),
+        api::TimeKind::Sickness => Some(TimeKind::Sickness),
+        api::TimeKind::Leave => Some(TimeKind::Leave),
+        api::TimeKind::Holiday => Some(TimeKind::Holiday),
+        api::TimeKind::OtherAbsence => Some(TimeKind::OtherAbsence),
+    }
+}
+
+fn state_message(state: EntryState) -> api::HourEntryState {
+    match state {
+        EntryState::Submitted => api::HourEntryState::Submitted,
+        EntryState::Verified => api::HourEntryState::Verified,
+        EntryState::Rejected => api::HourEntryState::Rejected,
+    }
+}
+
+fn state_filter(raw: i32) -> Result<Option<EntryState>, String> {
+    match api::HourEntryState::try_from(raw) {
+        Ok(api::HourEntryState::Unspecified) => Ok(None),
+        Ok(api::HourEntryState::Submitted) => Ok(Some(EntryState::Submitted)),
+        Ok(api::HourEntryState::Verified) => Ok(Some(EntryState::Verified)),
+        Ok(api::HourEntryState::Rejected) => Ok(Some(EntryState::Rejected)),
+        Err(_) => Err(format!("is not a known state: {raw}")),
+    }
+}
+
+fn entry_message(entry: &HourEntry) -> api::HourEntry {
+    let decision = entry.decision.as_ref();
+    api::HourEntry {
+        name: hour_entry_name(&entry.contract_id, &entry.id),
+        intercedent: intercedent_name(&entry.contract_id, &entry.intercedent),
+        work_date: Some(date(entry.work_date)),
+        period_start: Some(date(entry.period_start)),
+        minutes: entry.minutes.get(),
+        line_reference: entry.id.as_str().to_owned(),
+        note: entry.note.clone(),
+        corrects: entry.corrects.as_ref().map(|id| hour_entry_name(&entry.contract_id, id)).unwrap_or_default(),
+        state: state_message(entry.state()).into(),
+        late: entry.late,
+        submitted_by: entry.submitted_by.clone(),
+        submit_time: Some(timestamp(entry.submit_time)),
+        decided_by: decision.map(|decision| decision.decided_by.clone()).unwrap_or_default(),
+        decide_time: decision.map(|decision| timestamp(decision.decide_time)),
+        rejection_reason: decision.and_then(|decision| decision.reason.clone()).unwrap_or_default(),
+    }
+}
+
+fn state_totals_message(contract: &ContractId, totals: &StateTotals) -> api::StateTotals {
+    api::StateTotals {
+        state: state_message(totals.state).into(),
+        entry_count: totals.entries,
+        minutes: totals.minutes,
+        cost_cents: totals.cost.cents(),
+        lines: totals
+            .lines
+            .iter()
+            .map(|line| api::CostLine {
+                intercedent: intercedent_name(contract, &line.intercedent),
+                rate_per_hour_cents: line.rate.cents_per_hour(),
+                minutes: line.minutes.get(),
+                cost_cents: line.cost.cents(),
+            })
+            .collect(),
+    }
+}
+
+impl TryFrom<api::SubmitHoursRequest> for SubmitHours {
+    type Error = Violations;
+
+    fn try_from(request: api::SubmitHoursRequest) -> Result<Self, Violations> {
+        let mut v = Violations::new();
+        let request_id = v.check("request_id", RequestId::parse(&request.request_id));
+        let contract = v.check("parent", parse_contract_name(&request.parent));
+        if request.entries.is_empty() || request.entries.len() > HOUR_LINES_PER_BATCH_MAX {
+            v.add("entries", format!("must hold 1 to {HOUR_LINES_PER_BATCH_MAX} lines, got {}", request.entries.len()));
+        }
+        let mut lines = Vec::with_capacity(request.entries.len().min(HOUR_LINES_PER_BATCH_MAX));
+        for (index, line) in request.entries.into_iter().take(HOUR_LINES_PER_BATCH_MAX).enumerate() {
+            let input = HourLineInput {
+                intercedent: line.intercedent_id,
+                work_date: raw_date(line.work_date),
+                kind: time_kind(line.kind),
+                minutes: line.minutes,
+                line_reference: line.line_reference,
+                note: line.note,
+            };
+            match HourLine::parse(&input) {
+                Ok(line) => lines.push(line),
+                Err(errors) => v.absorb(&format!("entries[{index}]"), errors),
+            }
+        }
+        match (request_id, contract) {
+            (Some(request_id), Some(contract)) if v.is_empty() => Ok(SubmitHours { request_id, contract, lines }),
+            _ => Err(v),
+        }
+    }
+}
+
+impl TryFrom<api::CorrectHoursRequest> for CorrectHours {
+    type Error = Violations;
+
+    fn try_from(request: api::CorrectHoursRequest) -> Result<Self, Violations> {
+        let mut v = Violations::new();
+        let request_id = v.check("request_id", RequestId::parse(&request.request_id));
+        let entry = v.check("entry", parse_hour_entry_name(&request.entry));
+        let line = entry.as_ref().and_then(|(_, corrects)| {
+            CorrectionLine::parse(corrects.clone(), request.minutes, &request.line_reference, &request.note)
+                .map_err(|errors| v.merge(errors))
+                .ok()
+        });
+        match (request_id, entry, line) {
+            (Some(request_id), Some((contract, _)), Some(line)) if v.is_empty() => {
+                Ok(CorrectHours { request_id, contract, line })
+            }
+            _ => Err(v),
+        }
+    }
+}
+
+fn entry_names(names: &[String], contract: Option<&ContractId>, v: &mut Violations) -> Vec<LineReference> {
+    if names.is_empty() || names.len() > DECISIONS_PER_CALL_MAX {
+        v.add("entries", format!("must name 1 to {DECISIONS_PER_CALL_MAX} entries, got {}", names.len()));
+    }
+    let mut seen = HashSet::new();
+    let mut ids = Vec::with_capacity(names.len().min(DECISIONS_PER_CALL_MAX));
+    for (index, name) in names.iter().take(DECISIONS_PER_CALL_MAX).enumerate() {
+        let field = format!("entries[{index}]");
+        match parse_hour_entry_name(name) {
+            Err(error) => v.add(field, error),
+            Ok((owner, _)) if contract.is_some_and(|contract| *contract != owner) => {
+                v.add(field, format!("{name} is not an entry of the parent contract"));
+            }
+            Ok((_, id)) if !seen.insert(id.clone()) => v.add(field, format!("{name} is named twice")),
+            Ok((_, id)) => ids.push(id),
+        }
+    }
+    ids
+}
+
+impl TryFrom<api::VerifyHoursRequest> for VerifyHours {
+    type Error = Violations;
+
+    fn try_from(request: api::VerifyHoursRequest) -> Result<Self, Violations> {
+        let mut v = Violations::new();
+        let request_id = v.check("request_id", RequestId::parse(&request.request_id));
+        let contract = v.check("parent", parse_contract_name(&request.parent));
+        let entries = entry_names(&request.entries, contract.as_ref(), &mut v);
+        match (request_id, contract) {
+            (Some(request_id), Some(contract)) if v.is_empty() => Ok(VerifyHours { request_id, contract, entries }),
+            _ => Err(v),
+        }
+    }
+}
+
+impl TryFrom<api::RejectHoursRequest> for RejectHours {
+    type Error = Violations;
+
+    fn try_from(request: api::RejectHoursRequest) -> Result<Self, Violations> {
+        let mut v = Violations::new();
+        let request_id = v.check("request_id", RequestId::parse(&request.request_id));
+        let entry = v.check("entry", parse_hour_entry_name(&request.entry));
+        let reason = v.check(
+            "reason",
+            parse_note(&request.reason).and_then(|reason| {
+                if reason.trim().is_empty() {
+                    Err("is required: say why the entry is rejected".to_owned())
+                } else {
+                    Ok(reason)
+                }
+            }),
+        );
+        match (request_id, entry, reason) {
+            (Some(request_id), Some((contract, entry)), Some(reason)) if v.is_empty() => {
+                Ok(RejectHours { request_id, contract, entry, reason })
+            }
+            _ => Err(v),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl HoursServiceApi for HoursApi {
+    async fn submit_hours(
+        &self,
+        request: Request<api::SubmitHoursRequest>,
+    ) -> Result<Response<api::SubmitHoursResponse>, Status> {
+        let context = context(&request)?;
+        let command = SubmitHours::try_from(request.into_inner()).map_err(invalid)?;
+        let entries = self.service.submit_hours(&context, command).await?;
+        Ok(Response::new(api::SubmitHoursResponse { entries: entries.iter().map(entry_message).collect() }))
+    }
+
+    async fn correct_hours(
+        &self,
+        request: Request<api::CorrectHoursRequest>,
+    ) -> Result<Response<api::HourEntry>, Status> {
+        let context = context(&request)?;
+        let command = CorrectHours::try_from(request.into_inner()).map_err(invalid)?;
+        let entry = self.service.correct_hours(&context, command).await?;
+        Ok(Response::new(entry_message(&entry)))
+    }
+
+    async fn verify_hours(
+        &self,
+        request: Request<api::VerifyHoursRequest>,
+    ) -> Result<Response<api::VerifyHoursResponse>, Status> {
+        let context = context(&request)?;
+        let command = VerifyHours::try_from(request.into_inner()).map_err(invalid)?;
+        let entries = self.service.verify_hours(&context, command).await?;
+        Ok(Response::new(api::VerifyHoursResponse { entries: entries.iter().map(entry_message).collect() }))
+    }
+
+    async fn reject_hours(
+        &self,
+        request: Request<api::RejectHoursRequest>,
+    ) -> Result<Response<api::HourEntry>, Status> {
+        let context = context(&request)?;
+        let command = RejectHours::try_from(request.into_inner()).map_err(invalid)?;
+        let entry = self.service.reject_hours(&context, command).await?;
+        Ok(Response::new(entry_message(&entry)))
+    }
+
+    async fn get_hour_entry(
+        &self,
+        request: Request<api::GetHourEntryRequest>,
+    ) -> Result<Response<api::HourEntry>, Status> {
+        let context = context(&request)?;
+        let (contract, id) = parse_hour_entry_name(&request.get_ref().name)
+            .map_err(|error| invalid(Violations::single("name", error)))?;
+        let entry = self.service.get_entry(&context, contract, id).await?;
+        Ok(Response::new(entry_message(&entry)))
+    }
+
+    async fn list_hour_entries(
+        &self,
+        request: Request<api::ListHourEntriesRequest>,
+    ) -> Result<Response<api::ListHourEntriesResponse>, Status> {
+        let context = context(&request)?;
+        let message = request.get_ref();
+        let mut v = Violations::new();
+        let contract = v.check("parent", parse_contract_name(&message.parent));
+        let intercedent = if message.intercedent_id.is_empty() {
+            Some(None)
+        } else {
+            v.check("intercedent_id", IntercedentId::parse(&message.intercedent_id)).map(Some)
+        };
+        let period_start = match message.period_start {
+            None => Some(None),
+            Some(period_start) => v.check("period_start", parse_date(raw_date(Some(period_start)))).map(Some),
+        };
+        let state = v.check("state", state_filter(message.state));
+        let page =
+            PageRequest::parse(message.page_size.into(), &message.page_token).map_err(|errors| v.merge(errors)).ok();
+        let (Some(contract), Some(intercedent), Some(period_start), Some(state), Some(page)) =
+            (contract, intercedent, period_start, state, page)
+        else {
+            return Err(invalid(v));
+        };
+        let filter = EntryFilter { intercedent, period_start, state };
+        let page = self.service.list_entries(&context, contract, filter, page).await?;
+        Ok(Response::new(api::ListHourEntriesResponse {
+            entries: page.items.iter().map(entry_message).collect(),
+            next_page_token: page.next_page_token.unwrap_or_default(),
+        }))
+    }
+
+    async fn get_hours_totals(
+        &self,
+        request: Request<api::GetHoursTotalsRequest>,
+    ) -> Result<Response<api::HoursTotals>, Status> {
+        let context = context(&request)?;
+        let message = request.get_ref();
+        let mut v = Violations::new();
+        let contract = v.check("parent", parse_contract_name(&message.parent));
+        let period_start = v.check("period_start", parse_date(raw_date(message.period_start)));
+        let (Some(contract), Some(period_start)) = (contract, period_start) else {
+            return Err(invalid(v));
+        };
+        let totals = self.service.totals(&context, contract.clone(), period_start).await?;
+        Ok(Response::new(api::HoursTotals {
+            contract: contract_name(&contract),
+            period_start: Some(date(totals.period.start)),
+            period_end: Some(date(totals.period.end)),
+            states: totals.states.iter().map(|state| state_totals_message(&contract, state)).collect(),
+        }))
+    }
+}

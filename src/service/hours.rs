@@ -1,0 +1,410 @@
+//! Hours actually worked: submit, correct, verify, reject, read and total.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::Serialize;
+use tracing::instrument;
+
+use super::{RequestContext, now, scoped_contract};
+use crate::domain::hours::{
+    CorrectionLine, Decision, HourEntry, HourLine, LineOutcome, StateTotals, Verdict, check_correction, check_decision,
+    check_lines, totals_by_state,
+};
+use crate::domain::names::{contract_name, hour_entry_name};
+use crate::domain::{
+    Action, Contract, ContractId, IntercedentId, LineReference, PageRequest, Period, RequestId, Violations,
+};
+use crate::error::{Error, PreconditionViolation};
+use crate::storage::contracts::Page;
+use crate::storage::hours::{self as rows, EntryFilter, day_lock_key};
+use crate::storage::{AnyConnection, Applied, Mutation, Store, lock_keys};
+
+/// A checked submission of hour lines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SubmitHours {
+    /// The idempotency key; not part of the payload.
+    #[serde(skip)]
+    pub request_id: RequestId,
+    /// The contract.
+    pub contract: ContractId,
+    /// The lines, in order.
+    pub lines: Vec<HourLine>,
+}
+
+/// A checked correction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CorrectHours {
+    /// The idempotency key; not part of the payload.
+    #[serde(skip)]
+    pub request_id: RequestId,
+    /// The contract.
+    pub contract: ContractId,
+    /// The correction.
+    pub line: CorrectionLine,
+}
+
+/// A checked verification of entries of one contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyHours {
+    /// The idempotency key; not part of the payload.
+    #[serde(skip)]
+    pub request_id: RequestId,
+    /// The contract.
+    pub contract: ContractId,
+    /// The entries, distinct, in the order asked.
+    pub entries: Vec<LineReference>,
+}
+
+/// A checked rejection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RejectHours {
+    /// The idempotency key; not part of the payload.
+    #[serde(skip)]
+    pub request_id: RequestId,
+    /// The contract.
+    pub contract: ContractId,
+    /// The entry.
+    pub entry: LineReference,
+    /// Why.
+    pub reason: String,
+}
+
+/// Totals of a contract's hours in one period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoursTotals {
+    /// The period.
+    pub period: Period,
+    /// Per state.
+    pub states: Vec<StateTotals>,
+}
+
+/// Records, decides and reads hours.
+#[derive(Debug, Clone)]
+pub struct HoursService {
+    store: Store,
+}
+
+/// Today in the Netherlands, which is UTC+1 or UTC+2: a work date after the UTC date two hours
+/// from now has certainly not begun there.
+fn dutch_today(now: DateTime<Utc>) -> NaiveDate {
+    (now + Duration::hours(2)).date_naive()
+}
+
+fn refusal(
+    contract: &ContractId,
+    id: &LineReference,
+    (kind, description): (crate::domain::hours::HoursRefusal, String),
+) -> PreconditionViolation {
+    PreconditionViolation { kind: kind.as_str(), subject: hour_entry_name(contract, id), description }
+}
+
+/// The period of a date inside the contract's term.
+fn period_of(contract: &Contract, date: NaiveDate) -> Result<Period, Error> {
+    contract
+        .terms
+        .period_of(date)
+        .ok_or_else(|| Error::internal("finding a settlement period", format!("{date} is before the contract's start")))
+}
+
+impl HoursService {
+    /// A service over `store`.
+    #[must_use]
+    pub fn new(store: Store) -> HoursService {
+        HoursService { store }
+    }
+
+    /// Records lines of hours worked, all or nothing. Lines recorded before with the same
+    /// content come back as they are.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming every bad line, [`Error::NotFound`] or
+    /// [`Error::PermissionDenied`] for the contract, [`Error::RequestIdReused`], or a fault.
+    #[instrument(skip_all, fields(request.id = command.request_id.as_str(), contract.id = command.contract.as_str(), lines = command.lines.len()))]
+    pub async fn submit_hours(&self, context: &RequestContext, command: SubmitHours) -> Result<Vec<HourEntry>, Error> {
+        let now = now();
+        let mutation =
+            Mutation::new(context.principal.clone(), command.request_id.clone(), Action::SubmitHours, &command, now)?;
+        let context = context.clone();
+        self.store
+            .mutate(mutation, move |connection| {
+                let contract = scoped_contract(connection, &context, &command.contract)?;
+                let intercedents: BTreeSet<&IntercedentId> =
+                    command.lines.iter().map(|line| &line.intercedent).collect();
+                let keys: Vec<String> = intercedents.iter().map(|id| day_lock_key(&contract.id, id)).collect();
+                lock_keys(connection, keys.iter().map(String::as_str))?;
+                let days: Vec<(IntercedentId, NaiveDate)> =
+                    command.lines.iter().map(|line| (line.intercedent.clone(), line.work_date)).collect();
+                let references: Vec<LineReference> =
+                    command.lines.iter().map(|line| line.line_reference.clone()).collect();
+                let recorded = rows::recorded_for(connection, &contract.id, &days, &references)?;
+                let outcomes = check_lines(&contract.terms, dutch_today(now), command.lines, &recorded)?;
+                let mut new = Vec::new();
+                let mut answer = Vec::with_capacity(outcomes.len());
+                for outcome in outcomes {
+                    let entry = match outcome {
+                        LineOutcome::Recorded(entry) => *entry,
+                        LineOutcome::New(line) => {
+                            let period = period_of(&contract, line.work_date)?;
+                            let entry = HourEntry {
+                                contract_id: contract.id.clone(),
+                                id: line.line_reference,
+                                intercedent: line.intercedent,
+                                work_date: line.work_date,
+                                period_start: period.start,
+                                minutes: line.minutes,
+                                note: line.note,
+                                corrects: None,
+                                late: rows::period_is_settled(connection, &contract.id, period.start)?,
+                                submitted_by: context.principal.subject.clone(),
+                                submit_time: now,
+                                decision: None,
+                            };
+                            new.push(entry.clone());
+                            entry
+                        }
+                    };
+                    answer.push(entry);
+                }
+                rows::insert_entries(connection, &new)?;
+                let resource = format!("{}/hourEntries", contract_name(&contract.id));
+                Ok(if new.is_empty() {
+                    Applied::unchanged(resource, answer)
+                } else {
+                    Applied::changed(resource, answer)
+                })
+            })
+            .await
+    }
+
+    /// Corrects a verified entry with signed minutes.
+    ///
+    /// # Errors
+    /// [`Error::FailedPrecondition`] when the entry cannot be corrected so, [`Error::NotFound`],
+    /// [`Error::InvalidArgument`] for a reused line reference, or a fault.
+    #[instrument(skip_all, fields(request.id = command.request_id.as_str(), contract.id = command.contract.as_str()))]
+    pub async fn correct_hours(&self, context: &RequestContext, command: CorrectHours) -> Result<HourEntry, Error> {
+        let now = now();
+        let mutation =
+            Mutation::new(context.principal.clone(), command.request_id.clone(), Action::CorrectHours, &command, now)?;
+        let context = context.clone();
+        self.store
+            .mutate(mutation, move |connection| {
+                let contract = scoped_contract(connection, &context, &command.contract)?;
+                let line = command.line;
+                let original = rows::get_entry(connection, &contract.id, &line.corrects)?;
+                lock_keys(connection, [day_lock_key(&contract.id, &original.intercedent).as_str()])?;
+                let name = hour_entry_name(&contract.id, &line.line_reference);
+                if let Some(existing) =
+                    rows::get_entries(connection, &contract.id, std::slice::from_ref(&line.line_reference))?.pop()
+                {
+                    let same = existing.corrects.as_ref() == Some(&line.corrects)
+                        && existing.minutes == line.minutes
+                        && existing.note == line.note;
+                    if same {
+                        return Ok(Applied::unchanged(name, existing));
+                    }
+                    return Err(Error::InvalidArgument(Violations::single(
+                        "line_reference",
+                        format!(
+                            "{} was used before for other content; a line reference names one line",
+                            line.line_reference.as_str()
+                        ),
+                    )));
+                }
+                let net = rows::net_minutes(connection, &contract.id, &original.id)?;
+                let day = rows::recorded_for(
+                    connection,
+                    &contract.id,
+                    &[(original.intercedent.clone(), original.work_date)],
+                    &[],
+                )?
+                .day_minutes
+                .get(&(original.intercedent.clone(), original.work_date))
+                .copied()
+                .unwrap_or(0);
+                check_correction(&original, net, day, &line)
+                    .map_err(|refused| Error::FailedPrecondition(vec![refusal(&contract.id, &original.id, refused)]))?;
+                let entry = HourEntry {
+                    contract_id: contract.id.clone(),
+                    id: line.line_reference,
+                    intercedent: original.intercedent,
+                    work_date: original.work_date,
+                    period_start: original.period_start,
+                    minutes: line.minutes,
+                    note: line.note,
+                    corrects: Some(original.id),
+                    late: rows::period_is_settled(connection, &contract.id, original.period_start)?,
+                    submitted_by: context.principal.subject.clone(),
+                    submit_time: now,
+                    decision: None,
+                };
+                rows::insert_entries(connection, std::slice::from_ref(&entry))?;
+                Ok(Applied::changed(name, entry))
+            })
+            .await
+    }
+
+    /// Verifies submitted entries of one contract, all or nothing.
+    ///
+    /// # Errors
+    /// [`Error::FailedPrecondition`] naming every entry that cannot be verified (decided before,
+    /// or submitted by the same principal), [`Error::NotFound`], or a fault.
+    #[instrument(skip_all, fields(request.id = command.request_id.as_str(), contract.id = command.contract.as_str(), entries = command.entries.len()))]
+    pub async fn verify_hours(&self, context: &RequestContext, command: VerifyHours) -> Result<Vec<HourEntry>, Error> {
+        let now = now();
+        let mutation =
+            Mutation::new(context.principal.clone(), command.request_id.clone(), Action::VerifyHours, &command, now)?;
+        let context = context.clone();
+        self.store
+            .mutate(mutation, move |connection| {
+                let contract = scoped_contract(connection, &context, &command.contract)?;
+                let entries =
+                    self::decide(connection, &context, &contract, &command.entries, Verdict::Verified, None, now)?;
+                Ok(Applied::changed(format!("{}/hourEntries", contract_name(&contract.id)), entries))
+            })
+            .await
+    }
+
+    /// Rejects a submitted entry.
+    ///
+    /// # Errors
+    /// As [`HoursService::verify_hours`].
+    #[instrument(skip_all, fields(request.id = command.request_id.as_str(), contract.id = command.contract.as_str()))]
+    pub async fn reject_hours(&self, context: &RequestContext, command: RejectHours) -> Result<HourEntry, Error> {
+        let now = now();
+        let mutation =
+            Mutation::new(context.principal.clone(), command.request_id.clone(), Action::RejectHours, &command, now)?;
+        let context = context.clone();
+        self.store
+            .mutate(mutation, move |connection| {
+                let contract = scoped_contract(connection, &context, &command.contract)?;
+                let ids = std::slice::from_ref(&command.entry);
+                let mut entries =
+                    decide(connection, &context, &contract, ids, Verdict::Rejected, Some(command.reason), now)?;
+                let entry = entries.pop().ok_or_else(|| Error::internal("rejecting an entry", "no entry decided"))?;
+                Ok(Applied::changed(hour_entry_name(&contract.id, &entry.id), entry))
+            })
+            .await
+    }
+
+    /// Reads an entry.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] (to a municipality: [`Error::PermissionDenied`]), or a fault.
+    #[instrument(skip_all, fields(contract.id = contract.as_str()))]
+    pub async fn get_entry(
+        &self,
+        context: &RequestContext,
+        contract: ContractId,
+        id: LineReference,
+    ) -> Result<HourEntry, Error> {
+        let context = context.clone();
+        self.store
+            .read(move |connection| {
+                scoped_contract(connection, &context, &contract)?;
+                rows::get_entry(connection, &contract, &id)
+            })
+            .await
+    }
+
+    /// Lists a contract's entries.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for the contract, or a fault.
+    #[instrument(skip_all, fields(contract.id = contract.as_str(), page.size = page.size.get()))]
+    pub async fn list_entries(
+        &self,
+        context: &RequestContext,
+        contract: ContractId,
+        filter: EntryFilter,
+        page: PageRequest,
+    ) -> Result<Page<HourEntry>, Error> {
+        let context = context.clone();
+        self.store
+            .read(move |connection| {
+                scoped_contract(connection, &context, &contract)?;
+                rows::list_entries(connection, &contract, &filter, &page)
+            })
+            .await
+    }
+
+    /// Minutes and cost per state for one settlement period.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `period_start` does not start a period, [`Error::NotFound`],
+    /// or a fault.
+    #[instrument(skip_all, fields(contract.id = contract.as_str(), period.start = %period_start))]
+    pub async fn totals(
+        &self,
+        context: &RequestContext,
+        contract: ContractId,
+        period_start: NaiveDate,
+    ) -> Result<HoursTotals, Error> {
+        let context = context.clone();
+        self.store
+            .read(move |connection| {
+                let contract = scoped_contract(connection, &context, &contract)?;
+                let period =
+                    contract.terms.period_of(period_start).filter(|period| period.start == period_start).ok_or_else(
+                        || {
+                            Error::InvalidArgument(Violations::single(
+                                "period_start",
+                                format!(
+                                    "{period_start} does not start a settlement period of {}",
+                                    contract_name(&contract.id)
+                                ),
+                            ))
+                        },
+                    )?;
+                let sums = rows::period_day_sums(connection, &contract.id, period.start)?;
+                let ids: Vec<String> = sums
+                    .iter()
+                    .map(|sum| sum.intercedent.as_str().to_owned())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                let rates = crate::storage::contracts::rate_schedules(connection, &contract.id, &ids)?;
+                let states = totals_by_state(period.start, &sums, &rates)
+                    .map_err(|detail| Error::internal("totalling hours", detail))?;
+                Ok(HoursTotals { period, states })
+            })
+            .await
+    }
+}
+
+/// Records one verdict on each entry, all or nothing; every entry that cannot take it is named.
+fn decide(
+    connection: &mut AnyConnection,
+    context: &RequestContext,
+    contract: &Contract,
+    ids: &[LineReference],
+    verdict: Verdict,
+    reason: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Vec<HourEntry>, Error> {
+    // One decider of a contract at a time: a concurrent second decision sees the first.
+    lock_keys(connection, [format!("decisions\0{}", contract.id.as_str()).as_str()])?;
+    let mut found: HashMap<LineReference, HourEntry> =
+        rows::get_entries(connection, &contract.id, ids)?.into_iter().map(|entry| (entry.id.clone(), entry)).collect();
+    let mut entries = Vec::with_capacity(ids.len());
+    for id in ids {
+        let entry = found.remove(id).ok_or_else(|| Error::NotFound { resource: hour_entry_name(&contract.id, id) })?;
+        entries.push(entry);
+    }
+    let refused: Vec<PreconditionViolation> = entries
+        .iter()
+        .filter_map(|entry| {
+            check_decision(entry, &context.principal.subject).err().map(|why| refusal(&contract.id, &entry.id, why))
+        })
+        .collect();
+    if !refused.is_empty() {
+        return Err(Error::FailedPrecondition(refused));
+    }
+    let decision = Decision { verdict, decided_by: context.principal.subject.clone(), decide_time: now, reason };
+    for entry in &mut entries {
+        rows::insert_decision(connection, &contract.id, &entry.id, &decision)?;
+        entry.decision = Some(decision.clone());
+    }
+    Ok(entries)
+}

@@ -1,0 +1,388 @@
+//! Hour entries and their decisions. Entries and decisions are only ever inserted.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+
+use super::contracts::{Page, paginate, rate_schedules};
+use super::schema::{hour_decisions, hour_entries, intercedents};
+use super::{AnyConnection, from_stored_time, is_unique_violation, to_stored_time};
+use crate::domain::hours::{DaySum, Decision, EntryState, HourEntry, RecordedHours, Verdict};
+use crate::domain::names::hour_entry_name;
+use crate::domain::{ContractId, IntercedentId, LineReference, Minutes, PageRequest, RateSchedule};
+use crate::error::{Context, Error};
+
+#[derive(Insertable, Queryable)]
+#[diesel(table_name = hour_entries, treat_none_as_default_value = false)]
+struct EntryRow {
+    contract_id: String,
+    id: String,
+    intercedent_id: String,
+    work_date: NaiveDate,
+    period_start: NaiveDate,
+    minutes: i64,
+    note: String,
+    corrects_id: Option<String>,
+    late: bool,
+    submitted_by: String,
+    submit_time: chrono::NaiveDateTime,
+}
+
+#[derive(Queryable)]
+struct DecisionRow {
+    verdict: String,
+    decided_by: String,
+    decide_time: chrono::NaiveDateTime,
+    reason: Option<String>,
+}
+
+type EntryWithDecision = (EntryRow, Option<DecisionRow>);
+
+fn corrupt(detail: String) -> Error {
+    Error::internal("reading a stored hour entry", detail)
+}
+
+fn into_entry((row, decision): EntryWithDecision) -> Result<HourEntry, Error> {
+    let decision = decision
+        .map(|decision| {
+            Ok::<_, Error>(Decision {
+                verdict: Verdict::parse(&decision.verdict).map_err(corrupt)?,
+                decided_by: decision.decided_by,
+                decide_time: from_stored_time(decision.decide_time),
+                reason: decision.reason,
+            })
+        })
+        .transpose()?;
+    Ok(HourEntry {
+        contract_id: ContractId::parse(&row.contract_id).map_err(corrupt)?,
+        id: LineReference::parse(&row.id).map_err(corrupt)?,
+        intercedent: IntercedentId::parse(&row.intercedent_id).map_err(corrupt)?,
+        work_date: row.work_date,
+        period_start: row.period_start,
+        minutes: Minutes::new(row.minutes),
+        note: row.note,
+        corrects: row.corrects_id.as_deref().map(LineReference::parse).transpose().map_err(corrupt)?,
+        late: row.late,
+        submitted_by: row.submitted_by,
+        submit_time: from_stored_time(row.submit_time),
+        decision,
+    })
+}
+
+fn row_of(entry: &HourEntry) -> EntryRow {
+    EntryRow {
+        contract_id: entry.contract_id.as_str().to_owned(),
+        id: entry.id.as_str().to_owned(),
+        intercedent_id: entry.intercedent.as_str().to_owned(),
+        work_date: entry.work_date,
+        period_start: entry.period_start,
+        minutes: entry.minutes.get(),
+        note: entry.note.clone(),
+        corrects_id: entry.corrects.as_ref().map(|id| id.as_str().to_owned()),
+        late: entry.late,
+        submitted_by: entry.submitted_by.clone(),
+        submit_time: to_stored_time(entry.submit_time),
+    }
+}
+
+/// Entries joined with their decisions (if any).
+macro_rules! entries_with_decisions {
+    () => {
+        hour_entries::table.left_join(
+            hour_decisions::table.on(hour_decisions::contract_id
+                .eq(hour_entries::contract_id)
+                .and(hour_decisions::entry_id.eq(hour_entries::id))),
+        )
+    };
+}
+
+/// Columns of [`EntryWithDecision`].
+macro_rules! entry_columns {
+    () => {
+        (
+            (
+                hour_entries::contract_id,
+                hour_entries::id,
+                hour_entries::intercedent_id,
+                hour_entries::work_date,
+                hour_entries::period_start,
+                hour_entries::minutes,
+                hour_entries::note,
+                hour_entries::corrects_id,
+                hour_entries::late,
+                hour_entries::submitted_by,
+                hour_entries::submit_time,
+            ),
+            (hour_decisions::verdict, hour_decisions::decided_by, hour_decisions::decide_time, hour_decisions::reason)
+                .nullable(),
+        )
+    };
+}
+
+/// The lock key of an intercedent's days: every change to its minutes takes it first.
+#[must_use]
+pub fn day_lock_key(contract: &ContractId, intercedent: &IntercedentId) -> String {
+    format!("hours\0{}\0{}", contract.as_str(), intercedent.as_str())
+}
+
+/// What a submission of `lines` is checked against: the rates of the named intercedents that
+/// belong to the contract, the minutes already recorded on the named days, and entries that
+/// already use the lines' references.
+///
+/// # Errors
+/// A storage fault.
+pub fn recorded_for(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    days: &[(IntercedentId, NaiveDate)],
+    references: &[LineReference],
+) -> Result<RecordedHours, Error> {
+    let named: Vec<String> =
+        days.iter().map(|(id, _)| id.as_str().to_owned()).collect::<HashSet<_>>().into_iter().collect();
+    let known: Vec<String> = intercedents::table
+        .filter(intercedents::contract_id.eq(contract.as_str().to_owned()))
+        .filter(intercedents::id.eq_any(named.clone()))
+        .select(intercedents::id)
+        .load(connection)
+        .context("reading intercedents")?;
+    let mut schedules = rate_schedules(connection, contract, &known)?;
+    let mut rates = HashMap::with_capacity(known.len());
+    for id in known {
+        let id = IntercedentId::parse(&id).map_err(corrupt)?;
+        let schedule = schedules.remove(&id).unwrap_or_else(|| RateSchedule::new(Vec::new()));
+        rates.insert(id, schedule);
+    }
+    let dates: Vec<NaiveDate> = days.iter().map(|(_, date)| *date).collect::<HashSet<_>>().into_iter().collect();
+    let day_rows: Vec<(String, NaiveDate, i64)> = hour_entries::table
+        .left_join(
+            hour_decisions::table.on(hour_decisions::contract_id
+                .eq(hour_entries::contract_id)
+                .and(hour_decisions::entry_id.eq(hour_entries::id))),
+        )
+        .filter(hour_entries::contract_id.eq(contract.as_str().to_owned()))
+        .filter(hour_entries::intercedent_id.eq_any(named))
+        .filter(hour_entries::work_date.eq_any(dates))
+        .filter(hour_decisions::verdict.is_null().or(hour_decisions::verdict.eq(Verdict::Verified.as_str())))
+        .select((hour_entries::intercedent_id, hour_entries::work_date, hour_entries::minutes))
+        .load(connection)
+        .context("reading recorded minutes")?;
+    let mut day_minutes: HashMap<(IntercedentId, NaiveDate), i64> = HashMap::new();
+    for (intercedent, date, minutes) in day_rows {
+        let sum = day_minutes.entry((IntercedentId::parse(&intercedent).map_err(corrupt)?, date)).or_insert(0);
+        *sum = sum.saturating_add(minutes);
+    }
+    let existing =
+        get_entries(connection, contract, references)?.into_iter().map(|entry| (entry.id.clone(), entry)).collect();
+    Ok(RecordedHours { rates, day_minutes, existing })
+}
+
+/// Stores new entries.
+///
+/// # Errors
+/// [`Error::AlreadyExists`] when a line reference is taken meanwhile; a storage fault.
+pub fn insert_entries(connection: &mut AnyConnection, entries: &[HourEntry]) -> Result<(), Error> {
+    let rows: Vec<EntryRow> = entries.iter().map(row_of).collect();
+    let inserted = match connection {
+        // Multi-row INSERTs: one round trip per chunk.
+        AnyConnection::Postgresql(pg) => rows
+            .chunks(INSERT_CHUNK_ROWS)
+            .try_for_each(|chunk| diesel::insert_into(hour_entries::table).values(chunk).execute(pg).map(drop)),
+        // In-process: a prepared single-row INSERT per entry is as fast.
+        AnyConnection::Sqlite(sqlite) => rows
+            .iter()
+            .try_for_each(|row| diesel::insert_into(hour_entries::table).values(row).execute(sqlite).map(drop)),
+    };
+    match inserted {
+        Ok(()) => Ok(()),
+        Err(error) if is_unique_violation(&error) => {
+            Err(Error::AlreadyExists { resource: "an hour entry of this submission".to_owned() })
+        }
+        Err(error) => Err(Error::internal("storing hour entries", error)),
+    }
+}
+
+/// Rows per INSERT statement: 11 parameters a row stays well under SQLite's and PostgreSQL's
+/// parameter limits.
+const INSERT_CHUNK_ROWS: usize = 500;
+
+/// Reads the entries with these ids that exist, in no particular order.
+///
+/// # Errors
+/// A storage fault.
+pub fn get_entries(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    ids: &[LineReference],
+) -> Result<Vec<HourEntry>, Error> {
+    let ids: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(INSERT_CHUNK_ROWS) {
+        let rows: Vec<EntryWithDecision> = entries_with_decisions!()
+            .filter(hour_entries::contract_id.eq(contract.as_str().to_owned()))
+            .filter(hour_entries::id.eq_any(chunk.to_vec()))
+            .select(entry_columns!())
+            .load(connection)
+            .context("reading hour entries")?;
+        for row in rows {
+            found.push(into_entry(row)?);
+        }
+    }
+    Ok(found)
+}
+
+/// Reads one entry.
+///
+/// # Errors
+/// [`Error::NotFound`]; a storage fault.
+pub fn get_entry(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    id: &LineReference,
+) -> Result<HourEntry, Error> {
+    get_entries(connection, contract, std::slice::from_ref(id))?
+        .pop()
+        .ok_or_else(|| Error::NotFound { resource: hour_entry_name(contract, id) })
+}
+
+/// Records a decision on an entry.
+///
+/// # Errors
+/// A storage fault (a second decision on one entry is refused by the primary key).
+pub fn insert_decision(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    id: &LineReference,
+    decision: &Decision,
+) -> Result<(), Error> {
+    diesel::insert_into(hour_decisions::table)
+        .values((
+            hour_decisions::contract_id.eq(contract.as_str()),
+            hour_decisions::entry_id.eq(id.as_str()),
+            hour_decisions::verdict.eq(decision.verdict.as_str()),
+            hour_decisions::decided_by.eq(&decision.decided_by),
+            hour_decisions::decide_time.eq(to_stored_time(decision.decide_time)),
+            hour_decisions::reason.eq(decision.reason.as_deref()),
+        ))
+        .execute(connection)
+        .context("recording a decision")?;
+    Ok(())
+}
+
+/// The minutes of an entry with its corrections, rejected ones left out.
+///
+/// # Errors
+/// A storage fault.
+pub fn net_minutes(connection: &mut AnyConnection, contract: &ContractId, id: &LineReference) -> Result<i64, Error> {
+    let minutes: Vec<i64> = entries_with_decisions!()
+        .filter(hour_entries::contract_id.eq(contract.as_str().to_owned()))
+        .filter(hour_entries::id.eq(id.as_str().to_owned()).or(hour_entries::corrects_id.eq(id.as_str().to_owned())))
+        .filter(hour_decisions::verdict.is_null().or(hour_decisions::verdict.eq(Verdict::Verified.as_str())))
+        .select(hour_entries::minutes)
+        .load(connection)
+        .context("reading an entry's minutes")?;
+    Ok(minutes.into_iter().fold(0_i64, i64::saturating_add))
+}
+
+/// Which entries a listing shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntryFilter {
+    /// Only this intercedent's.
+    pub intercedent: Option<IntercedentId>,
+    /// Only this period's (by its first day).
+    pub period_start: Option<NaiveDate>,
+    /// Only entries in this state.
+    pub state: Option<EntryState>,
+}
+
+/// Lists a contract's entries ordered by id.
+///
+/// # Errors
+/// A storage fault.
+pub fn list_entries(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    filter: &EntryFilter,
+    page: &PageRequest,
+) -> Result<Page<HourEntry>, Error> {
+    let mut query = entries_with_decisions!()
+        .filter(hour_entries::contract_id.eq(contract.as_str().to_owned()))
+        .select(entry_columns!())
+        .order(hour_entries::id.asc())
+        .limit(i64::from(page.size.get()) + 1)
+        .into_boxed();
+    if let Some(after) = &page.after {
+        query = query.filter(hour_entries::id.gt(after.clone()));
+    }
+    if let Some(intercedent) = &filter.intercedent {
+        query = query.filter(hour_entries::intercedent_id.eq(intercedent.as_str().to_owned()));
+    }
+    if let Some(period_start) = filter.period_start {
+        query = query.filter(hour_entries::period_start.eq(period_start));
+    }
+    query = match filter.state {
+        None => query,
+        Some(EntryState::Submitted) => query.filter(hour_decisions::verdict.is_null()),
+        Some(EntryState::Verified) => query.filter(hour_decisions::verdict.eq(Verdict::Verified.as_str())),
+        Some(EntryState::Rejected) => query.filter(hour_decisions::verdict.eq(Verdict::Rejected.as_str())),
+    };
+    let rows: Vec<EntryWithDecision> = query.load(connection).context("listing hour entries")?;
+    let items = rows.into_iter().map(into_entry).collect::<Result<Vec<_>, _>>()?;
+    Ok(paginate(items, page, |entry| entry.id.as_str().to_owned()))
+}
+
+/// Sums a period's entries per state, intercedent and day, in the database.
+///
+/// # Errors
+/// A storage fault.
+pub fn period_day_sums(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    period_start: NaiveDate,
+) -> Result<Vec<DaySum>, Error> {
+    let rows: Vec<(Option<String>, String, NaiveDate, Option<i64>, i64)> = entries_with_decisions!()
+        .filter(hour_entries::contract_id.eq(contract.as_str().to_owned()))
+        .filter(hour_entries::period_start.eq(period_start))
+        .group_by((hour_decisions::verdict, hour_entries::intercedent_id, hour_entries::work_date))
+        .select((
+            hour_decisions::verdict.nullable(),
+            hour_entries::intercedent_id,
+            hour_entries::work_date,
+            // CAST: PostgreSQL sums BIGINT as NUMERIC, which the shared code path does not read.
+            diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>>(
+                "CAST(SUM(hour_entries.minutes) AS BIGINT)",
+            ),
+            diesel::dsl::count_star(),
+        ))
+        .load(connection)
+        .context("summing hour entries")?;
+    rows.into_iter()
+        .map(|(verdict, intercedent, work_date, minutes, entries)| {
+            let state = match verdict.as_deref().map(Verdict::parse).transpose().map_err(corrupt)? {
+                None => EntryState::Submitted,
+                Some(Verdict::Verified) => EntryState::Verified,
+                Some(Verdict::Rejected) => EntryState::Rejected,
+            };
+            Ok(DaySum {
+                state,
+                intercedent: IntercedentId::parse(&intercedent).map_err(corrupt)?,
+                work_date,
+                minutes: minutes.unwrap_or(0),
+                entries,
+            })
+        })
+        .collect()
+}
+
+/// Whether a period is settled. No period is settled until statements exist (the settlement
+/// engine records them); then this reads them.
+///
+/// # Errors
+/// A storage fault.
+pub fn period_is_settled(
+    _connection: &mut AnyConnection,
+    _contract: &ContractId,
+    _period_start: NaiveDate,
+) -> Result<bool, Error> {
+    Ok(false)
+}
