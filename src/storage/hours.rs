@@ -331,6 +331,9 @@ pub fn list_entries(
     Ok(paginate(items, page, |entry| entry.id.as_str().to_owned()))
 }
 
+/// A row of [`period_day_sums`]: verdict, intercedent, day, minutes, entries.
+type DaySumRow = (Option<String>, String, NaiveDate, Option<i64>, i64);
+
 /// Sums a period's entries per state, intercedent and day, in the database.
 ///
 /// # Errors
@@ -340,7 +343,7 @@ pub fn period_day_sums(
     contract: &ContractId,
     period_start: NaiveDate,
 ) -> Result<Vec<DaySum>, Error> {
-    let rows: Vec<(Option<String>, String, NaiveDate, Option<i64>, i64)> = entries_with_decisions!()
+    let rows: Vec<DaySumRow> = entries_with_decisions!()
         .filter(hour_entries::contract_id.eq(contract.as_str().to_owned()))
         .filter(hour_entries::period_start.eq(period_start))
         .group_by((hour_decisions::verdict, hour_entries::intercedent_id, hour_entries::work_date))
