@@ -157,21 +157,23 @@ pub enum LineOutcome {
 /// Checks lines against the contract and what is recorded (R2, R3): a date not in the future,
 /// within the term and on or after the intercedent's first rate; an intercedent of the
 /// contract; at most a day's minutes per intercedent and date; a line reference used before
-/// only for the same content. Fields are named `entries[i].…`.
+/// only for the same content. Each line comes with its index in the request, and fields are
+/// named `entries[index].…`.
 ///
 /// # Errors
 /// Every violation of every line.
 pub fn check_lines(
     terms: &ContractTerms,
     today: NaiveDate,
-    lines: Vec<HourLine>,
+    lines: Vec<(usize, HourLine)>,
     recorded: &RecordedHours,
 ) -> Result<Vec<LineOutcome>, Violations> {
     let mut v = Violations::new();
     let mut day_minutes = recorded.day_minutes.clone();
     let mut seen: HashMap<&LineReference, usize> = HashMap::new();
     let mut outcomes = Vec::with_capacity(lines.len());
-    for (index, line) in lines.iter().enumerate() {
+    for (index, line) in &lines {
+        let index = *index;
         let field = |name: &str| format!("entries[{index}].{name}");
         if let Some(first) = seen.insert(&line.line_reference, index) {
             v.add(field("line_reference"), format!("is used twice in this submission (also by entries[{first}])"));
@@ -727,7 +729,7 @@ mod tests {
     }
 
     fn check(inputs: &[HourLineInput], recorded: &RecordedHours) -> Result<Vec<LineOutcome>, Violations> {
-        let lines = inputs.iter().map(|line| HourLine::parse(line).unwrap()).collect();
+        let lines = inputs.iter().map(|line| HourLine::parse(line).unwrap()).enumerate().collect();
         check_lines(&worked_example_terms(), day("2027-06-30"), lines, recorded)
     }
 

@@ -54,6 +54,18 @@ impl Violations {
         self.items.extend(other.items);
     }
 
+    /// Orders violations by the index of the repeated element they name (`entries[3].minutes`
+    /// after `entries[1].kind`), keeping the order within one element; fields outside a
+    /// repeated element come first.
+    pub fn sort_by_element(&mut self) {
+        fn index(field: &str) -> Option<usize> {
+            let open = field.find('[')?;
+            let close = field[open..].find(']')? + open;
+            field[open + 1..close].parse().ok()
+        }
+        self.items.sort_by_key(|item| index(&item.field));
+    }
+
     /// True when nothing was recorded.
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -80,6 +92,23 @@ impl Violations {
         let mut violations = Self::new();
         violations.add(field, description);
         violations
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn violations_sort_by_element_index_and_keep_their_order_within() {
+        let mut violations = Violations::new();
+        violations.add("entries[10].kind", "a");
+        violations.add("entries[2].minutes", "b");
+        violations.add("request_id", "c");
+        violations.add("entries[2].kind", "d");
+        violations.sort_by_element();
+        let fields: Vec<&str> = violations.items().iter().map(|item| item.field.as_str()).collect();
+        assert_eq!(fields, ["request_id", "entries[2].minutes", "entries[2].kind", "entries[10].kind"]);
     }
 }
 

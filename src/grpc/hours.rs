@@ -102,10 +102,18 @@ fn state_totals_message(contract: &ContractId, totals: &StateTotals) -> api::Sta
     }
 }
 
-impl TryFrom<api::SubmitHoursRequest> for SubmitHours {
-    type Error = Violations;
+/// A submission with malformed lines: what could be read of it, for the full refusal.
+#[derive(Debug)]
+pub struct MalformedSubmission {
+    contract: Option<ContractId>,
+    lines: Vec<(usize, HourLine)>,
+    violations: Violations,
+}
 
-    fn try_from(request: api::SubmitHoursRequest) -> Result<Self, Violations> {
+impl TryFrom<api::SubmitHoursRequest> for SubmitHours {
+    type Error = MalformedSubmission;
+
+    fn try_from(request: api::SubmitHoursRequest) -> Result<Self, MalformedSubmission> {
         let mut v = Violations::new();
         let request_id = v.check("request_id", RequestId::parse(&request.request_id));
         let contract = v.check("parent", parse_contract_name(&request.parent));
@@ -123,13 +131,15 @@ impl TryFrom<api::SubmitHoursRequest> for SubmitHours {
                 note: line.note,
             };
             match HourLine::parse(&input) {
-                Ok(line) => lines.push(line),
+                Ok(line) => lines.push((index, line)),
                 Err(errors) => v.absorb(&format!("entries[{index}]"), errors),
             }
         }
         match (request_id, contract) {
-            (Some(request_id), Some(contract)) if v.is_empty() => Ok(SubmitHours { request_id, contract, lines }),
-            _ => Err(v),
+            (Some(request_id), Some(contract)) if v.is_empty() => {
+                Ok(SubmitHours { request_id, contract, lines: lines.into_iter().map(|(_, line)| line).collect() })
+            }
+            (_, contract) => Err(MalformedSubmission { contract, lines, violations: v }),
         }
     }
 }
@@ -223,7 +233,13 @@ impl HoursServiceApi for HoursApi {
         request: Request<api::SubmitHoursRequest>,
     ) -> Result<Response<api::SubmitHoursResponse>, Status> {
         let context = context(&request)?;
-        let command = SubmitHours::try_from(request.into_inner()).map_err(invalid)?;
+        let command = match SubmitHours::try_from(request.into_inner()) {
+            Ok(command) => command,
+            Err(MalformedSubmission { contract: Some(contract), lines, violations }) => {
+                return Err(self.service.explain_refusal(&context, contract, lines, violations).await.into());
+            }
+            Err(MalformedSubmission { contract: None, violations, .. }) => return Err(invalid(violations)),
+        };
         let entries = self.service.submit_hours(&context, command).await?;
         Ok(Response::new(api::SubmitHoursResponse { entries: entries.iter().map(entry_message).collect() }))
     }

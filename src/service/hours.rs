@@ -138,7 +138,8 @@ impl HoursService {
                 let references: Vec<LineReference> =
                     command.lines.iter().map(|line| line.line_reference.clone()).collect();
                 let recorded = rows::recorded_for(connection, &contract.id, &days, &references)?;
-                let outcomes = check_lines(&contract.terms, dutch_today(now), command.lines, &recorded)?;
+                let lines = command.lines.into_iter().enumerate().collect();
+                let outcomes = check_lines(&contract.terms, dutch_today(now), lines, &recorded)?;
                 let mut new = Vec::new();
                 let mut answer = Vec::with_capacity(outcomes.len());
                 for outcome in outcomes {
@@ -175,6 +176,43 @@ impl HoursService {
                 })
             })
             .await
+    }
+
+    /// Explains a submission refused for malformed lines: adds what the contract and the
+    /// recorded hours say of its well-formed lines, so the refusal names every bad line.
+    /// Changes nothing.
+    #[instrument(skip_all, fields(contract.id = contract.as_str()))]
+    pub async fn explain_refusal(
+        &self,
+        context: &RequestContext,
+        contract: ContractId,
+        lines: Vec<(usize, HourLine)>,
+        mut violations: Violations,
+    ) -> Error {
+        let context = context.clone();
+        let today = dutch_today(now());
+        let checked = self
+            .store
+            .read(move |connection| {
+                let contract = scoped_contract(connection, &context, &contract)?;
+                let days: Vec<(IntercedentId, NaiveDate)> =
+                    lines.iter().map(|(_, line)| (line.intercedent.clone(), line.work_date)).collect();
+                let references: Vec<LineReference> =
+                    lines.iter().map(|(_, line)| line.line_reference.clone()).collect();
+                let recorded = rows::recorded_for(connection, &contract.id, &days, &references)?;
+                Ok(check_lines(&contract.terms, today, lines, &recorded).err())
+            })
+            .await;
+        match checked {
+            Ok(more) => {
+                if let Some(more) = more {
+                    violations.merge(more);
+                }
+                violations.sort_by_element();
+                Error::InvalidArgument(violations)
+            }
+            Err(error) => error,
+        }
     }
 
     /// Corrects a verified entry with signed minutes.

@@ -203,12 +203,22 @@ impl TestApp {
 
     /// A token of the test principal of `role`, signed with the server's development key.
     pub fn token(&self, role: Role) -> String {
-        dev_token(&self.settings.data_dir, &self.settings.auth, role)
+        self.token_for(principal(role))
+    }
+
+    /// A token naming `principal`, signed with the server's development key.
+    pub fn token_for(&self, principal: Principal) -> String {
+        dev_token_for(&self.settings.data_dir, &self.settings.auth, principal)
     }
 
     /// An hours client acting as the test principal of `role`.
     pub fn hours_as(&self, role: Role) -> HoursClient {
-        let token = self.token(role);
+        self.hours_as_principal(principal(role))
+    }
+
+    /// An hours client acting as `principal`.
+    pub fn hours_as_principal(&self, principal: Principal) -> HoursClient {
+        let token = self.token_for(principal);
         let value = format!("Bearer {token}").parse().expect("header value");
         HoursServiceClient::with_interceptor(lazy_channel(&self.address), Bearer(Some(value)))
     }
@@ -284,9 +294,14 @@ pub async fn all_contracts(client: &mut ContractClient) -> Vec<api::Contract> {
 
 /// A token of the test principal of `role`, signed with the development key in `data_dir`.
 pub fn dev_token(data_dir: &std::path::Path, auth: &AuthSettings, role: Role) -> String {
+    dev_token_for(data_dir, auth, principal(role))
+}
+
+/// A token naming `principal`, signed with the development key in `data_dir`.
+pub fn dev_token_for(data_dir: &std::path::Path, auth: &AuthSettings, principal: Principal) -> String {
     let key = std::fs::read(DevKeyPair::in_dir(data_dir).private_key).expect("development key");
     let request = TokenRequest {
-        principal: principal(role),
+        principal,
         issuer: auth.issuer.clone(),
         audience: auth.audience.clone(),
         issued_at_s: chrono::Utc::now().timestamp(),

@@ -10,6 +10,7 @@ mod helpers;
 mod access;
 mod contracts;
 mod health;
+mod hours;
 mod idempotency;
 mod intercedents;
 mod schema;

@@ -1,0 +1,401 @@
+//! Hours actually worked: submission and its refusals, the four-eyes decision, corrections,
+//! listings and totals, and concurrent submitters.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use flexsettle::domain::{CbsCode, Principal, Role};
+use flexsettle::grpc::api;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use crate::helpers::{HoursClient, TestApp, naive_date, past_contract, violated_fields};
+
+const CONTRACT: &str = "contracts/utrecht";
+
+fn utrecht() -> Role {
+    Role::Gemeente(CbsCode::parse("GM0344").unwrap())
+}
+
+fn day(text: &str) -> chrono::NaiveDate {
+    text.parse().unwrap()
+}
+
+fn line(reference: &str, date: &str, minutes: i64) -> api::HourLine {
+    api::HourLine {
+        intercedent_id: "int-1".to_owned(),
+        work_date: naive_date(day(date)),
+        kind: api::TimeKind::Work.into(),
+        minutes,
+        line_reference: reference.to_owned(),
+        note: String::new(),
+    }
+}
+
+fn submit(request_id: &str, lines: Vec<api::HourLine>) -> api::SubmitHoursRequest {
+    api::SubmitHoursRequest { request_id: request_id.to_owned(), parent: CONTRACT.to_owned(), entries: lines }
+}
+
+fn entry(id: &str) -> String {
+    format!("{CONTRACT}/hourEntries/{id}")
+}
+
+/// The worked example's contract in 2025, with intercedent `int-1` at EUR 48.75 an hour,
+/// raised to EUR 50.20 from March, and `int-2` whose first rate is from March.
+async fn setup(app: &TestApp) {
+    let mut admin = app.contracts.clone();
+    let request = api::CreateContractRequest {
+        request_id: "c".to_owned(),
+        contract_id: "utrecht".to_owned(),
+        contract: Some(past_contract()),
+    };
+    admin.create_contract(request).await.unwrap();
+    let rate = |month, cents| api::HourlyRate {
+        effective_date: crate::helpers::date(2025, month, 1),
+        rate_per_hour_cents: cents,
+        ..Default::default()
+    };
+    for (id, rates) in [("int-1", vec![rate(1, 4875), rate(3, 5020)]), ("int-2", vec![rate(3, 5020)])] {
+        admin
+            .create_intercedent(api::CreateIntercedentRequest {
+                request_id: format!("i-{id}"),
+                parent: CONTRACT.to_owned(),
+                intercedent_id: id.to_owned(),
+                intercedent: Some(api::Intercedent { hourly_rates: rates, ..Default::default() }),
+            })
+            .await
+            .unwrap();
+    }
+}
+
+async fn count_entries(app: &TestApp) -> usize {
+    let mut client = app.hours_as(Role::Auditor);
+    let mut count = 0;
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .list_hour_entries(api::ListHourEntriesRequest {
+                parent: CONTRACT.to_owned(),
+                page_size: 500,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        count += page.entries.len();
+        if page.next_page_token.is_empty() {
+            return count;
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+/// Submits `lines` as billing and expects them refused with these fields; nothing is stored.
+async fn assert_refused(app: &TestApp, lines: Vec<api::HourLine>, fields: &[&str]) -> tonic::Status {
+    let audit_before = app.audit_size().await;
+    let entries_before = count_entries(app).await;
+    let status = app.hours_as(Role::Billing).submit_hours(submit("refused", lines)).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_eq!(violated_fields(&status), fields);
+    assert_eq!(app.audit_size().await, audit_before, "a refusal writes no audit entry");
+    assert_eq!(count_entries(app).await, entries_before, "a refusal stores no entry");
+    status
+}
+
+async fn totals(client: &mut HoursClient, month: i32) -> api::HoursTotals {
+    client
+        .get_hours_totals(api::GetHoursTotalsRequest {
+            parent: CONTRACT.to_owned(),
+            period_start: crate::helpers::date(2025, month, 1),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+fn verified(totals: &api::HoursTotals) -> &api::StateTotals {
+    totals.states.iter().find(|state| state.state() == api::HourEntryState::Verified).unwrap()
+}
+
+on_both_backends! {
+    async fn verified_hours_cost_the_worked_example_to_the_cent(app) {
+        setup(&app).await;
+        let mut billing = app.hours_as(Role::Billing);
+        // January's 7,230 minutes in 30 lines, February's 6,000 and March's 6,600 after the raise.
+        let mut lines: Vec<api::HourLine> = (1..=30).map(|d| line(&format!("jan-{d}"), &format!("2025-01-{d:02}"), 241)).collect();
+        lines.extend((1..=20).map(|d| line(&format!("feb-{d}"), &format!("2025-02-{d:02}"), 300)));
+        lines.extend((1..=22).map(|d| line(&format!("mar-{d}"), &format!("2025-03-{d:02}"), 300)));
+        let submitted = billing.submit_hours(submit("s-1", lines)).await.unwrap().into_inner().entries;
+        assert_eq!(submitted.len(), 72);
+        assert!(submitted.iter().all(|entry| entry.state() == api::HourEntryState::Submitted));
+        assert_eq!(submitted[0].submitted_by, "test-billing");
+        let names: Vec<String> = submitted.iter().map(|entry| entry.name.clone()).collect();
+        let mut gemeente = app.hours_as(utrecht());
+        let decided = gemeente
+            .verify_hours(api::VerifyHoursRequest { request_id: "v-1".to_owned(), parent: CONTRACT.to_owned(), entries: names })
+            .await
+            .unwrap()
+            .into_inner()
+            .entries;
+        assert!(decided.iter().all(|entry| entry.state() == api::HourEntryState::Verified && entry.decided_by == "test-gemeente:GM0344"));
+        let mut reader = app.hours_as(Role::Auditor);
+        let mut month_costs = Vec::new();
+        for month in 1..=3 {
+            let totals = totals(&mut reader, month).await;
+            let verified = verified(&totals);
+            assert_eq!(verified.lines.len(), 1, "one line per intercedent, rate and period");
+            month_costs.push((verified.minutes, verified.cost_cents));
+        }
+        assert_eq!(month_costs, [(7_230, 587_438), (6_000, 487_500), (6_600, 552_200)]);
+    }
+}
+
+on_both_backends! {
+    async fn absence_of_every_kind_is_refused_by_name_and_stores_nothing(app) {
+        setup(&app).await;
+        let absences = [
+            (api::TimeKind::Sickness, "sickness"),
+            (api::TimeKind::Leave, "leave"),
+            (api::TimeKind::Holiday, "holiday"),
+            (api::TimeKind::OtherAbsence, "absence"),
+            (api::TimeKind::Unspecified, "TIME_KIND_WORK"),
+        ];
+        for (kind, named) in absences {
+            let absent = api::HourLine { kind: kind.into(), ..line("l-1", "2025-01-06", 480) };
+            let status = assert_refused(&app, vec![absent], &["entries[0].kind"]).await;
+            let description = &status.get_details_bad_request().unwrap().field_violations[0].description;
+            assert!(description.contains(named), "{kind:?}: {description}");
+        }
+    }
+}
+
+on_both_backends! {
+    async fn minutes_must_be_positive_and_a_day_holds_at_most_24_hours(app) {
+        setup(&app).await;
+        assert_refused(&app, vec![line("l-1", "2025-01-06", 0)], &["entries[0].minutes"]).await;
+        assert_refused(&app, vec![line("l-1", "2025-01-06", -60)], &["entries[0].minutes"]).await;
+        assert_refused(&app, vec![line("l-1", "2025-01-06", 1_000), line("l-2", "2025-01-06", 441)], &["entries[1].minutes"]).await;
+        app.hours_as(Role::Billing).submit_hours(submit("s-1", vec![line("l-1", "2025-01-06", 1_000)])).await.unwrap();
+        assert_refused(&app, vec![line("l-2", "2025-01-06", 441)], &["entries[0].minutes"]).await;
+        app.hours_as(Role::Billing).submit_hours(submit("s-2", vec![line("l-2", "2025-01-06", 440)])).await.unwrap();
+    }
+}
+
+on_both_backends! {
+    async fn dates_in_the_future_outside_the_term_or_before_the_first_rate_are_refused(app) {
+        setup(&app).await;
+        let tomorrow = (chrono::Utc::now() + chrono::Duration::days(3)).date_naive();
+        let future = api::HourLine { work_date: naive_date(tomorrow), ..line("l-1", "2025-01-06", 60) };
+        assert_refused(&app, vec![future], &["entries[0].work_date"]).await;
+        assert_refused(&app, vec![line("l-1", "2024-12-31", 60)], &["entries[0].work_date", "entries[0].work_date"]).await;
+        assert_refused(&app, vec![line("l-1", "2026-01-01", 60)], &["entries[0].work_date"]).await;
+        let early = api::HourLine { intercedent_id: "int-2".to_owned(), ..line("l-1", "2025-02-10", 60) };
+        assert_refused(&app, vec![early], &["entries[0].work_date"]).await;
+    }
+}
+
+on_both_backends! {
+    async fn an_intercedent_of_another_contract_is_refused(app) {
+        setup(&app).await;
+        let stranger = api::HourLine { intercedent_id: "int-9".to_owned(), ..line("l-1", "2025-01-06", 60) };
+        assert_refused(&app, vec![stranger], &["entries[0].intercedent"]).await;
+    }
+}
+
+on_both_backends! {
+    async fn a_line_reference_is_recorded_once_and_never_reused_for_other_content(app) {
+        setup(&app).await;
+        let mut billing = app.hours_as(Role::Billing);
+        let first = billing.submit_hours(submit("s-1", vec![line("l-1", "2025-01-06", 60)])).await.unwrap().into_inner();
+        let audit = app.audit_size().await;
+        // The same line under a new request id: the existing entry, and nothing written.
+        let again = billing.submit_hours(submit("s-2", vec![line("l-1", "2025-01-06", 60)])).await.unwrap().into_inner();
+        assert_eq!(again.entries, first.entries);
+        assert_eq!(app.audit_size().await, audit);
+        assert_refused(&app, vec![line("l-1", "2025-01-06", 61)], &["entries[0].line_reference"]).await;
+        assert_refused(&app, vec![line("l-2", "2025-01-07", 60), line("l-2", "2025-01-07", 60)], &["entries[1].line_reference"]).await;
+    }
+}
+
+on_both_backends! {
+    async fn a_refused_batch_names_every_bad_line_and_stores_none(app) {
+        setup(&app).await;
+        let lines = vec![
+            line("ok-1", "2025-01-06", 60),
+            api::HourLine { kind: api::TimeKind::Sickness.into(), ..line("sick", "2025-01-07", 60) },
+            line("ok-2", "2025-01-08", 60),
+            line("zero", "2025-01-09", 0),
+            api::HourLine { intercedent_id: "int-9".to_owned(), ..line("stranger", "2025-01-10", 60) },
+        ];
+        assert_refused(&app, lines, &["entries[1].kind", "entries[3].minutes", "entries[4].intercedent"]).await;
+    }
+}
+
+on_both_backends! {
+    async fn the_submitter_cannot_verify_and_another_municipality_cannot_verify_at_all(app) {
+        setup(&app).await;
+        let alice = |role| Principal { subject: "alice".to_owned(), role };
+        app.hours_as_principal(alice(Role::Billing)).submit_hours(submit("s-1", vec![line("l-1", "2025-01-06", 60)])).await.unwrap();
+        let verify = |id: &str| api::VerifyHoursRequest {
+            request_id: id.to_owned(),
+            parent: CONTRACT.to_owned(),
+            entries: vec![entry("l-1")],
+        };
+        // The same principal (subject) in the municipality's role: the four-eyes rule refuses.
+        let same = app.hours_as_principal(alice(utrecht())).verify_hours(verify("v-1")).await.unwrap_err();
+        assert_eq!(same.code(), Code::FailedPrecondition);
+        let failure = same.get_details_precondition_failure().unwrap();
+        assert_eq!(failure.violations[0].r#type, "FOUR_EYES");
+        assert_eq!(failure.violations[0].subject, entry("l-1"));
+        // Another municipality may not touch the contract at all.
+        let amsterdam = Role::Gemeente(CbsCode::parse("GM0363").unwrap());
+        let other = app.hours_as(amsterdam).verify_hours(verify("v-2")).await.unwrap_err();
+        assert_eq!(other.code(), Code::PermissionDenied);
+        // The billing role may not verify.
+        let billing = app.hours_as(Role::Billing).verify_hours(verify("v-3")).await.unwrap_err();
+        assert_eq!(billing.code(), Code::PermissionDenied);
+        let read = app.hours_as(Role::Auditor).get_hour_entry(api::GetHourEntryRequest { name: entry("l-1") }).await.unwrap();
+        assert_eq!(read.into_inner().state(), api::HourEntryState::Submitted);
+        // The municipality's own principal verifies; the decision is final.
+        app.hours_as(utrecht()).verify_hours(verify("v-4")).await.unwrap();
+        let twice = app.hours_as(utrecht()).verify_hours(verify("v-5")).await.unwrap_err();
+        assert_eq!(twice.get_details_precondition_failure().unwrap().violations[0].r#type, "ALREADY_DECIDED");
+    }
+}
+
+on_both_backends! {
+    async fn a_rejection_carries_a_reason_is_final_and_frees_the_day(app) {
+        setup(&app).await;
+        app.hours_as(Role::Billing).submit_hours(submit("s-1", vec![line("l-1", "2025-01-06", 1_440)])).await.unwrap();
+        let mut gemeente = app.hours_as(utrecht());
+        let reject = |id: &str, reason: &str| api::RejectHoursRequest {
+            request_id: id.to_owned(),
+            entry: entry("l-1"),
+            reason: reason.to_owned(),
+        };
+        let status = gemeente.reject_hours(reject("r-1", " ")).await.unwrap_err();
+        assert_eq!(violated_fields(&status), ["reason"]);
+        let rejected = gemeente.reject_hours(reject("r-2", "was on leave")).await.unwrap().into_inner();
+        assert_eq!((rejected.state(), rejected.rejection_reason.as_str()), (api::HourEntryState::Rejected, "was on leave"));
+        let verify = api::VerifyHoursRequest { request_id: "v-1".to_owned(), parent: CONTRACT.to_owned(), entries: vec![entry("l-1")] };
+        assert_eq!(gemeente.verify_hours(verify).await.unwrap_err().code(), Code::FailedPrecondition);
+        // Rejected minutes do not count toward the day.
+        app.hours_as(Role::Billing).submit_hours(submit("s-2", vec![line("l-2", "2025-01-06", 480)])).await.unwrap();
+    }
+}
+
+on_both_backends! {
+    async fn a_correction_takes_hours_back_but_never_more_than_were_worked(app) {
+        setup(&app).await;
+        let mut billing = app.hours_as(Role::Billing);
+        billing.submit_hours(submit("s-1", vec![line("l-1", "2025-01-06", 600)])).await.unwrap();
+        let correct = |id: &str, minutes: i64, reference: &str| api::CorrectHoursRequest {
+            request_id: id.to_owned(),
+            entry: entry("l-1"),
+            minutes,
+            line_reference: reference.to_owned(),
+            note: "timesheet fix".to_owned(),
+        };
+        let unverified = billing.correct_hours(correct("c-1", -120, "c-1")).await.unwrap_err();
+        assert_eq!(unverified.get_details_precondition_failure().unwrap().violations[0].r#type, "NOT_VERIFIED");
+        let mut gemeente = app.hours_as(utrecht());
+        let verify = |id: &str, entries: Vec<String>| api::VerifyHoursRequest {
+            request_id: id.to_owned(),
+            parent: CONTRACT.to_owned(),
+            entries,
+        };
+        gemeente.verify_hours(verify("v-1", vec![entry("l-1")])).await.unwrap();
+        let correction = billing.correct_hours(correct("c-2", -120, "c-1")).await.unwrap().into_inner();
+        assert_eq!((correction.minutes, correction.corrects.as_str()), (-120, entry("l-1").as_str()));
+        assert_eq!(correction.work_date, naive_date(day("2025-01-06")));
+        let too_much = billing.correct_hours(correct("c-3", -481, "c-2")).await.unwrap_err();
+        assert_eq!(too_much.get_details_precondition_failure().unwrap().violations[0].r#type, "NET_MINUTES_NEGATIVE");
+        gemeente.verify_hours(verify("v-2", vec![entry("c-1")])).await.unwrap();
+        let totals = totals(&mut app.hours_as(Role::Auditor), 1).await;
+        let verified = verified(&totals);
+        assert_eq!((verified.entry_count, verified.minutes, verified.cost_cents), (2, 480, 39_000));
+        // Corrections are entries: never edited, listed with the rest.
+        assert_eq!(count_entries(&app).await, 2);
+    }
+}
+
+on_both_backends! {
+    async fn entries_list_by_intercedent_period_and_state(app) {
+        setup(&app).await;
+        let lines = vec![
+            line("a", "2025-01-06", 60),
+            line("b", "2025-02-06", 60),
+            api::HourLine { intercedent_id: "int-2".to_owned(), ..line("c", "2025-03-06", 60) },
+            line("d", "2025-03-07", 60),
+        ];
+        app.hours_as(Role::Billing).submit_hours(submit("s-1", lines)).await.unwrap();
+        let verify = api::VerifyHoursRequest { request_id: "v".to_owned(), parent: CONTRACT.to_owned(), entries: vec![entry("d")] };
+        app.hours_as(utrecht()).verify_hours(verify).await.unwrap();
+        let mut reader = app.hours_as(utrecht());
+        let mut list = async |request: api::ListHourEntriesRequest| -> Vec<String> {
+            let request = api::ListHourEntriesRequest { parent: CONTRACT.to_owned(), ..request };
+            reader.list_hour_entries(request).await.unwrap().into_inner().entries.into_iter().map(|e| e.line_reference).collect()
+        };
+        assert_eq!(list(api::ListHourEntriesRequest::default()).await, ["a", "b", "c", "d"]);
+        assert_eq!(list(api::ListHourEntriesRequest { intercedent_id: "int-2".to_owned(), ..Default::default() }).await, ["c"]);
+        let march = api::ListHourEntriesRequest { period_start: crate::helpers::date(2025, 3, 1), ..Default::default() };
+        assert_eq!(list(march).await, ["c", "d"]);
+        let verified = api::ListHourEntriesRequest { state: api::HourEntryState::Verified.into(), ..Default::default() };
+        assert_eq!(list(verified).await, ["d"]);
+        let submitted = api::ListHourEntriesRequest { state: api::HourEntryState::Submitted.into(), page_size: 2, ..Default::default() };
+        assert_eq!(list(submitted).await, ["a", "b"]);
+    }
+}
+
+/// Clients submitting at once, and calls per client.
+const CLIENTS: u32 = 8;
+const CALLS_PER_CLIENT: u32 = 1_000;
+
+on_both_backends! {
+    async fn concurrent_submitters_lose_and_double_nothing(app) {
+        setup(&app).await;
+        let acknowledged_minutes = Arc::new(AtomicI64::new(0));
+        let acknowledged_calls = Arc::new(AtomicI64::new(0));
+        let mut clients = Vec::new();
+        for client in 0..CLIENTS {
+            let mut billing = app.hours_as(Role::Billing);
+            let (minutes_total, calls_total) = (acknowledged_minutes.clone(), acknowledged_calls.clone());
+            clients.push(tokio::spawn(async move {
+                for call in 0..CALLS_PER_CLIENT {
+                    let n = client * CALLS_PER_CLIENT + call;
+                    let date = day("2025-01-01") + chrono::Days::new(u64::from(n % 365));
+                    let minutes = i64::from(1 + n % 3);
+                    let request = api::SubmitHoursRequest {
+                        request_id: format!("r-{n}"),
+                        parent: CONTRACT.to_owned(),
+                        entries: vec![api::HourLine { work_date: naive_date(date), ..line(&format!("l-{n}"), "2025-01-01", minutes) }],
+                    };
+                    let first = billing.submit_hours(request.clone()).await.unwrap().into_inner();
+                    minutes_total.fetch_add(minutes, Ordering::SeqCst);
+                    calls_total.fetch_add(1, Ordering::SeqCst);
+                    // Every tenth call is retried, as a client that lost the answer would.
+                    if n % 10 == 0 {
+                        let replay = billing.submit_hours(request).await.unwrap().into_inner();
+                        assert_eq!(replay, first);
+                    }
+                }
+            }));
+        }
+        for client in clients {
+            client.await.unwrap();
+        }
+        let calls = acknowledged_calls.load(Ordering::SeqCst);
+        assert_eq!(calls, i64::from(CLIENTS * CALLS_PER_CLIENT));
+        assert_eq!(i64::try_from(count_entries(&app).await).unwrap(), calls);
+        let mut reader = app.hours_as(Role::Auditor);
+        let mut minutes = 0;
+        for month in 1..=12 {
+            let totals = totals(&mut reader, month).await;
+            minutes += totals.states.iter().map(|state| state.minutes).sum::<i64>();
+        }
+        assert_eq!(minutes, acknowledged_minutes.load(Ordering::SeqCst));
+        let submissions = app.audit_entries().await.iter().filter(|entry| entry.action == "hours.submit").count();
+        assert_eq!(i64::try_from(submissions).unwrap(), calls);
+    }
+}
