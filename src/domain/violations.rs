@@ -95,6 +95,20 @@ impl Violations {
     }
 }
 
+impl std::fmt::Display for Violations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut first = true;
+        for item in &self.items {
+            if !first {
+                f.write_str("; ")?;
+            }
+            first = false;
+            write!(f, "{}: {}", item.field, item.description)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,19 +123,5 @@ mod tests {
         violations.sort_by_element();
         let fields: Vec<&str> = violations.items().iter().map(|item| item.field.as_str()).collect();
         assert_eq!(fields, ["request_id", "entries[2].minutes", "entries[2].kind", "entries[10].kind"]);
-    }
-}
-
-impl std::fmt::Display for Violations {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut first = true;
-        for item in &self.items {
-            if !first {
-                f.write_str("; ")?;
-            }
-            first = false;
-            write!(f, "{}: {}", item.field, item.description)?;
-        }
-        Ok(())
     }
 }
