@@ -375,7 +375,7 @@ on_both_backends! {
                     minutes_total.fetch_add(minutes, Ordering::SeqCst);
                     calls_total.fetch_add(1, Ordering::SeqCst);
                     // Every tenth call is retried, as a client that lost the answer would.
-                    if n % 10 == 0 {
+                    if n.is_multiple_of(10) {
                         let replay = billing.submit_hours(request).await.unwrap().into_inner();
                         assert_eq!(replay, first);
                     }
