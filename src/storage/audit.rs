@@ -62,19 +62,21 @@ pub fn next_in_sequence(connection: &mut AnyConnection, name: &'static str) -> R
     sequences::table.find(name).select(sequences::last_value).first(connection).context("reading a sequence")
 }
 
-/// Appends the audit entry of a mutation and returns its sequence number.
+/// Appends the audit entry of a mutation and records the answer for replays, and returns the
+/// entry's sequence number. The audit counter's row stays locked from here to the commit, so
+/// this is the last work of a transaction, and on PostgreSQL it is one statement: one round
+/// trip while holding the lock that orders every writer.
 ///
 /// # Errors
 /// A storage fault.
-pub(super) fn append(
+pub(super) fn append_and_remember(
     connection: &mut AnyConnection,
     mutation: &Mutation,
     resource: &str,
     payload: &str,
 ) -> Result<i64, Error> {
-    let seq = next_in_sequence(connection, AUDIT_SEQUENCE)?;
     let row = AuditRow {
-        seq,
+        seq: 0,
         recorded_at: to_stored_time(mutation.now),
         principal_subject: mutation.principal.subject.clone(),
         principal_role: mutation.principal.role.label(),
@@ -83,8 +85,49 @@ pub(super) fn append(
         request_id: mutation.request_id.as_str().to_owned(),
         payload: payload.to_owned(),
     };
-    diesel::insert_into(audit_log::table).values(&row).execute(connection).context("appending an audit entry")?;
-    Ok(seq)
+    match connection {
+        AnyConnection::Postgresql(pg) => {
+            use diesel::sql_types::{Text, Timestamp};
+            #[derive(QueryableByName)]
+            struct Appended {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                seq: i64,
+            }
+            let appended: Appended = diesel::sql_query(
+                "WITH next AS ( \
+                     UPDATE sequences SET last_value = last_value + 1 WHERE name = 'audit_log' RETURNING last_value \
+                 ), entry AS ( \
+                     INSERT INTO audit_log \
+                         (seq, recorded_at, principal_subject, principal_role, action, resource, request_id, payload) \
+                     SELECT last_value, $1, $2, $3, $4, $5, $6, $7 FROM next RETURNING seq \
+                 ) \
+                 INSERT INTO idempotency_records \
+                     (principal_subject, request_id, action, fingerprint, response, audit_seq, recorded_at) \
+                 SELECT $2, $6, $4, $8, $7, seq, $1 FROM entry RETURNING audit_seq AS seq",
+            )
+            .bind::<Timestamp, _>(row.recorded_at)
+            .bind::<Text, _>(&row.principal_subject)
+            .bind::<Text, _>(&row.principal_role)
+            .bind::<Text, _>(&row.action)
+            .bind::<Text, _>(&row.resource)
+            .bind::<Text, _>(&row.request_id)
+            .bind::<Text, _>(&row.payload)
+            .bind::<Text, _>(&mutation.fingerprint)
+            .get_result(pg)
+            .context("appending an audit entry")?;
+            Ok(appended.seq)
+        }
+        AnyConnection::Sqlite(_) => {
+            let seq = next_in_sequence(connection, AUDIT_SEQUENCE)?;
+            let row = AuditRow { seq, ..row };
+            diesel::insert_into(audit_log::table)
+                .values(&row)
+                .execute(connection)
+                .context("appending an audit entry")?;
+            super::idempotency::insert(connection, mutation, payload, Some(seq))?;
+            Ok(seq)
+        }
+    }
 }
 
 /// Reads up to `limit` entries with sequence numbers above `after`, in order.

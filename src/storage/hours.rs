@@ -120,6 +120,12 @@ macro_rules! entry_columns {
     };
 }
 
+/// `SUM(minutes)` as a BIGINT: PostgreSQL sums BIGINT as NUMERIC, which the shared code path
+/// does not read.
+fn minutes_sum() -> diesel::expression::SqlLiteral<diesel::sql_types::Nullable<diesel::sql_types::BigInt>> {
+    diesel::dsl::sql("CAST(SUM(hour_entries.minutes) AS BIGINT)")
+}
+
 /// The lock key of an intercedent's days: every change to its minutes takes it first.
 #[must_use]
 pub fn day_lock_key(contract: &ContractId, intercedent: &IntercedentId) -> String {
@@ -154,7 +160,8 @@ pub fn recorded_for(
         rates.insert(id, schedule);
     }
     let dates: Vec<NaiveDate> = days.iter().map(|(_, date)| *date).collect::<HashSet<_>>().into_iter().collect();
-    let day_rows: Vec<(String, NaiveDate, i64)> = hour_entries::table
+    // Summed in the database: a batch spread over many days must not fetch every entry of them.
+    let day_rows: Vec<(String, NaiveDate, Option<i64>)> = hour_entries::table
         .left_join(
             hour_decisions::table.on(hour_decisions::contract_id
                 .eq(hour_entries::contract_id)
@@ -164,13 +171,13 @@ pub fn recorded_for(
         .filter(hour_entries::intercedent_id.eq_any(named))
         .filter(hour_entries::work_date.eq_any(dates))
         .filter(hour_decisions::verdict.is_null().or(hour_decisions::verdict.eq(Verdict::Verified.as_str())))
-        .select((hour_entries::intercedent_id, hour_entries::work_date, hour_entries::minutes))
+        .group_by((hour_entries::intercedent_id, hour_entries::work_date))
+        .select((hour_entries::intercedent_id, hour_entries::work_date, minutes_sum()))
         .load(connection)
         .context("reading recorded minutes")?;
     let mut day_minutes: HashMap<(IntercedentId, NaiveDate), i64> = HashMap::new();
     for (intercedent, date, minutes) in day_rows {
-        let sum = day_minutes.entry((IntercedentId::parse(&intercedent).map_err(corrupt)?, date)).or_insert(0);
-        *sum = sum.saturating_add(minutes);
+        day_minutes.insert((IntercedentId::parse(&intercedent).map_err(corrupt)?, date), minutes.unwrap_or(0));
     }
     let existing =
         get_entries(connection, contract, references)?.into_iter().map(|entry| (entry.id.clone(), entry)).collect();
@@ -351,10 +358,7 @@ pub fn period_day_sums(
             hour_decisions::verdict.nullable(),
             hour_entries::intercedent_id,
             hour_entries::work_date,
-            // CAST: PostgreSQL sums BIGINT as NUMERIC, which the shared code path does not read.
-            diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>>(
-                "CAST(SUM(hour_entries.minutes) AS BIGINT)",
-            ),
+            minutes_sum(),
             diesel::dsl::count_star(),
         ))
         .load(connection)

@@ -10,7 +10,7 @@ pub mod audit;
 mod connection;
 pub mod contracts;
 pub mod hours;
-mod idempotency;
+pub(crate) mod idempotency;
 pub mod schema;
 
 use std::time::Duration;
@@ -103,9 +103,14 @@ impl ManageConnection for ConnectionManager {
 
     fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
         match &self.target {
-            Target::Postgres { url } => diesel::PgConnection::establish(url)
-                .map(AnyConnection::Postgresql)
-                .map_err(r2d2::Error::ConnectionError),
+            Target::Postgres { url } => {
+                let mut connection = diesel::PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
+                // Tables here grow from empty at a steady clip; a generic plan cached while a
+                // table was tiny (a sequential scan) would stay in use long after it stopped
+                // being cheap. Plan every statement for its parameters instead.
+                connection.batch_execute("SET plan_cache_mode = force_custom_plan").map_err(r2d2::Error::QueryError)?;
+                Ok(AnyConnection::Postgresql(connection))
+            }
             Target::Sqlite { path } => {
                 let mut connection = diesel::SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
                 // WAL lets readers work beside the one writer; FULL makes every acknowledged
@@ -321,12 +326,11 @@ impl Store {
                 }
                 let applied = apply(connection)?;
                 let response = canonical_json(&applied.response).context("encoding an answer canonically")?;
-                let seq = if applied.changed {
-                    Some(audit::append(connection, &mutation, &applied.resource, &response)?)
+                if applied.changed {
+                    audit::append_and_remember(connection, &mutation, &applied.resource, &response)?;
                 } else {
-                    None
-                };
-                idempotency::insert(connection, &mutation, &response, seq)?;
+                    idempotency::insert(connection, &mutation, &response, None)?;
+                }
                 Ok(applied.response)
             })
         })
