@@ -36,6 +36,17 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// TLS on the wire.
     pub tls: TlsSettings,
+    /// The service's clock.
+    pub clock: ClockSettings,
+}
+
+/// The service's clock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ClockSettings {
+    /// A fixed instant (RFC 3339) the service takes as now, for tests and demonstrations of a
+    /// contract's months; logged loudly at start. Never set in production.
+    pub fixed_now: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Token authentication.
@@ -144,6 +155,7 @@ impl Default for Settings {
             data_dir: PathBuf::from("./data"),
             auth: AuthSettings::default(),
             tls: TlsSettings::default(),
+            clock: ClockSettings::default(),
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::grpc::api::contract_service_server::ContractServiceServer;
 use crate::grpc::api::hours_service_server::HoursServiceServer;
 use crate::grpc::proto::FILE_DESCRIPTOR_SET;
 use crate::grpc::{ContractApi, HoursApi};
-use crate::service::{ContractService, HoursService};
+use crate::service::{Clock, ContractService, HoursService};
 use crate::storage::Store;
 
 /// A server that is bound, migrated and ready to run.
@@ -31,6 +31,7 @@ pub struct Application {
     limits: Limits,
     access: Access,
     tls: Option<ServerTlsConfig>,
+    clock: Clock,
 }
 
 /// The access control the settings ask for. Without configured keys it trusts the local
@@ -63,6 +64,18 @@ pub fn access(settings: &Settings) -> anyhow::Result<Access> {
     }
     let authenticator = Authenticator::new(keys, auth.issuer.clone(), auth.audience.clone(), auth.leeway_s);
     Ok(Access::new(Authentication::Tokens(authenticator)))
+}
+
+/// The clock the settings ask for; a fixed one is announced loudly.
+#[must_use]
+pub fn clock(settings: &Settings) -> Clock {
+    match settings.clock.fixed_now {
+        None => Clock::System,
+        Some(instant) => {
+            tracing::warn!(clock.fixed_now = %instant, "THE CLOCK IS FIXED (clock.fixed_now): for tests and demonstrations only");
+            Clock::Fixed(instant)
+        }
+    }
 }
 
 /// The TLS configuration of the listener, `None` for plain text (allowed on loopback, or by an
@@ -125,7 +138,7 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", settings.listen_addr))?;
         let local_addr = listener.local_addr().context("reading the bound address")?;
-        Ok(Application { listener, local_addr, store, limits: settings.limits.clone(), access, tls })
+        Ok(Application { listener, local_addr, store, limits: settings.limits.clone(), access, tls, clock: clock(settings) })
     }
 
     /// The address the server listens on (with the real port when port 0 was asked for).
@@ -157,10 +170,10 @@ impl Application {
         };
         let reflection_v1 = reflection().build_v1().context("building reflection v1")?;
         let reflection_v1alpha = reflection().build_v1alpha().context("building reflection v1alpha")?;
-        let contracts = ContractServiceServer::new(ContractApi::new(ContractService::new(self.store.clone())))
+        let contracts = ContractServiceServer::new(ContractApi::new(ContractService::new(self.store.clone(), self.clock)))
             .max_decoding_message_size(limits.max_message_bytes)
             .max_encoding_message_size(limits.max_message_bytes);
-        let hours = HoursServiceServer::new(HoursApi::new(HoursService::new(self.store.clone())))
+        let hours = HoursServiceServer::new(HoursApi::new(HoursService::new(self.store.clone(), self.clock)))
             .max_decoding_message_size(limits.max_message_bytes)
             .max_encoding_message_size(limits.max_message_bytes);
 

@@ -350,7 +350,7 @@ impl HourEntry {
 
 /// Why an entry cannot be decided, verified or corrected. Stable names, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum HoursRefusal {
+pub enum Refusal {
     /// The decider submitted the entry (four-eyes rule, R9).
     SameAsSubmitter,
     /// The entry was verified or rejected already; decisions are final.
@@ -361,21 +361,27 @@ pub enum HoursRefusal {
     CorrectsACorrection,
     /// The correction would take back more minutes than the entry holds.
     NetMinutesNegative,
+    /// The correction would take back more money than the record holds.
+    NetAmountNegative,
+    /// The decider belongs to the party that submitted (R9: the other party verifies).
+    SameParty,
     /// The correction would bring the day past 24 hours.
     DayOverfull,
 }
 
-impl HoursRefusal {
+impl Refusal {
     /// The stable name, used as the precondition type on the wire.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
-            HoursRefusal::SameAsSubmitter => "FOUR_EYES",
-            HoursRefusal::AlreadyDecided => "ALREADY_DECIDED",
-            HoursRefusal::NotVerified => "NOT_VERIFIED",
-            HoursRefusal::CorrectsACorrection => "CORRECTS_A_CORRECTION",
-            HoursRefusal::NetMinutesNegative => "NET_MINUTES_NEGATIVE",
-            HoursRefusal::DayOverfull => "DAY_OVERFULL",
+            Refusal::SameAsSubmitter => "FOUR_EYES",
+            Refusal::AlreadyDecided => "ALREADY_DECIDED",
+            Refusal::NotVerified => "NOT_VERIFIED",
+            Refusal::CorrectsACorrection => "CORRECTS_A_CORRECTION",
+            Refusal::NetMinutesNegative => "NET_MINUTES_NEGATIVE",
+            Refusal::NetAmountNegative => "NET_AMOUNT_NEGATIVE",
+            Refusal::SameParty => "SAME_PARTY",
+            Refusal::DayOverfull => "DAY_OVERFULL",
         }
     }
 }
@@ -384,16 +390,25 @@ impl HoursRefusal {
 ///
 /// # Errors
 /// The refusal and a description.
-pub fn check_decision(entry: &HourEntry, decider: &str) -> Result<(), (HoursRefusal, String)> {
-    if let Some(decision) = &entry.decision {
+pub fn check_decision(entry: &HourEntry, decider: &str) -> Result<(), (Refusal, String)> {
+    check_undecided(entry.decision.as_ref(), &entry.submitted_by, decider)
+}
+
+/// Checks that an input submitted by `submitted_by` and decided as `decision` may now be
+/// decided by `decider`: not decided yet, and not by its submitter (four-eyes, R9).
+///
+/// # Errors
+/// The refusal and a description.
+pub fn check_undecided(decision: Option<&Decision>, submitted_by: &str, decider: &str) -> Result<(), (Refusal, String)> {
+    if let Some(decision) = decision {
         return Err((
-            HoursRefusal::AlreadyDecided,
+            Refusal::AlreadyDecided,
             format!("was {} by {}; a decision is final", decision.verdict.as_str().to_lowercase(), decision.decided_by),
         ));
     }
-    if entry.submitted_by == decider {
+    if submitted_by == decider {
         return Err((
-            HoursRefusal::SameAsSubmitter,
+            Refusal::SameAsSubmitter,
             "was submitted by the same principal; the other party must verify it (four-eyes rule)".to_owned(),
         ));
     }
@@ -448,16 +463,16 @@ pub fn check_correction(
     net_minutes: i64,
     day_minutes: i64,
     correction: &CorrectionLine,
-) -> Result<(), (HoursRefusal, String)> {
+) -> Result<(), (Refusal, String)> {
     if original.corrects.is_some() {
         return Err((
-            HoursRefusal::CorrectsACorrection,
+            Refusal::CorrectsACorrection,
             "is itself a correction; correct the original entry".to_owned(),
         ));
     }
     if original.state() != EntryState::Verified {
         return Err((
-            HoursRefusal::NotVerified,
+            Refusal::NotVerified,
             "is not verified; a submitted entry is rejected by the other party instead, a rejected one never counted"
                 .to_owned(),
         ));
@@ -465,7 +480,7 @@ pub fn check_correction(
     let after = net_minutes.saturating_add(correction.minutes.get());
     if after < 0 {
         return Err((
-            HoursRefusal::NetMinutesNegative,
+            Refusal::NetMinutesNegative,
             format!(
                 "holds {net_minutes} minutes with its corrections; {} would take back more",
                 correction.minutes.get()
@@ -475,7 +490,7 @@ pub fn check_correction(
     let day = day_minutes.saturating_add(correction.minutes.get());
     if day > MINUTES_PER_DAY_MAX {
         return Err((
-            HoursRefusal::DayOverfull,
+            Refusal::DayOverfull,
             format!("would bring its day to {day} minutes; a day has {MINUTES_PER_DAY_MAX}"),
         ));
     }
@@ -815,7 +830,7 @@ mod tests {
     fn the_submitter_may_not_decide_and_a_decision_is_final() {
         let line = HourLine::parse(&input((2027, 1, 4), 60, "l-1")).unwrap();
         let mut submitted = entry(&line, "alice");
-        assert_eq!(check_decision(&submitted, "alice").unwrap_err().0, HoursRefusal::SameAsSubmitter);
+        assert_eq!(check_decision(&submitted, "alice").unwrap_err().0, Refusal::SameAsSubmitter);
         assert!(check_decision(&submitted, "bob").is_ok());
         submitted.decision = Some(Decision {
             verdict: Verdict::Verified,
@@ -823,7 +838,7 @@ mod tests {
             decide_time: DateTime::UNIX_EPOCH,
             reason: None,
         });
-        assert_eq!(check_decision(&submitted, "carol").unwrap_err().0, HoursRefusal::AlreadyDecided);
+        assert_eq!(check_decision(&submitted, "carol").unwrap_err().0, Refusal::AlreadyDecided);
     }
 
     #[test]
@@ -831,7 +846,7 @@ mod tests {
         let line = HourLine::parse(&input((2027, 1, 4), 60, "l-1")).unwrap();
         let mut original = entry(&line, "alice");
         let correction = |minutes| CorrectionLine::parse(line.line_reference.clone(), minutes, "c-1", "").unwrap();
-        assert_eq!(check_correction(&original, 60, 60, &correction(-30)).unwrap_err().0, HoursRefusal::NotVerified);
+        assert_eq!(check_correction(&original, 60, 60, &correction(-30)).unwrap_err().0, Refusal::NotVerified);
         original.decision = Some(Decision {
             verdict: Verdict::Verified,
             decided_by: "bob".to_owned(),
@@ -841,9 +856,9 @@ mod tests {
         assert!(check_correction(&original, 60, 60, &correction(-60)).is_ok());
         assert_eq!(
             check_correction(&original, 60, 60, &correction(-61)).unwrap_err().0,
-            HoursRefusal::NetMinutesNegative
+            Refusal::NetMinutesNegative
         );
-        assert_eq!(check_correction(&original, 60, 1_400, &correction(41)).unwrap_err().0, HoursRefusal::DayOverfull);
+        assert_eq!(check_correction(&original, 60, 1_400, &correction(41)).unwrap_err().0, Refusal::DayOverfull);
         assert!(CorrectionLine::parse(line.line_reference.clone(), 0, "c-1", "").is_err());
     }
 }

@@ -10,6 +10,7 @@ pub mod money;
 pub mod names;
 pub mod paging;
 pub mod principal;
+pub mod savings;
 pub mod violations;
 
 pub use audit::Action;

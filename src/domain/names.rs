@@ -39,6 +39,28 @@ pub fn hour_entry_name(contract: &ContractId, id: &LineReference) -> String {
     format!("{}/{HOUR_ENTRIES}/{}", contract_name(contract), id.as_str())
 }
 
+/// The collection segment of savings records.
+const SAVINGS: &str = "savings";
+
+/// `contracts/{contract}/savings/{source_reference}`.
+#[must_use]
+pub fn savings_name(contract: &ContractId, id: &LineReference) -> String {
+    format!("{}/{SAVINGS}/{}", contract_name(contract), id.as_str())
+}
+
+/// Parses `contracts/{contract}/savings/{source_reference}`.
+///
+/// # Errors
+/// A description of the expected form.
+pub fn parse_savings_name(name: &str) -> Result<(ContractId, LineReference), String> {
+    match name.split('/').collect::<Vec<_>>().as_slice() {
+        [CONTRACTS, contract, SAVINGS, id] => Ok((ContractId::parse(contract)?, LineReference::parse(id)?)),
+        _ => Err(format!(
+            "must be a savings name of the form contracts/{{contract}}/savings/{{source_reference}}, got {name:?}"
+        )),
+    }
+}
+
 /// Parses `contracts/{contract}/hourEntries/{line_reference}`.
 ///
 /// # Errors

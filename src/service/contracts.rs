@@ -3,7 +3,7 @@
 use serde::Serialize;
 use tracing::instrument;
 
-use super::{RequestContext, now, scoped_contract};
+use super::{Clock, RequestContext, scoped_contract};
 use crate::domain::names::{contract_name, hourly_rate_name, intercedent_name};
 use crate::domain::{
     Action, Contract, ContractId, ContractTerms, Intercedent, IntercedentId, NewHourlyRate, NewIntercedent,
@@ -55,13 +55,14 @@ pub struct CreateHourlyRate {
 #[derive(Debug, Clone)]
 pub struct ContractService {
     store: Store,
+    clock: Clock,
 }
 
 impl ContractService {
-    /// A service over `store`.
+    /// A service over `store` that reads the time from `clock`.
     #[must_use]
-    pub fn new(store: Store) -> ContractService {
-        ContractService { store }
+    pub fn new(store: Store, clock: Clock) -> ContractService {
+        ContractService { store, clock }
     }
 
     /// Creates a contract; the service chooses an id when the client did not.
@@ -70,7 +71,7 @@ impl ContractService {
     /// [`Error::AlreadyExists`] when the id is taken, [`Error::RequestIdReused`], or a fault.
     #[instrument(skip_all, fields(request.id = command.request_id.as_str(), contract.id))]
     pub async fn create_contract(&self, context: &RequestContext, command: CreateContract) -> Result<Contract, Error> {
-        let now = now();
+        let now = self.clock.now();
         let mutation = Mutation::new(
             context.principal.clone(),
             command.request_id.clone(),
@@ -124,7 +125,7 @@ impl ContractService {
         context: &RequestContext,
         command: CreateIntercedent,
     ) -> Result<Intercedent, Error> {
-        let now = now();
+        let now = self.clock.now();
         let mutation = Mutation::new(
             context.principal.clone(),
             command.request_id.clone(),
@@ -205,7 +206,7 @@ impl ContractService {
         context: &RequestContext,
         command: CreateHourlyRate,
     ) -> Result<RecordedRate, Error> {
-        let now = now();
+        let now = self.clock.now();
         let mutation = Mutation::new(
             context.principal.clone(),
             command.request_id.clone(),

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 use tracing::instrument;
 
-use super::{RequestContext, now, scoped_contract};
+use super::{Clock, RequestContext, scoped_contract};
 use crate::domain::hours::{
     CorrectionLine, Decision, HourEntry, HourLine, LineOutcome, StateTotals, Verdict, check_correction, check_decision,
     check_lines, totals_by_state,
@@ -83,6 +83,7 @@ pub struct HoursTotals {
 #[derive(Debug, Clone)]
 pub struct HoursService {
     store: Store,
+    clock: Clock,
 }
 
 /// Today in the Netherlands, which is UTC+1 or UTC+2: a work date after the UTC date two hours
@@ -94,7 +95,7 @@ fn dutch_today(now: DateTime<Utc>) -> NaiveDate {
 fn refusal(
     contract: &ContractId,
     id: &LineReference,
-    (kind, description): (crate::domain::hours::HoursRefusal, String),
+    (kind, description): (crate::domain::hours::Refusal, String),
 ) -> PreconditionViolation {
     PreconditionViolation { kind: kind.as_str(), subject: hour_entry_name(contract, id), description }
 }
@@ -108,10 +109,10 @@ fn period_of(contract: &Contract, date: NaiveDate) -> Result<Period, Error> {
 }
 
 impl HoursService {
-    /// A service over `store`.
+    /// A service over `store` that reads the time from `clock`.
     #[must_use]
-    pub fn new(store: Store) -> HoursService {
-        HoursService { store }
+    pub fn new(store: Store, clock: Clock) -> HoursService {
+        HoursService { store, clock }
     }
 
     /// Records lines of hours worked, all or nothing. Lines recorded before with the same
@@ -122,7 +123,7 @@ impl HoursService {
     /// [`Error::PermissionDenied`] for the contract, [`Error::RequestIdReused`], or a fault.
     #[instrument(skip_all, fields(request.id = command.request_id.as_str(), contract.id = command.contract.as_str(), lines = command.lines.len()))]
     pub async fn submit_hours(&self, context: &RequestContext, command: SubmitHours) -> Result<Vec<HourEntry>, Error> {
-        let now = now();
+        let now = self.clock.now();
         let mutation =
             Mutation::new(context.principal.clone(), command.request_id.clone(), Action::SubmitHours, &command, now)?;
         let context = context.clone();
@@ -190,7 +191,7 @@ impl HoursService {
         mut violations: Violations,
     ) -> Error {
         let context = context.clone();
-        let today = dutch_today(now());
+        let today = dutch_today(self.clock.now());
         let checked = self
             .store
             .read(move |connection| {
@@ -222,7 +223,7 @@ impl HoursService {
     /// [`Error::InvalidArgument`] for a reused line reference, or a fault.
     #[instrument(skip_all, fields(request.id = command.request_id.as_str(), contract.id = command.contract.as_str()))]
     pub async fn correct_hours(&self, context: &RequestContext, command: CorrectHours) -> Result<HourEntry, Error> {
-        let now = now();
+        let now = self.clock.now();
         let mutation =
             Mutation::new(context.principal.clone(), command.request_id.clone(), Action::CorrectHours, &command, now)?;
         let context = context.clone();
@@ -290,7 +291,7 @@ impl HoursService {
     /// or submitted by the same principal), [`Error::NotFound`], or a fault.
     #[instrument(skip_all, fields(request.id = command.request_id.as_str(), contract.id = command.contract.as_str(), entries = command.entries.len()))]
     pub async fn verify_hours(&self, context: &RequestContext, command: VerifyHours) -> Result<Vec<HourEntry>, Error> {
-        let now = now();
+        let now = self.clock.now();
         let mutation =
             Mutation::new(context.principal.clone(), command.request_id.clone(), Action::VerifyHours, &command, now)?;
         let context = context.clone();
@@ -310,7 +311,7 @@ impl HoursService {
     /// As [`HoursService::verify_hours`].
     #[instrument(skip_all, fields(request.id = command.request_id.as_str(), contract.id = command.contract.as_str()))]
     pub async fn reject_hours(&self, context: &RequestContext, command: RejectHours) -> Result<HourEntry, Error> {
-        let now = now();
+        let now = self.clock.now();
         let mutation =
             Mutation::new(context.principal.clone(), command.request_id.clone(), Action::RejectHours, &command, now)?;
         let context = context.clone();

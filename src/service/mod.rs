@@ -72,8 +72,26 @@ pub(crate) fn scoped_contract(
     Ok(contract)
 }
 
-/// The current instant, at the microsecond precision both databases store, so an answer
-/// built from it equals the same resource read back later.
-fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
+/// Where the service reads the time. Always the system clock in production; a fixed instant
+/// lets tests and demonstrations replay a contract's months (DESIGN.md's worked example runs in
+/// 2027) without waiting for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Clock {
+    /// The system clock.
+    #[default]
+    System,
+    /// Always this instant.
+    Fixed(DateTime<Utc>),
+}
+
+impl Clock {
+    /// The current instant, at the microsecond precision both databases store, so an answer
+    /// built from it equals the same resource read back later.
+    #[must_use]
+    pub fn now(self) -> DateTime<Utc> {
+        match self {
+            Clock::System => Utc::now().trunc_subsecs(6),
+            Clock::Fixed(instant) => instant.trunc_subsecs(6),
+        }
+    }
 }

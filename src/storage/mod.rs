@@ -10,6 +10,7 @@ pub mod audit;
 mod connection;
 pub mod contracts;
 pub mod hours;
+pub mod savings;
 pub(crate) mod idempotency;
 pub mod schema;
 

@@ -161,7 +161,59 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Savings records and corrections; never edited.
+    savings_records (contract_id, id) {
+        /// The contract.
+        contract_id -> Text,
+        /// The source's reference.
+        id -> Text,
+        /// First day of the settlement period.
+        period_start -> Date,
+        /// Amount in cents, negative only in a correction.
+        amount_cents -> BigInt,
+        /// `FULL_OUTFLOW` or `PARTIAL_OUTFLOW`.
+        kind -> Text,
+        /// Pseudonymous candidate reference.
+        candidate -> Nullable<Text>,
+        /// `PROVISIONAL` or `DEFINITIVE`.
+        certainty -> Text,
+        /// Note.
+        note -> Text,
+        /// For a correction: the corrected record.
+        corrects_id -> Nullable<Text>,
+        /// Dated in a period already settled when recorded.
+        late -> Bool,
+        /// Subject of the submitter.
+        submitted_by -> Text,
+        /// `flextensie` or `gemeente`.
+        submitted_party -> Text,
+        /// When submitted (UTC).
+        submit_time -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// The other party's decision on a savings record; one per record, final.
+    savings_decisions (contract_id, record_id) {
+        /// The contract.
+        contract_id -> Text,
+        /// The record.
+        record_id -> Text,
+        /// `VERIFIED` or `REJECTED`.
+        verdict -> Text,
+        /// Subject of the decider.
+        decided_by -> Text,
+        /// When decided (UTC).
+        decide_time -> Timestamp,
+        /// Why, for a rejection.
+        reason -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    savings_records,
+    savings_decisions,
     hour_entries,
     hour_decisions,
     sequences,
@@ -171,6 +223,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     intercedents,
     hourly_rates,
 );
+
+diesel::allow_columns_to_appear_in_same_group_by_clause!(savings_decisions::verdict, savings_records::period_start,);
 
 diesel::allow_columns_to_appear_in_same_group_by_clause!(
     hour_decisions::verdict,
