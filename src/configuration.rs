@@ -66,6 +66,9 @@ pub struct AuthSettings {
     pub jwks_file: Option<PathBuf>,
     /// Allowed clock skew for `exp` and `nbf`, in seconds.
     pub leeway_s: u64,
+    /// Trusts the local development key even when listening off loopback. Without configured
+    /// keys the server refuses to start off loopback unless this is set.
+    pub allow_dev_key: bool,
 }
 
 /// TLS of the gRPC listener.
@@ -92,6 +95,7 @@ impl Default for AuthSettings {
             public_key_files: Vec::new(),
             jwks_file: None,
             leeway_s: 30,
+            allow_dev_key: false,
         }
     }
 }

@@ -36,9 +36,10 @@ enum Command {
         /// The municipality's CBS code, for the gemeente role (e.g. GM0344).
         #[arg(long)]
         gemeente: Option<String>,
-        /// Who the token names.
-        #[arg(long, default_value = "local-developer")]
-        subject: String,
+        /// Who the token names (default: dev-ROLE, e.g. dev-gemeente-GM0344). Verification
+        /// needs another subject than submission (four-eyes).
+        #[arg(long)]
+        subject: Option<String>,
         /// How long the token is valid, e.g. 15m, 8h, 7d.
         #[arg(long, default_value = "8h")]
         ttl: humantime::Duration,
@@ -58,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => open_store(&settings).await.map(drop),
         Command::Token { role, gemeente, subject, ttl } => {
             let role = Role::parse(&role, gemeente.as_deref()).map_err(anyhow::Error::msg)?;
+            let subject = subject.unwrap_or_else(|| format!("dev-{}", role.label().replace(':', "-")));
             let keys = DevKeyPair::in_dir(&settings.data_dir);
             keys.ensure()?;
             let private_key =

@@ -52,6 +52,12 @@ pub fn access(settings: &Settings) -> anyhow::Result<Access> {
         keys.add_jwks_file(jwks)?;
     }
     if keys.is_empty() {
+        if !settings.listen_addr.ip().is_loopback() && !auth.allow_dev_key {
+            anyhow::bail!(
+                "no token keys configured: set auth.public_key_files or auth.jwks_file (or, for a development \
+                 server off loopback, auth.allow_dev_key)"
+            );
+        }
         let dev = DevKeyPair::in_dir(&settings.data_dir);
         if dev.ensure()? {
             tracing::info!(key.path = %dev.private_key.display(), "created the local development token key pair");
@@ -138,7 +144,15 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", settings.listen_addr))?;
         let local_addr = listener.local_addr().context("reading the bound address")?;
-        Ok(Application { listener, local_addr, store, limits: settings.limits.clone(), access, tls, clock: clock(settings) })
+        Ok(Application {
+            listener,
+            local_addr,
+            store,
+            limits: settings.limits.clone(),
+            access,
+            tls,
+            clock: clock(settings),
+        })
     }
 
     /// The address the server listens on (with the real port when port 0 was asked for).
@@ -170,9 +184,10 @@ impl Application {
         };
         let reflection_v1 = reflection().build_v1().context("building reflection v1")?;
         let reflection_v1alpha = reflection().build_v1alpha().context("building reflection v1alpha")?;
-        let contracts = ContractServiceServer::new(ContractApi::new(ContractService::new(self.store.clone(), self.clock)))
-            .max_decoding_message_size(limits.max_message_bytes)
-            .max_encoding_message_size(limits.max_message_bytes);
+        let contracts =
+            ContractServiceServer::new(ContractApi::new(ContractService::new(self.store.clone(), self.clock)))
+                .max_decoding_message_size(limits.max_message_bytes)
+                .max_encoding_message_size(limits.max_message_bytes);
         let hours = HoursServiceServer::new(HoursApi::new(HoursService::new(self.store.clone(), self.clock)))
             .max_decoding_message_size(limits.max_message_bytes)
             .max_encoding_message_size(limits.max_message_bytes);
@@ -271,6 +286,19 @@ mod tests {
         assert!(tls_config(&settings).unwrap().is_none());
         let loopback = Settings::default();
         assert!(tls_config(&loopback).unwrap().is_none());
+    }
+
+    #[test]
+    fn the_development_key_is_trusted_only_on_loopback_unless_allowed() {
+        let data = std::env::temp_dir().join(format!("flexsettle-startup-{}", uuid::Uuid::now_v7()));
+        let mut settings =
+            Settings { listen_addr: "0.0.0.0:50051".parse().unwrap(), data_dir: data.clone(), ..Settings::default() };
+        settings.tls.allow_plaintext = true;
+        assert!(access(&settings).is_err());
+        assert!(!data.exists(), "no key pair is made for a server that refuses to start");
+        settings.auth.allow_dev_key = true;
+        assert!(access(&settings).is_ok());
+        let _ = std::fs::remove_dir_all(data);
     }
 
     #[test]

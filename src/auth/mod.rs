@@ -6,7 +6,7 @@ mod keys;
 mod token;
 
 pub use keys::{DevKeyPair, TrustedKeys};
-pub use token::{Claims, TokenRequest, mint};
+pub use token::{Audience, Claims, TokenRequest, mint};
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation, decode, decode_header};

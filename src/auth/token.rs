@@ -17,14 +17,25 @@ pub struct Claims {
     pub gemeente: Option<String>,
     /// Issuer.
     pub iss: String,
-    /// Audience.
-    pub aud: String,
+    /// Audience: one, or a list (identity providers send either).
+    pub aud: Audience,
     /// Expiry, seconds since the epoch.
     pub exp: i64,
     /// Not before, seconds since the epoch.
     pub nbf: i64,
-    /// Issued at, seconds since the epoch.
-    pub iat: i64,
+    /// Issued at, seconds since the epoch (optional in JWT).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+}
+
+/// The `aud` claim: a single audience or a list of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// One audience.
+    One(String),
+    /// Several audiences.
+    Many(Vec<String>),
 }
 
 /// What a minted token says.
@@ -55,10 +66,10 @@ impl TokenRequest {
             role: self.principal.role.as_str().to_owned(),
             gemeente,
             iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+            aud: Audience::One(self.audience.clone()),
             exp: self.issued_at_s.saturating_add(self.ttl_s),
             nbf: self.issued_at_s,
-            iat: self.issued_at_s,
+            iat: Some(self.issued_at_s),
         }
     }
 }

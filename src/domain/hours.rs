@@ -399,7 +399,11 @@ pub fn check_decision(entry: &HourEntry, decider: &str) -> Result<(), (Refusal, 
 ///
 /// # Errors
 /// The refusal and a description.
-pub fn check_undecided(decision: Option<&Decision>, submitted_by: &str, decider: &str) -> Result<(), (Refusal, String)> {
+pub fn check_undecided(
+    decision: Option<&Decision>,
+    submitted_by: &str,
+    decider: &str,
+) -> Result<(), (Refusal, String)> {
     if let Some(decision) = decision {
         return Err((
             Refusal::AlreadyDecided,
@@ -452,6 +456,30 @@ impl CorrectionLine {
     }
 }
 
+/// Whether minutes count toward an intercedent's day when checking the 24-hour limit: the worst
+/// case, since any pending entry or correction may still be rejected — pending positive
+/// minutes count, pending negative corrections do not, rejected ones never.
+#[must_use]
+pub fn counts_toward_day(minutes: i64, verdict: Option<Verdict>) -> bool {
+    match verdict {
+        Some(Verdict::Rejected) => false,
+        Some(Verdict::Verified) => true,
+        None => minutes > 0,
+    }
+}
+
+/// Whether minutes count toward what an entry holds with its corrections when checking that a
+/// correction never takes back more than was worked: the worst case again — pending negative
+/// corrections count, pending positive ones do not, rejected ones never.
+#[must_use]
+pub fn counts_toward_net_lower_bound(minutes: i64, verdict: Option<Verdict>) -> bool {
+    match verdict {
+        Some(Verdict::Rejected) => false,
+        Some(Verdict::Verified) => true,
+        None => minutes < 0,
+    }
+}
+
 /// Checks a correction of `original` (R2, §4 "correct, never edit"): only a verified original
 /// entry; its minutes with every correction not rejected stay at or above zero; the day stays
 /// within 24 hours.
@@ -465,10 +493,7 @@ pub fn check_correction(
     correction: &CorrectionLine,
 ) -> Result<(), (Refusal, String)> {
     if original.corrects.is_some() {
-        return Err((
-            Refusal::CorrectsACorrection,
-            "is itself a correction; correct the original entry".to_owned(),
-        ));
+        return Err((Refusal::CorrectsACorrection, "is itself a correction; correct the original entry".to_owned()));
     }
     if original.state() != EntryState::Verified {
         return Err((
@@ -546,6 +571,17 @@ pub fn cost_lines(items: impl IntoIterator<Item = RatedMinutes>) -> Option<Vec<C
 #[must_use]
 pub fn total_cost(lines: &[CostLine]) -> Option<Cents> {
     lines.iter().try_fold(Cents::ZERO, |total, line| total.checked_add(line.cost))
+}
+
+/// Which entries a listing shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntryFilter {
+    /// Only this intercedent's.
+    pub intercedent: Option<IntercedentId>,
+    /// Only this period's (by its first day).
+    pub period_start: Option<NaiveDate>,
+    /// Only entries in this state.
+    pub state: Option<EntryState>,
 }
 
 /// Minutes and entry counts per state, intercedent and work date (so the rate in force can be
@@ -842,6 +878,18 @@ mod tests {
     }
 
     #[test]
+    fn undecided_corrections_count_against_the_limits_in_the_worst_case() {
+        assert!(counts_toward_day(600, None));
+        assert!(!counts_toward_day(-600, None));
+        assert!(counts_toward_day(-600, Some(Verdict::Verified)));
+        assert!(!counts_toward_day(600, Some(Verdict::Rejected)));
+        assert!(counts_toward_net_lower_bound(-60, None));
+        assert!(!counts_toward_net_lower_bound(60, None));
+        assert!(counts_toward_net_lower_bound(60, Some(Verdict::Verified)));
+        assert!(!counts_toward_net_lower_bound(-60, Some(Verdict::Rejected)));
+    }
+
+    #[test]
     fn a_correction_never_takes_back_more_than_was_worked() {
         let line = HourLine::parse(&input((2027, 1, 4), 60, "l-1")).unwrap();
         let mut original = entry(&line, "alice");
@@ -854,10 +902,7 @@ mod tests {
             reason: None,
         });
         assert!(check_correction(&original, 60, 60, &correction(-60)).is_ok());
-        assert_eq!(
-            check_correction(&original, 60, 60, &correction(-61)).unwrap_err().0,
-            Refusal::NetMinutesNegative
-        );
+        assert_eq!(check_correction(&original, 60, 60, &correction(-61)).unwrap_err().0, Refusal::NetMinutesNegative);
         assert_eq!(check_correction(&original, 60, 1_400, &correction(41)).unwrap_err().0, Refusal::DayOverfull);
         assert!(CorrectionLine::parse(line.line_reference.clone(), 0, "c-1", "").is_err());
     }

@@ -18,7 +18,7 @@ pub use contract::{CompositionTarget, Contract, ContractTerms, ContractTermsInpu
 pub use ids::{CbsCode, ContractId, IntercedentId, LineReference, RequestId};
 pub use intercedent::{HourlyRateInput, Intercedent, NewHourlyRate, NewIntercedent, RateSchedule, RecordedRate};
 pub use money::{Cents, HourlyRate, Minutes};
-pub use paging::{PageRequest, PageSize};
+pub use paging::{Page, PageRequest, PageSize};
 pub use principal::{Principal, Role};
 pub use violations::{FieldViolation, Violations};
 

@@ -59,6 +59,15 @@ impl PageRequest {
     }
 }
 
+/// One page of a listing and the token of the next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Token of the next page, `None` on the last.
+    pub next_page_token: Option<String>,
+}
+
 /// Encodes the key of the last item of a page as an opaque token.
 #[must_use]
 pub fn encode_token(last_key: &str) -> String {

@@ -67,6 +67,14 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The caller as one key: role label and subject, `gemeente:GM0344/alice`. The same subject
+    /// in another role, or for another municipality, is another caller (its request ids are its
+    /// own).
+    #[must_use]
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.role.label(), self.subject)
+    }
+
     /// The principal of every call when authentication is switched off.
     #[must_use]
     pub fn local_admin() -> Principal {

@@ -122,7 +122,10 @@ impl SavingsLine {
         if !(1..=AMOUNT_CENTS_MAX).contains(&input.amount_cents) {
             v.add(
                 "amount_cents",
-                format!("must be from 1 to {AMOUNT_CENTS_MAX} cents, got {}; take savings back with a correction", input.amount_cents),
+                format!(
+                    "must be from 1 to {AMOUNT_CENTS_MAX} cents, got {}; take savings back with a correction",
+                    input.amount_cents
+                ),
             );
         }
         let kind = v.check("kind", input.kind.ok_or_else(|| "is required: FULL_OUTFLOW or PARTIAL_OUTFLOW".to_owned()));
@@ -159,7 +162,11 @@ impl SavingsLine {
 ///
 /// # Errors
 /// A description, for the `period_start` field.
-pub fn check_savings_period(terms: &ContractTerms, today: NaiveDate, period_start: NaiveDate) -> Result<Period, String> {
+pub fn check_savings_period(
+    terms: &ContractTerms,
+    today: NaiveDate,
+    period_start: NaiveDate,
+) -> Result<Period, String> {
     let period = terms
         .period_of(period_start)
         .filter(|period| period.start == period_start && terms.covers(period_start))
@@ -261,7 +268,12 @@ impl SavingsCorrection {
     ///
     /// # Errors
     /// Every violation found.
-    pub fn parse(corrects: LineReference, amount_cents: i64, source_reference: &str, note: &str) -> Result<Self, Violations> {
+    pub fn parse(
+        corrects: LineReference,
+        amount_cents: i64,
+        source_reference: &str,
+        note: &str,
+    ) -> Result<Self, Violations> {
         let mut v = Violations::new();
         if amount_cents == 0 || amount_cents.unsigned_abs() > AMOUNT_CENTS_MAX.unsigned_abs() {
             v.add("amount_cents", format!("must be signed cents, not 0, at most {AMOUNT_CENTS_MAX} either way"));
@@ -282,12 +294,19 @@ impl SavingsCorrection {
 ///
 /// # Errors
 /// The refusal and a description.
-pub fn check_savings_correction(original: &SavingsRecord, net: Cents, correction: &SavingsCorrection) -> Result<(), (Refusal, String)> {
+pub fn check_savings_correction(
+    original: &SavingsRecord,
+    net: Cents,
+    correction: &SavingsCorrection,
+) -> Result<(), (Refusal, String)> {
     if original.corrects.is_some() {
         return Err((Refusal::CorrectsACorrection, "is itself a correction; correct the original record".to_owned()));
     }
     if original.state() != EntryState::Verified {
-        return Err((Refusal::NotVerified, "is not verified; the other party rejects a submitted record instead".to_owned()));
+        return Err((
+            Refusal::NotVerified,
+            "is not verified; the other party rejects a submitted record instead".to_owned(),
+        ));
     }
     match net.checked_add(correction.amount) {
         Some(after) if after >= Cents::ZERO => Ok(()),
@@ -342,7 +361,8 @@ mod tests {
 
     #[test]
     fn a_record_needs_a_positive_amount_a_kind_and_certainty() {
-        let bad = SavingsInput { amount_cents: 0, kind: None, certainty: None, candidate: "111222333".to_owned(), ..input() };
+        let bad =
+            SavingsInput { amount_cents: 0, kind: None, certainty: None, candidate: "111222333".to_owned(), ..input() };
         let violations = SavingsLine::parse(&bad).unwrap_err();
         let fields: Vec<&str> = violations.items().iter().map(|item| item.field.as_str()).collect();
         assert_eq!(fields, ["amount_cents", "kind", "candidate", "certainty"]);
@@ -361,7 +381,10 @@ mod tests {
     fn the_other_party_verifies() {
         let by_flextensie = record(Party::Flextensie);
         assert_eq!(check_savings_decision(&by_flextensie, "bob", Party::Flextensie).unwrap_err().0, Refusal::SameParty);
-        assert_eq!(check_savings_decision(&by_flextensie, "alice", Party::Gemeente).unwrap_err().0, Refusal::SameAsSubmitter);
+        assert_eq!(
+            check_savings_decision(&by_flextensie, "alice", Party::Gemeente).unwrap_err().0,
+            Refusal::SameAsSubmitter
+        );
         assert!(check_savings_decision(&by_flextensie, "bob", Party::Gemeente).is_ok());
     }
 
@@ -369,7 +392,10 @@ mod tests {
     fn a_correction_never_takes_back_more_than_was_saved() {
         let mut original = record(Party::Gemeente);
         let correction = |cents| SavingsCorrection::parse(original.id.clone(), cents, "fix-1", "").unwrap();
-        assert_eq!(check_savings_correction(&original, original.amount, &correction(-1)).unwrap_err().0, Refusal::NotVerified);
+        assert_eq!(
+            check_savings_correction(&original, original.amount, &correction(-1)).unwrap_err().0,
+            Refusal::NotVerified
+        );
         original.decision = Some(Decision {
             verdict: Verdict::Verified,
             decided_by: "bob".to_owned(),

@@ -9,15 +9,14 @@ use super::api::hours_service_server::HoursService as HoursServiceApi;
 use super::contracts::{context, invalid};
 use super::convert::{date, raw_date, timestamp};
 use crate::domain::hours::{
-    CorrectionLine, DECISIONS_PER_CALL_MAX, EntryState, HOUR_LINES_PER_BATCH_MAX, HourEntry, HourLine, HourLineInput,
-    StateTotals, TimeKind, parse_note,
+    CorrectionLine, DECISIONS_PER_CALL_MAX, EntryFilter, EntryState, HOUR_LINES_PER_BATCH_MAX, HourEntry, HourLine,
+    HourLineInput, StateTotals, TimeKind, parse_note,
 };
 use crate::domain::names::{
     contract_name, hour_entry_name, intercedent_name, parse_contract_name, parse_hour_entry_name,
 };
 use crate::domain::{ContractId, IntercedentId, LineReference, PageRequest, RequestId, Violations, parse_date};
 use crate::service::{CorrectHours, HoursService, RejectHours, SubmitHours, VerifyHours};
-use crate::storage::hours::EntryFilter;
 
 /// The gRPC face of [`HoursService`].
 #[derive(Debug, Clone)]

@@ -6,11 +6,11 @@ use tracing::instrument;
 use super::{Clock, RequestContext, scoped_contract};
 use crate::domain::names::{contract_name, hourly_rate_name, intercedent_name};
 use crate::domain::{
-    Action, Contract, ContractId, ContractTerms, Intercedent, IntercedentId, NewHourlyRate, NewIntercedent,
+    Action, Contract, ContractId, ContractTerms, Intercedent, IntercedentId, NewHourlyRate, NewIntercedent, Page,
     PageRequest, RateSchedule, RecordedRate, RequestId,
 };
 use crate::error::Error;
-use crate::storage::contracts::{self as rows, Page};
+use crate::storage::contracts as rows;
 use crate::storage::{Applied, Mutation, Store};
 
 /// A checked request to create a contract.

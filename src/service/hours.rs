@@ -2,22 +2,21 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use tracing::instrument;
 
 use super::{Clock, RequestContext, scoped_contract};
 use crate::domain::hours::{
-    CorrectionLine, Decision, HourEntry, HourLine, LineOutcome, StateTotals, Verdict, check_correction, check_decision,
-    check_lines, totals_by_state,
+    CorrectionLine, Decision, EntryFilter, HourEntry, HourLine, LineOutcome, StateTotals, Verdict, check_correction,
+    check_decision, check_lines, totals_by_state,
 };
 use crate::domain::names::{contract_name, hour_entry_name};
 use crate::domain::{
-    Action, Contract, ContractId, IntercedentId, LineReference, PageRequest, Period, RequestId, Violations,
+    Action, Contract, ContractId, IntercedentId, LineReference, Page, PageRequest, Period, RequestId, Violations,
 };
 use crate::error::{Error, PreconditionViolation};
-use crate::storage::contracts::Page;
-use crate::storage::hours::{self as rows, EntryFilter, day_lock_key};
+use crate::storage::hours::{self as rows, day_lock_key};
 use crate::storage::{AnyConnection, Applied, Mutation, Store, lock_keys};
 
 /// A checked submission of hour lines.
@@ -86,10 +85,10 @@ pub struct HoursService {
     clock: Clock,
 }
 
-/// Today in the Netherlands, which is UTC+1 or UTC+2: a work date after the UTC date two hours
-/// from now has certainly not begun there.
+/// Today's date in the Netherlands (Europe/Amsterdam, with its summer time): a work date after
+/// it has not begun there.
 fn dutch_today(now: DateTime<Utc>) -> NaiveDate {
-    (now + Duration::hours(2)).date_naive()
+    now.with_timezone(&chrono_tz::Europe::Amsterdam).date_naive()
 }
 
 fn refusal(
@@ -251,7 +250,7 @@ impl HoursService {
                         ),
                     )));
                 }
-                let net = rows::net_minutes(connection, &contract.id, &original.id)?;
+                let net = rows::net_minutes_lower_bound(connection, &contract.id, &original.id)?;
                 let day = rows::recorded_for(
                     connection,
                     &contract.id,
@@ -446,4 +445,20 @@ fn decide(
         entry.decision = Some(decision.clone());
     }
     Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn today_is_the_dutch_date_in_winter_and_in_summer() {
+        let instant = |text: &str| text.parse::<DateTime<Utc>>().unwrap();
+        // 23:30 UTC in January is 00:30 the next day in Amsterdam (UTC+1).
+        assert_eq!(dutch_today(instant("2027-01-14T23:30:00Z")).to_string(), "2027-01-15");
+        // 22:30 UTC in January is still 23:30 the same day.
+        assert_eq!(dutch_today(instant("2027-01-14T22:30:00Z")).to_string(), "2027-01-14");
+        // 22:30 UTC in July is 00:30 the next day (UTC+2).
+        assert_eq!(dutch_today(instant("2027-07-14T22:30:00Z")).to_string(), "2027-07-15");
+    }
 }

@@ -102,8 +102,8 @@ pub(super) fn append_and_remember(
                      SELECT last_value, $1, $2, $3, $4, $5, $6, $7 FROM next RETURNING seq \
                  ) \
                  INSERT INTO idempotency_records \
-                     (principal_subject, request_id, action, fingerprint, response, audit_seq, recorded_at) \
-                 SELECT $2, $6, $4, $8, $7, seq, $1 FROM entry RETURNING audit_seq AS seq",
+                     (principal, request_id, action, fingerprint, response, audit_seq, recorded_at) \
+                 SELECT $9, $6, $4, $8, $7, seq, $1 FROM entry RETURNING audit_seq AS seq",
             )
             .bind::<Timestamp, _>(row.recorded_at)
             .bind::<Text, _>(&row.principal_subject)
@@ -113,6 +113,7 @@ pub(super) fn append_and_remember(
             .bind::<Text, _>(&row.request_id)
             .bind::<Text, _>(&row.payload)
             .bind::<Text, _>(&mutation.fingerprint)
+            .bind::<Text, _>(mutation.principal.key())
             .get_result(pg)
             .context("appending an audit entry")?;
             Ok(appended.seq)

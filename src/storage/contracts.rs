@@ -6,21 +6,12 @@ use diesel::prelude::*;
 use super::schema::{contracts, hourly_rates, intercedents};
 use super::{AnyConnection, from_stored_time, is_unique_violation, to_stored_time};
 use crate::domain::names::{contract_name, hourly_rate_name, intercedent_name};
-use crate::domain::paging::encode_token;
+use crate::domain::paging::{Page, encode_token};
 use crate::domain::{
     CbsCode, Contract, ContractId, ContractTerms, ContractTermsInput, HourlyRate, Intercedent, IntercedentId,
     PageRequest, RateSchedule, RawDate, RecordedRate, RiskShiftMode,
 };
 use crate::error::{Context, Error};
-
-/// One page of a listing and the token of the next.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page<T> {
-    /// The items.
-    pub items: Vec<T>,
-    /// Token of the next page, `None` on the last.
-    pub next_page_token: Option<String>,
-}
 
 #[derive(Queryable, Insertable)]
 #[diesel(table_name = contracts)]

@@ -5,10 +5,11 @@ use std::collections::{HashMap, HashSet};
 use chrono::NaiveDate;
 use diesel::prelude::*;
 
-use super::contracts::{Page, paginate, rate_schedules};
+use super::contracts::{paginate, rate_schedules};
 use super::schema::{hour_decisions, hour_entries, intercedents};
 use super::{AnyConnection, from_stored_time, is_unique_violation, to_stored_time};
-use crate::domain::hours::{DaySum, Decision, EntryState, HourEntry, RecordedHours, Verdict};
+use crate::domain::Page;
+use crate::domain::hours::{DaySum, Decision, EntryFilter, EntryState, HourEntry, RecordedHours, Verdict};
 use crate::domain::names::hour_entry_name;
 use crate::domain::{ContractId, IntercedentId, LineReference, Minutes, PageRequest, RateSchedule};
 use crate::error::{Context, Error};
@@ -126,6 +127,15 @@ fn minutes_sum() -> diesel::expression::SqlLiteral<diesel::sql_types::Nullable<d
     diesel::dsl::sql("CAST(SUM(hour_entries.minutes) AS BIGINT)")
 }
 
+/// The day's minutes in the worst case: every non-rejected positive entry, and only verified
+/// negative corrections.
+fn day_upper_bound_sum() -> diesel::expression::SqlLiteral<diesel::sql_types::Nullable<diesel::sql_types::BigInt>> {
+    diesel::dsl::sql(
+        "CAST(SUM(CASE WHEN hour_entries.minutes > 0 OR hour_decisions.verdict = 'VERIFIED' \
+         THEN hour_entries.minutes ELSE 0 END) AS BIGINT)",
+    )
+}
+
 /// The lock key of an intercedent's days: every change to its minutes takes it first.
 #[must_use]
 pub fn day_lock_key(contract: &ContractId, intercedent: &IntercedentId) -> String {
@@ -161,6 +171,8 @@ pub fn recorded_for(
     }
     let dates: Vec<NaiveDate> = days.iter().map(|(_, date)| *date).collect::<HashSet<_>>().into_iter().collect();
     // Summed in the database: a batch spread over many days must not fetch every entry of them.
+    // The worst case counts (see `domain::hours::counts_toward_day`): pending positive minutes
+    // count, pending negative corrections do not, since either may still be rejected.
     let day_rows: Vec<(String, NaiveDate, Option<i64>)> = hour_entries::table
         .left_join(
             hour_decisions::table.on(hour_decisions::contract_id
@@ -172,7 +184,7 @@ pub fn recorded_for(
         .filter(hour_entries::work_date.eq_any(dates))
         .filter(hour_decisions::verdict.is_null().or(hour_decisions::verdict.eq(Verdict::Verified.as_str())))
         .group_by((hour_entries::intercedent_id, hour_entries::work_date))
-        .select((hour_entries::intercedent_id, hour_entries::work_date, minutes_sum()))
+        .select((hour_entries::intercedent_id, hour_entries::work_date, day_upper_bound_sum()))
         .load(connection)
         .context("reading recorded minutes")?;
     let mut day_minutes: HashMap<(IntercedentId, NaiveDate), i64> = HashMap::new();
@@ -276,30 +288,31 @@ pub fn insert_decision(
     Ok(())
 }
 
-/// The minutes of an entry with its corrections, rejected ones left out.
+/// The minutes an entry holds with its corrections in the worst case: verified minutes and
+/// pending negative corrections, rejected ones and pending positive ones left out (any pending
+/// correction may still be rejected).
 ///
 /// # Errors
 /// A storage fault.
-pub fn net_minutes(connection: &mut AnyConnection, contract: &ContractId, id: &LineReference) -> Result<i64, Error> {
-    let minutes: Vec<i64> = entries_with_decisions!()
+pub fn net_minutes_lower_bound(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    id: &LineReference,
+) -> Result<i64, Error> {
+    let rows: Vec<(i64, Option<String>)> = entries_with_decisions!()
         .filter(hour_entries::contract_id.eq(contract.as_str().to_owned()))
         .filter(hour_entries::id.eq(id.as_str().to_owned()).or(hour_entries::corrects_id.eq(id.as_str().to_owned())))
-        .filter(hour_decisions::verdict.is_null().or(hour_decisions::verdict.eq(Verdict::Verified.as_str())))
-        .select(hour_entries::minutes)
+        .select((hour_entries::minutes, hour_decisions::verdict.nullable()))
         .load(connection)
         .context("reading an entry's minutes")?;
-    Ok(minutes.into_iter().fold(0_i64, i64::saturating_add))
-}
-
-/// Which entries a listing shows.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EntryFilter {
-    /// Only this intercedent's.
-    pub intercedent: Option<IntercedentId>,
-    /// Only this period's (by its first day).
-    pub period_start: Option<NaiveDate>,
-    /// Only entries in this state.
-    pub state: Option<EntryState>,
+    let mut net = 0_i64;
+    for (minutes, verdict) in rows {
+        let verdict = verdict.as_deref().map(Verdict::parse).transpose().map_err(corrupt)?;
+        if crate::domain::hours::counts_toward_net_lower_bound(minutes, verdict) {
+            net = net.saturating_add(minutes);
+        }
+    }
+    Ok(net)
 }
 
 /// Lists a contract's entries ordered by id.

@@ -32,14 +32,14 @@ impl FirstAnswer {
 /// Serialises transactions that carry the same caller and request id, so a concurrent retry
 /// waits for the first call and then replays its answer.
 pub(super) fn lock(connection: &mut AnyConnection, mutation: &Mutation) -> Result<(), Error> {
-    let key = format!("request\0{}\0{}", mutation.principal.subject, mutation.request_id.as_str());
+    let key = format!("request\0{}\0{}", mutation.principal.key(), mutation.request_id.as_str());
     super::lock_keys(connection, [key.as_str()])
 }
 
 /// The first answer to the caller's request id, if there was one.
 pub(super) fn find(connection: &mut AnyConnection, mutation: &Mutation) -> Result<Option<FirstAnswer>, Error> {
     records::table
-        .find((&mutation.principal.subject, mutation.request_id.as_str()))
+        .find((mutation.principal.key(), mutation.request_id.as_str()))
         .select((records::action, records::fingerprint, records::response))
         .first(connection)
         .optional()
@@ -55,7 +55,7 @@ pub(super) fn insert(
 ) -> Result<(), Error> {
     diesel::insert_into(records::table)
         .values((
-            records::principal_subject.eq(&mutation.principal.subject),
+            records::principal.eq(mutation.principal.key()),
             records::request_id.eq(mutation.request_id.as_str()),
             records::action.eq(mutation.action.as_str()),
             records::fingerprint.eq(&mutation.fingerprint),

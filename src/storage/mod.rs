@@ -10,8 +10,8 @@ pub mod audit;
 mod connection;
 pub mod contracts;
 pub mod hours;
-pub mod savings;
 pub(crate) mod idempotency;
+pub mod savings;
 pub mod schema;
 
 use std::time::Duration;

@@ -3,9 +3,10 @@
 use chrono::NaiveDate;
 use diesel::prelude::*;
 
-use super::contracts::{Page, paginate};
+use super::contracts::paginate;
 use super::schema::{savings_decisions, savings_records};
 use super::{AnyConnection, from_stored_time, is_unique_violation, to_stored_time};
+use crate::domain::Page;
 use crate::domain::hours::{Decision, EntryState, Verdict};
 use crate::domain::names::savings_name;
 use crate::domain::savings::{Certainty, Party, SavingsKind, SavingsRecord};
@@ -125,7 +126,12 @@ macro_rules! record_columns {
                 savings_records::submitted_party,
                 savings_records::submit_time,
             ),
-            (savings_decisions::verdict, savings_decisions::decided_by, savings_decisions::decide_time, savings_decisions::reason)
+            (
+                savings_decisions::verdict,
+                savings_decisions::decided_by,
+                savings_decisions::decide_time,
+                savings_decisions::reason,
+            )
                 .nullable(),
         )
     };
@@ -164,7 +170,11 @@ pub fn insert_record(connection: &mut AnyConnection, record: &SavingsRecord) -> 
 ///
 /// # Errors
 /// A storage fault.
-pub fn get_records(connection: &mut AnyConnection, contract: &ContractId, ids: &[LineReference]) -> Result<Vec<SavingsRecord>, Error> {
+pub fn get_records(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    ids: &[LineReference],
+) -> Result<Vec<SavingsRecord>, Error> {
     let ids: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
     let rows: Vec<(RecordRow, Option<DecisionRow>)> = records_with_decisions!()
         .filter(savings_records::contract_id.eq(contract.as_str().to_owned()))
@@ -179,7 +189,11 @@ pub fn get_records(connection: &mut AnyConnection, contract: &ContractId, ids: &
 ///
 /// # Errors
 /// [`Error::NotFound`]; a storage fault.
-pub fn get_record(connection: &mut AnyConnection, contract: &ContractId, id: &LineReference) -> Result<SavingsRecord, Error> {
+pub fn get_record(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    id: &LineReference,
+) -> Result<SavingsRecord, Error> {
     get_records(connection, contract, std::slice::from_ref(id))?
         .pop()
         .ok_or_else(|| Error::NotFound { resource: savings_name(contract, id) })
@@ -209,19 +223,32 @@ pub fn insert_decision(
     Ok(())
 }
 
-/// The amount of a record with its corrections, rejected ones left out.
+/// The amount a record holds with its corrections in the worst case: verified amounts and
+/// pending negative corrections (any pending correction may still be rejected).
 ///
 /// # Errors
 /// A storage fault.
-pub fn net_amount(connection: &mut AnyConnection, contract: &ContractId, id: &LineReference) -> Result<Cents, Error> {
-    let amounts: Vec<i64> = records_with_decisions!()
+pub fn net_amount_lower_bound(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    id: &LineReference,
+) -> Result<Cents, Error> {
+    let rows: Vec<(i64, Option<String>)> = records_with_decisions!()
         .filter(savings_records::contract_id.eq(contract.as_str().to_owned()))
-        .filter(savings_records::id.eq(id.as_str().to_owned()).or(savings_records::corrects_id.eq(id.as_str().to_owned())))
-        .filter(savings_decisions::verdict.is_null().or(savings_decisions::verdict.eq(Verdict::Verified.as_str())))
-        .select(savings_records::amount_cents)
+        .filter(
+            savings_records::id.eq(id.as_str().to_owned()).or(savings_records::corrects_id.eq(id.as_str().to_owned())),
+        )
+        .select((savings_records::amount_cents, savings_decisions::verdict.nullable()))
         .load(connection)
         .context("reading a record's amount")?;
-    Ok(Cents::from_stored(amounts.into_iter().fold(0_i64, i64::saturating_add)))
+    let mut net = 0_i64;
+    for (cents, verdict) in rows {
+        let verdict = verdict.as_deref().map(Verdict::parse).transpose().map_err(corrupt)?;
+        if crate::domain::hours::counts_toward_net_lower_bound(cents, verdict) {
+            net = net.saturating_add(cents);
+        }
+    }
+    Ok(Cents::from_stored(net))
 }
 
 /// Lists a contract's records ordered by id, optionally of one period and state.

@@ -35,9 +35,9 @@ diesel::table! {
 
 diesel::table! {
     /// First answers of mutating calls, for idempotent replays.
-    idempotency_records (principal_subject, request_id) {
-        /// The caller.
-        principal_subject -> Text,
+    idempotency_records (principal, request_id) {
+        /// The caller: role label and subject.
+        principal -> Text,
         /// The caller's request id.
         request_id -> Text,
         /// The action of the first call.

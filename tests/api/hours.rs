@@ -399,3 +399,143 @@ on_both_backends! {
         assert_eq!(i64::try_from(submissions).unwrap(), calls);
     }
 }
+
+fn verify_request(request_id: &str, entries: &[&str]) -> api::VerifyHoursRequest {
+    api::VerifyHoursRequest {
+        request_id: request_id.to_owned(),
+        parent: CONTRACT.to_owned(),
+        entries: entries.iter().map(|id| entry(id)).collect(),
+    }
+}
+
+fn precondition(status: &tonic::Status) -> Vec<(String, String)> {
+    status
+        .get_details_precondition_failure()
+        .expect("a PreconditionFailure detail")
+        .violations
+        .into_iter()
+        .map(|violation| (violation.r#type, violation.subject))
+        .collect()
+}
+
+on_both_backends! {
+    async fn a_verification_with_one_bad_entry_verifies_none_and_writes_nothing(app) {
+        setup(&app).await;
+        let alice = Principal { subject: "alice".to_owned(), role: utrecht() };
+        app.hours_as(Role::Billing).submit_hours(submit("s-1", vec![line("a", "2025-01-06", 60), line("b", "2025-01-07", 60)])).await.unwrap();
+        let mut gemeente = app.hours_as_principal(alice.clone());
+        gemeente.verify_hours(verify_request("v-1", &["a"])).await.unwrap();
+        let audit = app.audit_size().await;
+        let status = gemeente.verify_hours(verify_request("v-2", &["b", "a"])).await.unwrap_err();
+        assert_eq!(precondition(&status), [("ALREADY_DECIDED".to_owned(), entry("a"))]);
+        let missing = gemeente.verify_hours(verify_request("v-3", &["b", "nope"])).await.unwrap_err();
+        assert_eq!(missing.code(), Code::NotFound);
+        assert_eq!(app.audit_size().await, audit, "refused verifications write nothing");
+        let b = app.hours_as(Role::Auditor).get_hour_entry(api::GetHourEntryRequest { name: entry("b") }).await.unwrap();
+        assert_eq!(b.into_inner().state(), api::HourEntryState::Submitted);
+        // A replay returns the first answer; the same id for another payload is refused.
+        let first = gemeente.verify_hours(verify_request("v-4", &["b"])).await.unwrap().into_inner();
+        let replay = gemeente.verify_hours(verify_request("v-4", &["b"])).await.unwrap().into_inner();
+        assert_eq!(replay, first);
+        let reused = gemeente.verify_hours(verify_request("v-4", &["a"])).await.unwrap_err();
+        assert_eq!(reused.code(), Code::AlreadyExists);
+        let decisions = app.audit_entries().await.iter().filter(|entry| entry.action == "hours.verify").count();
+        assert_eq!(decisions, 2, "one audit entry per verification call that changed something");
+    }
+}
+
+on_both_backends! {
+    async fn refused_corrections_and_rejections_write_nothing(app) {
+        setup(&app).await;
+        let mut billing = app.hours_as(Role::Billing);
+        billing.submit_hours(submit("s-1", vec![line("l-1", "2025-01-06", 1_400)])).await.unwrap();
+        app.hours_as(utrecht()).verify_hours(verify_request("v-1", &["l-1"])).await.unwrap();
+        let correct = |id: &str, target: &str, minutes: i64, reference: &str| api::CorrectHoursRequest {
+            request_id: id.to_owned(),
+            entry: entry(target),
+            minutes,
+            line_reference: reference.to_owned(),
+            note: String::new(),
+        };
+        billing.correct_hours(correct("c-1", "l-1", -100, "c-1")).await.unwrap();
+        let audit = app.audit_size().await;
+        let over = billing.correct_hours(correct("c-2", "l-1", 41, "c-2")).await.unwrap_err();
+        assert_eq!(precondition(&over), [("DAY_OVERFULL".to_owned(), entry("l-1"))]);
+        let of_correction = billing.correct_hours(correct("c-3", "c-1", -10, "c-3")).await.unwrap_err();
+        assert_eq!(precondition(&of_correction), [("CORRECTS_A_CORRECTION".to_owned(), entry("c-1"))]);
+        let no_reason = app
+            .hours_as(utrecht())
+            .reject_hours(api::RejectHoursRequest { request_id: "r-1".to_owned(), entry: entry("c-1"), reason: String::new() })
+            .await
+            .unwrap_err();
+        assert_eq!(no_reason.code(), Code::InvalidArgument);
+        assert_eq!(app.audit_size().await, audit);
+        assert_eq!(count_entries(&app).await, 2);
+    }
+}
+
+on_both_backends! {
+    async fn an_undecided_correction_never_makes_room_it_may_not_leave(app) {
+        setup(&app).await;
+        let mut billing = app.hours_as(Role::Billing);
+        billing.submit_hours(submit("s-1", vec![line("l-1", "2025-01-06", 1_440)])).await.unwrap();
+        app.hours_as(utrecht()).verify_hours(verify_request("v-1", &["l-1"])).await.unwrap();
+        let correct = |id: &str, minutes: i64| api::CorrectHoursRequest {
+            request_id: id.to_owned(),
+            entry: entry("l-1"),
+            minutes,
+            line_reference: id.to_owned(),
+            note: String::new(),
+        };
+        // A pending take-back of 600 minutes may still be rejected: the day stays full.
+        billing.correct_hours(correct("minus", -600)).await.unwrap();
+        assert_refused(&app, vec![line("l-2", "2025-01-06", 600)], &["entries[0].minutes"]).await;
+        // A pending addition may be rejected too: it gives nothing more to take back.
+        let mut other = app.hours_as(Role::Billing);
+        other.submit_hours(submit("s-2", vec![line("l-3", "2025-01-07", 60)])).await.unwrap();
+        app.hours_as(utrecht()).verify_hours(verify_request("v-2", &["l-3"])).await.unwrap();
+        let plus = api::CorrectHoursRequest { entry: entry("l-3"), ..correct("plus", 60) };
+        other.correct_hours(plus).await.unwrap();
+        let minus = api::CorrectHoursRequest { entry: entry("l-3"), ..correct("minus-2", -120) };
+        let status = other.correct_hours(minus).await.unwrap_err();
+        assert_eq!(precondition(&status), [("NET_MINUTES_NEGATIVE".to_owned(), entry("l-3"))]);
+    }
+}
+
+on_both_backends! {
+    async fn concurrent_submissions_never_overfill_a_day(app) {
+        setup(&app).await;
+        let calls = (0..8).map(|n| {
+            let mut billing = app.hours_as(Role::Billing);
+            tokio::spawn(async move { billing.submit_hours(submit(&format!("r-{n}"), vec![line(&format!("l-{n}"), "2025-01-06", 300)])).await })
+        });
+        let mut accepted = 0;
+        for call in calls {
+            match call.await.unwrap() {
+                Ok(_) => accepted += 1,
+                Err(status) => assert_eq!(status.code(), Code::InvalidArgument, "{status:?}"),
+            }
+        }
+        assert_eq!(accepted, 4, "four lines of 300 minutes fill 1200 of a day's 1440; a fifth would not fit");
+        let totals = totals(&mut app.hours_as(Role::Auditor), 1).await;
+        assert_eq!(totals.states.iter().map(|state| state.minutes).sum::<i64>(), 1_200);
+    }
+}
+
+on_both_backends! {
+    async fn the_same_subject_in_another_role_is_another_caller(app) {
+        setup(&app).await;
+        let as_role = |role| Principal { subject: "shared".to_owned(), role };
+        let request = submit("same-id", vec![line("l-1", "2025-01-06", 60)]);
+        app.hours_as_principal(as_role(Role::Billing)).submit_hours(request.clone()).await.unwrap();
+        // Another municipality replaying the request id and payload gets no answer of GM0344's.
+        let amsterdam = as_role(Role::Gemeente(CbsCode::parse("GM0363").unwrap()));
+        let replayed = app.hours_as_principal(amsterdam).submit_hours(request).await.unwrap_err();
+        assert_eq!(replayed.code(), Code::PermissionDenied);
+        // The municipality's principal with the same subject verifies under the same request id:
+        // a different caller, so no clash with billing's request id — but the four-eyes rule
+        // still compares subjects.
+        let status = app.hours_as_principal(as_role(utrecht())).verify_hours(verify_request("same-id", &["l-1"])).await.unwrap_err();
+        assert_eq!(precondition(&status), [("FOUR_EYES".to_owned(), entry("l-1"))]);
+    }
+}

@@ -152,3 +152,27 @@ async fn with_authentication_switched_off_every_call_acts_as_the_local_admin() {
     let entry = app.audit_entries().await.remove(0);
     assert_eq!((entry.principal_subject.as_str(), entry.principal_role.as_str()), ("local", "admin"));
 }
+
+#[test]
+fn the_development_key_pair_is_never_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = DevKeyPair::in_dir(dir.path());
+    assert!(pair.ensure().unwrap());
+    let private = std::fs::read(&pair.private_key).unwrap();
+    let public = std::fs::read(&pair.public_key).unwrap();
+    assert!(!pair.ensure().unwrap());
+    assert_eq!(std::fs::read(&pair.private_key).unwrap(), private);
+    assert_eq!(std::fs::read(&pair.public_key).unwrap(), public);
+}
+
+#[tokio::test]
+async fn an_audience_list_is_accepted() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let mut claims = request(&app).claims();
+    claims.aud = flexsettle::auth::Audience::Many(vec!["other".to_owned(), app.settings.auth.audience.clone()]);
+    claims.iat = None;
+    let key = EncodingKey::from_ed_pem(&dev_key(&app)).unwrap();
+    let token = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &key).unwrap();
+    let mut client = app.client_with_authorization(Some(&format!("Bearer {token}")));
+    client.list_contracts(api::ListContractsRequest::default()).await.unwrap();
+}

@@ -37,7 +37,9 @@ CREATE TRIGGER audit_log_refuses_truncate BEFORE TRUNCATE ON audit_log
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM PUBLIC;
 
 CREATE TABLE idempotency_records (
-    principal_subject TEXT NOT NULL,
+    -- The caller: its role label and subject, e.g. `gemeente:GM0344/alice`. The same subject
+    -- in another role is another caller.
+    principal TEXT NOT NULL,
     request_id TEXT NOT NULL,
     action TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
@@ -45,7 +47,7 @@ CREATE TABLE idempotency_records (
     -- NULL when the call changed nothing (for example lines that were all recorded before).
     audit_seq BIGINT REFERENCES audit_log (seq),
     recorded_at TIMESTAMP NOT NULL,
-    PRIMARY KEY (principal_subject, request_id)
+    PRIMARY KEY (principal, request_id)
 );
 
 CREATE TABLE contracts (

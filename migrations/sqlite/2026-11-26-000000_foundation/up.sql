@@ -31,7 +31,9 @@ BEGIN
 END;
 
 CREATE TABLE idempotency_records (
-    principal_subject TEXT NOT NULL,
+    -- The caller: its role label and subject, e.g. `gemeente:GM0344/alice`. The same subject
+    -- in another role is another caller.
+    principal TEXT NOT NULL,
     request_id TEXT NOT NULL,
     action TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
@@ -39,7 +41,7 @@ CREATE TABLE idempotency_records (
     -- NULL when the call changed nothing (for example lines that were all recorded before).
     audit_seq INTEGER REFERENCES audit_log (seq),
     recorded_at TEXT NOT NULL,
-    PRIMARY KEY (principal_subject, request_id)
+    PRIMARY KEY (principal, request_id)
 ) STRICT;
 
 CREATE TABLE contracts (
