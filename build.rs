@@ -6,8 +6,11 @@ use std::{env, fs, path::PathBuf};
 use prost::Message;
 
 const PROTO_ROOT: &str = "proto";
-const PROTO_FILES: &[&str] =
-    &["proto/flextensie/settlement/v1/contracts.proto", "proto/flextensie/settlement/v1/hours.proto"];
+const PROTO_FILES: &[&str] = &[
+    "proto/flextensie/settlement/v1/contracts.proto",
+    "proto/flextensie/settlement/v1/hours.proto",
+    "proto/flextensie/settlement/v1/savings.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={PROTO_ROOT}");

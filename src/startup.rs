@@ -17,9 +17,10 @@ use crate::configuration::{Limits, Settings};
 use crate::grpc::access::{Access, AccessLayer, Authentication};
 use crate::grpc::api::contract_service_server::ContractServiceServer;
 use crate::grpc::api::hours_service_server::HoursServiceServer;
+use crate::grpc::api::savings_service_server::SavingsServiceServer;
 use crate::grpc::proto::FILE_DESCRIPTOR_SET;
-use crate::grpc::{ContractApi, HoursApi};
-use crate::service::{Clock, ContractService, HoursService};
+use crate::grpc::{ContractApi, HoursApi, SavingsApi};
+use crate::service::{Clock, ContractService, HoursService, SavingsService};
 use crate::storage::Store;
 
 /// A server that is bound, migrated and ready to run.
@@ -177,6 +178,7 @@ impl Application {
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<ContractServiceServer<ContractApi>>().await;
         health.set_serving::<HoursServiceServer<HoursApi>>().await;
+        health.set_serving::<SavingsServiceServer<SavingsApi>>().await;
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
@@ -189,6 +191,9 @@ impl Application {
                 .max_decoding_message_size(limits.max_message_bytes)
                 .max_encoding_message_size(limits.max_message_bytes);
         let hours = HoursServiceServer::new(HoursApi::new(HoursService::new(self.store.clone(), self.clock)))
+            .max_decoding_message_size(limits.max_message_bytes)
+            .max_encoding_message_size(limits.max_message_bytes);
+        let savings = SavingsServiceServer::new(SavingsApi::new(SavingsService::new(self.store.clone(), self.clock)))
             .max_decoding_message_size(limits.max_message_bytes)
             .max_encoding_message_size(limits.max_message_bytes);
 
@@ -204,6 +209,7 @@ impl Application {
             tracing::info!("shutting down: no new calls, finishing in-flight calls");
             health.set_not_serving::<ContractServiceServer<ContractApi>>().await;
             health.set_not_serving::<HoursServiceServer<HoursApi>>().await;
+            health.set_not_serving::<SavingsServiceServer<SavingsApi>>().await;
             let _ = stopping_tx.send(());
         };
         let mut builder = Server::builder();
@@ -226,6 +232,7 @@ impl Application {
             .add_service(reflection_v1alpha)
             .add_service(contracts)
             .add_service(hours)
+            .add_service(savings)
             .serve_with_incoming_shutdown(incoming, signal);
 
         tracing::info!(address = %self.local_addr, database.backend = self.store.target().backend(), "listening");

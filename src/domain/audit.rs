@@ -21,11 +21,19 @@ pub enum Action {
     VerifyHours,
     /// An entry was rejected.
     RejectHours,
+    /// Savings were recorded.
+    SubmitSavings,
+    /// A verified savings record was corrected.
+    CorrectSavings,
+    /// Savings records were verified.
+    VerifySavings,
+    /// A savings record was rejected.
+    RejectSavings,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 11] = [
         Action::CreateContract,
         Action::CreateIntercedent,
         Action::CreateHourlyRate,
@@ -33,6 +41,10 @@ impl Action {
         Action::CorrectHours,
         Action::VerifyHours,
         Action::RejectHours,
+        Action::SubmitSavings,
+        Action::CorrectSavings,
+        Action::VerifySavings,
+        Action::RejectSavings,
     ];
 }
 
@@ -48,6 +60,10 @@ impl Action {
             Action::CorrectHours => "hours.correct",
             Action::VerifyHours => "hours.verify",
             Action::RejectHours => "hours.reject",
+            Action::SubmitSavings => "savings.submit",
+            Action::CorrectSavings => "savings.correct",
+            Action::VerifySavings => "savings.verify",
+            Action::RejectSavings => "savings.reject",
         }
     }
 }

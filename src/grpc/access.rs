@@ -44,12 +44,14 @@ impl RoleKind {
 
 use RoleKind::{Admin, Auditor, Billing, Gemeente};
 
-/// Roles that read contracts, intercedents and hours.
+/// Roles that read contracts, intercedents, hours and savings.
 const READERS: &[RoleKind] = &[Billing, Gemeente, Auditor, Admin];
 /// Roles that manage contracts, terms, intercedents and rates.
 const ADMINS: &[RoleKind] = &[Admin];
 /// Flextensie's billing system: submits hours (and savings), settles periods.
 const BILLING: &[RoleKind] = &[Billing];
+/// Either party of a contract: savings are submitted by one and verified by the other (R9).
+const PARTIES: &[RoleKind] = &[Billing, Gemeente];
 /// A municipality: verifies what Flextensie submits, registers intake (own contracts only).
 const GEMEENTE: &[RoleKind] = &[Gemeente];
 
@@ -70,6 +72,13 @@ pub const RULES: &[(&str, &[RoleKind])] = &[
     ("/flextensie.settlement.v1.HoursService/GetHourEntry", READERS),
     ("/flextensie.settlement.v1.HoursService/ListHourEntries", READERS),
     ("/flextensie.settlement.v1.HoursService/GetHoursTotals", READERS),
+    ("/flextensie.settlement.v1.SavingsService/SubmitSavings", PARTIES),
+    ("/flextensie.settlement.v1.SavingsService/CorrectSavings", PARTIES),
+    ("/flextensie.settlement.v1.SavingsService/VerifySavings", PARTIES),
+    ("/flextensie.settlement.v1.SavingsService/RejectSavings", PARTIES),
+    ("/flextensie.settlement.v1.SavingsService/GetSavings", READERS),
+    ("/flextensie.settlement.v1.SavingsService/ListSavings", READERS),
+    ("/flextensie.settlement.v1.SavingsService/GetSavingsTotals", READERS),
 ];
 
 /// Services reachable without a token, so probes and stock clients work.

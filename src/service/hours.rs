@@ -87,7 +87,7 @@ pub struct HoursService {
 
 /// Today's date in the Netherlands (Europe/Amsterdam, with its summer time): a work date after
 /// it has not begun there.
-fn dutch_today(now: DateTime<Utc>) -> NaiveDate {
+pub(super) fn dutch_today(now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&chrono_tz::Europe::Amsterdam).date_naive()
 }
 

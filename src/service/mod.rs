@@ -3,9 +3,11 @@
 
 mod contracts;
 mod hours;
+mod savings;
 
 pub use contracts::{ContractService, CreateContract, CreateHourlyRate, CreateIntercedent};
 pub use hours::{CorrectHours, HoursService, RejectHours, SubmitHours, VerifyHours};
+pub use savings::{CorrectSavings, DecideSavings, SavingsService, SavingsTotals, SubmitSavings};
 
 use chrono::{DateTime, SubsecRound, Utc};
 

@@ -34,6 +34,13 @@ const EXPECTED: &[(&str, &[RoleKind], bool)] = &[
     ("GetHourEntry", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
     ("ListHourEntries", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
     ("GetHoursTotals", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
+    ("SubmitSavings", &[RoleKind::Billing, RoleKind::Gemeente], true),
+    ("CorrectSavings", &[RoleKind::Billing, RoleKind::Gemeente], true),
+    ("VerifySavings", &[RoleKind::Billing, RoleKind::Gemeente], true),
+    ("RejectSavings", &[RoleKind::Billing, RoleKind::Gemeente], true),
+    ("GetSavings", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
+    ("ListSavings", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
+    ("GetSavingsTotals", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
 ];
 
 /// Lines each municipality's contract gets for the matrix to verify and reject (one per call).
@@ -60,6 +67,9 @@ fn rate(day: u32) -> api::HourlyRate {
 async fn call(app: &TestApp, role: &Role, method: &str, target: Target, n: u32) -> Result<(), tonic::Status> {
     let mut client = app.client_as(role.clone());
     let mut hours = app.hours_as(role.clone());
+    let mut savings = app.savings_as(role.clone());
+    // Each party decides what the other submitted.
+    let submitted_by_other = if *role == Role::Billing { "sg" } else { "sb" };
     let (contract, gemeente) = match target {
         Target::Own => ("contracts/own", OWN_GEMEENTE),
         Target::Other => ("contracts/other", OTHER_GEMEENTE),
@@ -146,7 +156,67 @@ async fn call(app: &TestApp, role: &Role, method: &str, target: Target, n: u32) 
             })
             .await
             .map(drop),
+        "SubmitSavings" => savings
+            .submit_savings(api::SubmitSavingsRequest {
+                request_id: format!("m-{n}"),
+                parent: contract.to_owned(),
+                savings: Some(savings_record(&format!("ms-{n}"))),
+            })
+            .await
+            .map(drop),
+        "CorrectSavings" => savings
+            .correct_savings(api::CorrectSavingsRequest {
+                request_id: format!("m-{n}"),
+                savings: format!("{contract}/savings/sbase"),
+                amount_cents: 1,
+                source_reference: format!("msc-{n}"),
+                note: String::new(),
+            })
+            .await
+            .map(drop),
+        "VerifySavings" => savings
+            .verify_savings(api::VerifySavingsRequest {
+                request_id: format!("m-{n}"),
+                parent: contract.to_owned(),
+                savings: vec![format!("{contract}/savings/{submitted_by_other}-v")],
+            })
+            .await
+            .map(drop),
+        "RejectSavings" => savings
+            .reject_savings(api::RejectSavingsRequest {
+                request_id: format!("m-{n}"),
+                savings: format!("{contract}/savings/{submitted_by_other}-r"),
+                reason: "not realised".to_owned(),
+            })
+            .await
+            .map(drop),
+        "GetSavings" => {
+            savings.get_savings(api::GetSavingsRequest { name: format!("{contract}/savings/sbase") }).await.map(drop)
+        }
+        "ListSavings" => savings
+            .list_savings(api::ListSavingsRequest { parent: contract.to_owned(), ..Default::default() })
+            .await
+            .map(drop),
+        "GetSavingsTotals" => savings
+            .get_savings_totals(api::GetSavingsTotalsRequest {
+                parent: contract.to_owned(),
+                period_start: crate::helpers::date(2025, 1, 1),
+            })
+            .await
+            .map(drop),
         other => panic!("the access matrix has no call for {other}: add one"),
+    }
+}
+
+/// A savings record of EUR 100.00 for January 2025.
+fn savings_record(reference: &str) -> api::SavingsRecord {
+    api::SavingsRecord {
+        period_start: crate::helpers::date(2025, 1, 1),
+        amount_cents: 10_000,
+        kind: api::SavingsKind::FullOutflow.into(),
+        source_reference: reference.to_owned(),
+        certainty: api::SavingsCertainty::Definitive.into(),
+        ..Default::default()
     }
 }
 
@@ -199,11 +269,33 @@ async fn two_municipalities(app: &TestApp) {
             })
             .await
             .unwrap();
-        app.hours_as(Role::Gemeente(CbsCode::parse(gemeente).unwrap()))
+        let municipality = Role::Gemeente(CbsCode::parse(gemeente).unwrap());
+        app.hours_as(municipality.clone())
             .verify_hours(api::VerifyHoursRequest {
                 request_id: format!("setup-verify-{id}"),
                 parent: parent.clone(),
                 entries: vec![format!("{parent}/hourEntries/base")],
+            })
+            .await
+            .unwrap();
+        for (role, references) in
+            [(Role::Billing, ["sbase", "sb-v", "sb-r"]), (municipality.clone(), ["sg-v", "sg-r", "sg-x"])]
+        {
+            let mut client = app.savings_as(role);
+            for reference in references {
+                let request = api::SubmitSavingsRequest {
+                    request_id: format!("setup-{id}-{reference}"),
+                    parent: parent.clone(),
+                    savings: Some(savings_record(reference)),
+                };
+                client.submit_savings(request).await.unwrap();
+            }
+        }
+        app.savings_as(municipality)
+            .verify_savings(api::VerifySavingsRequest {
+                request_id: format!("setup-verify-savings-{id}"),
+                parent: parent.clone(),
+                savings: vec![format!("{parent}/savings/sbase")],
             })
             .await
             .unwrap();

@@ -9,6 +9,7 @@ use flexsettle::domain::{Principal, Role};
 use flexsettle::grpc::api;
 use flexsettle::grpc::api::contract_service_client::ContractServiceClient;
 use flexsettle::grpc::api::hours_service_client::HoursServiceClient;
+use flexsettle::grpc::api::savings_service_client::SavingsServiceClient;
 use flexsettle::startup::Application;
 use flexsettle::storage::{AnyConnection, Store, audit};
 use tonic::metadata::{Ascii, MetadataValue};
@@ -143,6 +144,9 @@ impl Interceptor for Bearer {
 /// An hours-service client that sends a token of its own.
 pub type HoursClient = HoursServiceClient<InterceptedService<Channel, Bearer>>;
 
+/// A savings-service client that sends a token of its own.
+pub type SavingsClient = SavingsServiceClient<InterceptedService<Channel, Bearer>>;
+
 /// A contract-service client that sends a token of its own.
 pub type ContractClient = ContractServiceClient<InterceptedService<Channel, Bearer>>;
 
@@ -221,6 +225,18 @@ impl TestApp {
         let token = self.token_for(principal);
         let value = format!("Bearer {token}").parse().expect("header value");
         HoursServiceClient::with_interceptor(lazy_channel(&self.address), Bearer(Some(value)))
+    }
+
+    /// A savings client acting as the test principal of `role`.
+    pub fn savings_as(&self, role: Role) -> SavingsClient {
+        self.savings_as_principal(principal(role))
+    }
+
+    /// A savings client acting as `principal`.
+    pub fn savings_as_principal(&self, principal: Principal) -> SavingsClient {
+        let token = self.token_for(principal);
+        let value = format!("Bearer {token}").parse().expect("header value");
+        SavingsServiceClient::with_interceptor(lazy_channel(&self.address), Bearer(Some(value)))
     }
 
     /// A client acting as the test principal of `role`.

@@ -1,0 +1,306 @@
+//! `flextensie.settlement.v1.SavingsService`.
+
+use std::collections::HashSet;
+
+use tonic::{Request, Response, Status};
+
+use super::api;
+use super::api::savings_service_server::SavingsService as SavingsServiceApi;
+use super::contracts::{context, invalid};
+use super::convert::{date, raw_date, timestamp};
+use crate::domain::hours::{DECISIONS_PER_CALL_MAX, EntryState, parse_note};
+use crate::domain::names::{contract_name, parse_contract_name, parse_savings_name, savings_name};
+use crate::domain::savings::{Certainty, SavingsCorrection, SavingsInput, SavingsKind, SavingsLine, SavingsRecord};
+use crate::domain::{ContractId, LineReference, PageRequest, RequestId, Violations, parse_date};
+use crate::service::{CorrectSavings, DecideSavings, SavingsService, SubmitSavings};
+
+/// The gRPC face of [`SavingsService`].
+#[derive(Debug, Clone)]
+pub struct SavingsApi {
+    service: SavingsService,
+}
+
+impl SavingsApi {
+    /// Serves `service` over gRPC.
+    #[must_use]
+    pub fn new(service: SavingsService) -> SavingsApi {
+        SavingsApi { service }
+    }
+}
+
+fn kind(raw: i32) -> Option<SavingsKind> {
+    match api::SavingsKind::try_from(raw).ok()? {
+        api::SavingsKind::Unspecified => None,
+        api::SavingsKind::FullOutflow => Some(SavingsKind::FullOutflow),
+        api::SavingsKind::PartialOutflow => Some(SavingsKind::PartialOutflow),
+    }
+}
+
+fn certainty(raw: i32) -> Option<Certainty> {
+    match api::SavingsCertainty::try_from(raw).ok()? {
+        api::SavingsCertainty::Unspecified => None,
+        api::SavingsCertainty::Provisional => Some(Certainty::Provisional),
+        api::SavingsCertainty::Definitive => Some(Certainty::Definitive),
+    }
+}
+
+fn state_message(state: EntryState) -> api::SavingsState {
+    match state {
+        EntryState::Submitted => api::SavingsState::Submitted,
+        EntryState::Verified => api::SavingsState::Verified,
+        EntryState::Rejected => api::SavingsState::Rejected,
+    }
+}
+
+fn state_filter(raw: i32) -> Result<Option<EntryState>, String> {
+    match api::SavingsState::try_from(raw) {
+        Ok(api::SavingsState::Unspecified) => Ok(None),
+        Ok(api::SavingsState::Submitted) => Ok(Some(EntryState::Submitted)),
+        Ok(api::SavingsState::Verified) => Ok(Some(EntryState::Verified)),
+        Ok(api::SavingsState::Rejected) => Ok(Some(EntryState::Rejected)),
+        Err(_) => Err(format!("is not a known state: {raw}")),
+    }
+}
+
+fn record_message(record: &SavingsRecord) -> api::SavingsRecord {
+    let decision = record.decision.as_ref();
+    api::SavingsRecord {
+        name: savings_name(&record.contract_id, &record.id),
+        period_start: Some(date(record.period_start)),
+        amount_cents: record.amount.cents(),
+        kind: match record.kind {
+            SavingsKind::FullOutflow => api::SavingsKind::FullOutflow,
+            SavingsKind::PartialOutflow => api::SavingsKind::PartialOutflow,
+        }
+        .into(),
+        source_reference: record.id.as_str().to_owned(),
+        candidate: record.candidate.clone().unwrap_or_default(),
+        certainty: match record.certainty {
+            Certainty::Provisional => api::SavingsCertainty::Provisional,
+            Certainty::Definitive => api::SavingsCertainty::Definitive,
+        }
+        .into(),
+        note: record.note.clone(),
+        corrects: record.corrects.as_ref().map(|id| savings_name(&record.contract_id, id)).unwrap_or_default(),
+        state: state_message(record.state()).into(),
+        late: record.late,
+        submitted_by: record.submitted_by.clone(),
+        submitted_party: record.submitted_party.as_str().to_owned(),
+        submit_time: Some(timestamp(record.submit_time)),
+        decided_by: decision.map(|decision| decision.decided_by.clone()).unwrap_or_default(),
+        decide_time: decision.map(|decision| timestamp(decision.decide_time)),
+        rejection_reason: decision.and_then(|decision| decision.reason.clone()).unwrap_or_default(),
+    }
+}
+
+impl TryFrom<api::SubmitSavingsRequest> for SubmitSavings {
+    type Error = Violations;
+
+    fn try_from(request: api::SubmitSavingsRequest) -> Result<Self, Violations> {
+        let mut v = Violations::new();
+        let request_id = v.check("request_id", RequestId::parse(&request.request_id));
+        let contract = v.check("parent", parse_contract_name(&request.parent));
+        let line = match request.savings {
+            None => {
+                v.add("savings", "is required: the record to submit");
+                None
+            }
+            Some(savings) => {
+                let input = SavingsInput {
+                    period_start: raw_date(savings.period_start),
+                    amount_cents: savings.amount_cents,
+                    kind: kind(savings.kind),
+                    source_reference: savings.source_reference,
+                    candidate: savings.candidate,
+                    certainty: certainty(savings.certainty),
+                    note: savings.note,
+                };
+                SavingsLine::parse(&input).map_err(|errors| v.absorb("savings", errors)).ok()
+            }
+        };
+        match (request_id, contract, line) {
+            (Some(request_id), Some(contract), Some(line)) if v.is_empty() => {
+                Ok(SubmitSavings { request_id, contract, line })
+            }
+            _ => Err(v),
+        }
+    }
+}
+
+impl TryFrom<api::CorrectSavingsRequest> for CorrectSavings {
+    type Error = Violations;
+
+    fn try_from(request: api::CorrectSavingsRequest) -> Result<Self, Violations> {
+        let mut v = Violations::new();
+        let request_id = v.check("request_id", RequestId::parse(&request.request_id));
+        let record = v.check("savings", parse_savings_name(&request.savings));
+        let correction = record.as_ref().and_then(|(_, corrects)| {
+            SavingsCorrection::parse(corrects.clone(), request.amount_cents, &request.source_reference, &request.note)
+                .map_err(|errors| v.merge(errors))
+                .ok()
+        });
+        match (request_id, record, correction) {
+            (Some(request_id), Some((contract, _)), Some(correction)) if v.is_empty() => {
+                Ok(CorrectSavings { request_id, contract, correction })
+            }
+            _ => Err(v),
+        }
+    }
+}
+
+fn record_names(names: &[String], contract: Option<&ContractId>, v: &mut Violations) -> Vec<LineReference> {
+    if names.is_empty() || names.len() > DECISIONS_PER_CALL_MAX {
+        v.add("savings", format!("must name 1 to {DECISIONS_PER_CALL_MAX} records, got {}", names.len()));
+    }
+    let mut seen = HashSet::new();
+    let mut ids = Vec::with_capacity(names.len().min(DECISIONS_PER_CALL_MAX));
+    for (index, name) in names.iter().take(DECISIONS_PER_CALL_MAX).enumerate() {
+        let field = format!("savings[{index}]");
+        match parse_savings_name(name) {
+            Err(error) => v.add(field, error),
+            Ok((owner, _)) if contract.is_some_and(|contract| *contract != owner) => {
+                v.add(field, format!("{name} is not a record of the parent contract"));
+            }
+            Ok((_, id)) if !seen.insert(id.clone()) => v.add(field, format!("{name} is named twice")),
+            Ok((_, id)) => ids.push(id),
+        }
+    }
+    ids
+}
+
+#[tonic::async_trait]
+impl SavingsServiceApi for SavingsApi {
+    async fn submit_savings(
+        &self,
+        request: Request<api::SubmitSavingsRequest>,
+    ) -> Result<Response<api::SavingsRecord>, Status> {
+        let context = context(&request)?;
+        let command = SubmitSavings::try_from(request.into_inner()).map_err(invalid)?;
+        let record = self.service.submit(&context, command).await?;
+        Ok(Response::new(record_message(&record)))
+    }
+
+    async fn correct_savings(
+        &self,
+        request: Request<api::CorrectSavingsRequest>,
+    ) -> Result<Response<api::SavingsRecord>, Status> {
+        let context = context(&request)?;
+        let command = CorrectSavings::try_from(request.into_inner()).map_err(invalid)?;
+        let record = self.service.correct(&context, command).await?;
+        Ok(Response::new(record_message(&record)))
+    }
+
+    async fn verify_savings(
+        &self,
+        request: Request<api::VerifySavingsRequest>,
+    ) -> Result<Response<api::VerifySavingsResponse>, Status> {
+        let context = context(&request)?;
+        let message = request.into_inner();
+        let mut v = Violations::new();
+        let request_id = v.check("request_id", RequestId::parse(&message.request_id));
+        let contract = v.check("parent", parse_contract_name(&message.parent));
+        let records = record_names(&message.savings, contract.as_ref(), &mut v);
+        let (Some(request_id), Some(contract)) = (request_id, contract) else {
+            return Err(invalid(v));
+        };
+        if !v.is_empty() {
+            return Err(invalid(v));
+        }
+        let command = DecideSavings { request_id, contract, records, reason: None };
+        let records = self.service.decide(&context, command).await?;
+        Ok(Response::new(api::VerifySavingsResponse { savings: records.iter().map(record_message).collect() }))
+    }
+
+    async fn reject_savings(
+        &self,
+        request: Request<api::RejectSavingsRequest>,
+    ) -> Result<Response<api::SavingsRecord>, Status> {
+        let context = context(&request)?;
+        let message = request.into_inner();
+        let mut v = Violations::new();
+        let request_id = v.check("request_id", RequestId::parse(&message.request_id));
+        let record = v.check("savings", parse_savings_name(&message.savings));
+        let reason = v.check(
+            "reason",
+            parse_note(&message.reason).and_then(|reason| {
+                if reason.trim().is_empty() {
+                    Err("is required: say why the record is rejected".to_owned())
+                } else {
+                    Ok(reason)
+                }
+            }),
+        );
+        let (Some(request_id), Some((contract, id)), Some(reason)) = (request_id, record, reason) else {
+            return Err(invalid(v));
+        };
+        let command = DecideSavings { request_id, contract, records: vec![id], reason: Some(reason) };
+        let mut records = self.service.decide(&context, command).await?;
+        let record = records.pop().ok_or_else(|| Status::internal("internal error; the service logged its cause"))?;
+        Ok(Response::new(record_message(&record)))
+    }
+
+    async fn get_savings(
+        &self,
+        request: Request<api::GetSavingsRequest>,
+    ) -> Result<Response<api::SavingsRecord>, Status> {
+        let context = context(&request)?;
+        let (contract, id) =
+            parse_savings_name(&request.get_ref().name).map_err(|error| invalid(Violations::single("name", error)))?;
+        let record = self.service.get(&context, contract, id).await?;
+        Ok(Response::new(record_message(&record)))
+    }
+
+    async fn list_savings(
+        &self,
+        request: Request<api::ListSavingsRequest>,
+    ) -> Result<Response<api::ListSavingsResponse>, Status> {
+        let context = context(&request)?;
+        let message = request.get_ref();
+        let mut v = Violations::new();
+        let contract = v.check("parent", parse_contract_name(&message.parent));
+        let period_start = match message.period_start {
+            None => Some(None),
+            Some(period_start) => v.check("period_start", parse_date(raw_date(Some(period_start)))).map(Some),
+        };
+        let state = v.check("state", state_filter(message.state));
+        let page =
+            PageRequest::parse(message.page_size.into(), &message.page_token).map_err(|errors| v.merge(errors)).ok();
+        let (Some(contract), Some(period_start), Some(state), Some(page)) = (contract, period_start, state, page)
+        else {
+            return Err(invalid(v));
+        };
+        let page = self.service.list(&context, contract, period_start, state, page).await?;
+        Ok(Response::new(api::ListSavingsResponse {
+            savings: page.items.iter().map(record_message).collect(),
+            next_page_token: page.next_page_token.unwrap_or_default(),
+        }))
+    }
+
+    async fn get_savings_totals(
+        &self,
+        request: Request<api::GetSavingsTotalsRequest>,
+    ) -> Result<Response<api::SavingsTotals>, Status> {
+        let context = context(&request)?;
+        let message = request.get_ref();
+        let mut v = Violations::new();
+        let contract = v.check("parent", parse_contract_name(&message.parent));
+        let period_start = v.check("period_start", parse_date(raw_date(message.period_start)));
+        let (Some(contract), Some(period_start)) = (contract, period_start) else {
+            return Err(invalid(v));
+        };
+        let totals = self.service.totals(&context, contract.clone(), period_start).await?;
+        Ok(Response::new(api::SavingsTotals {
+            contract: contract_name(&contract),
+            period_start: Some(date(totals.period.start)),
+            states: totals
+                .states
+                .iter()
+                .map(|(state, records, amount)| api::SavingsStateTotals {
+                    state: state_message(*state).into(),
+                    record_count: *records,
+                    amount_cents: amount.cents(),
+                })
+                .collect(),
+        }))
+    }
+}
