@@ -17,10 +17,11 @@ use crate::configuration::{Limits, Settings};
 use crate::grpc::access::{Access, AccessLayer, Authentication};
 use crate::grpc::api::contract_service_server::ContractServiceServer;
 use crate::grpc::api::hours_service_server::HoursServiceServer;
+use crate::grpc::api::pool_service_server::PoolServiceServer;
 use crate::grpc::api::savings_service_server::SavingsServiceServer;
 use crate::grpc::proto::FILE_DESCRIPTOR_SET;
-use crate::grpc::{ContractApi, HoursApi, SavingsApi};
-use crate::service::{Clock, ContractService, HoursService, SavingsService};
+use crate::grpc::{ContractApi, HoursApi, PoolApi, SavingsApi};
+use crate::service::{Clock, ContractService, HoursService, PoolService, SavingsService};
 use crate::storage::Store;
 
 /// A server that is bound, migrated and ready to run.
@@ -179,6 +180,7 @@ impl Application {
         health.set_serving::<ContractServiceServer<ContractApi>>().await;
         health.set_serving::<HoursServiceServer<HoursApi>>().await;
         health.set_serving::<SavingsServiceServer<SavingsApi>>().await;
+        health.set_serving::<PoolServiceServer<PoolApi>>().await;
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
@@ -191,6 +193,9 @@ impl Application {
                 .max_decoding_message_size(limits.max_message_bytes)
                 .max_encoding_message_size(limits.max_message_bytes);
         let hours = HoursServiceServer::new(HoursApi::new(HoursService::new(self.store.clone(), self.clock)))
+            .max_decoding_message_size(limits.max_message_bytes)
+            .max_encoding_message_size(limits.max_message_bytes);
+        let pool = PoolServiceServer::new(PoolApi::new(PoolService::new(self.store.clone(), self.clock)))
             .max_decoding_message_size(limits.max_message_bytes)
             .max_encoding_message_size(limits.max_message_bytes);
         let savings = SavingsServiceServer::new(SavingsApi::new(SavingsService::new(self.store.clone(), self.clock)))
@@ -210,6 +215,7 @@ impl Application {
             health.set_not_serving::<ContractServiceServer<ContractApi>>().await;
             health.set_not_serving::<HoursServiceServer<HoursApi>>().await;
             health.set_not_serving::<SavingsServiceServer<SavingsApi>>().await;
+            health.set_not_serving::<PoolServiceServer<PoolApi>>().await;
             let _ = stopping_tx.send(());
         };
         let mut builder = Server::builder();
@@ -233,6 +239,7 @@ impl Application {
             .add_service(contracts)
             .add_service(hours)
             .add_service(savings)
+            .add_service(pool)
             .serve_with_incoming_shutdown(incoming, signal);
 
         tracing::info!(address = %self.local_addr, database.backend = self.store.target().backend(), "listening");

@@ -29,11 +29,15 @@ pub enum Action {
     VerifySavings,
     /// A savings record was rejected.
     RejectSavings,
+    /// A candidate was registered into the pool.
+    RegisterCandidate,
+    /// Something that happened to a candidate was recorded.
+    RecordCandidateEvent,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 13] = [
         Action::CreateContract,
         Action::CreateIntercedent,
         Action::CreateHourlyRate,
@@ -45,6 +49,8 @@ impl Action {
         Action::CorrectSavings,
         Action::VerifySavings,
         Action::RejectSavings,
+        Action::RegisterCandidate,
+        Action::RecordCandidateEvent,
     ];
 }
 
@@ -64,6 +70,8 @@ impl Action {
             Action::CorrectSavings => "savings.correct",
             Action::VerifySavings => "savings.verify",
             Action::RejectSavings => "savings.reject",
+            Action::RegisterCandidate => "candidate.register",
+            Action::RecordCandidateEvent => "candidate.event",
         }
     }
 }

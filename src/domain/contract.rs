@@ -353,6 +353,33 @@ impl ContractTerms {
         self.period(months / self.settlement_period_months)
     }
 
+    /// The intake windows of the term, in order: (first day, last day of the full window, last
+    /// day within the term). A window the term's end cuts short ends early (R6).
+    #[must_use]
+    pub fn windows(&self) -> Vec<(NaiveDate, NaiveDate, NaiveDate)> {
+        let Some(end) = self.end_date() else {
+            return Vec::new();
+        };
+        let mut windows = Vec::new();
+        let mut index = 0_u32;
+        while let Some(start) = index
+            .checked_mul(self.intake_window_months)
+            .and_then(|months| self.start_date.checked_add_months(Months::new(months)))
+        {
+            if start > end {
+                break;
+            }
+            let Some(full_end) =
+                start.checked_add_months(Months::new(self.intake_window_months)).and_then(|next| next.pred_opt())
+            else {
+                break;
+            };
+            windows.push((start, full_end, full_end.min(end)));
+            index += 1;
+        }
+        windows
+    }
+
     /// True when `date` falls within the term (from the start to the end date).
     #[must_use]
     pub fn covers(&self, date: NaiveDate) -> bool {

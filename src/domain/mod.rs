@@ -9,6 +9,7 @@ pub mod intercedent;
 pub mod money;
 pub mod names;
 pub mod paging;
+pub mod pool;
 pub mod principal;
 pub mod savings;
 pub mod violations;

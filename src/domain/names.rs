@@ -61,6 +61,28 @@ pub fn parse_savings_name(name: &str) -> Result<(ContractId, LineReference), Str
     }
 }
 
+/// The collection segment of candidates.
+const CANDIDATES: &str = "candidates";
+
+/// `contracts/{contract}/candidates/{candidate}`.
+#[must_use]
+pub fn candidate_name(contract: &ContractId, id: &str) -> String {
+    format!("{}/{CANDIDATES}/{id}", contract_name(contract))
+}
+
+/// Parses `contracts/{contract}/candidates/{candidate}`.
+///
+/// # Errors
+/// A description of the expected form.
+pub fn parse_candidate_name(name: &str) -> Result<(ContractId, String), String> {
+    match name.split('/').collect::<Vec<_>>().as_slice() {
+        [CONTRACTS, contract, CANDIDATES, id] => Ok((ContractId::parse(contract)?, super::ids::parse_reference(id)?)),
+        _ => Err(format!(
+            "must be a candidate name of the form contracts/{{contract}}/candidates/{{candidate}}, got {name:?}"
+        )),
+    }
+}
+
 /// Parses `contracts/{contract}/hourEntries/{line_reference}`.
 ///
 /// # Errors

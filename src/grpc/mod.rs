@@ -6,11 +6,13 @@ pub mod access;
 mod contracts;
 mod convert;
 mod hours;
+mod pool;
 mod savings;
 pub mod status;
 
 pub use contracts::ContractApi;
 pub use hours::HoursApi;
+pub use pool::PoolApi;
 pub use savings::SavingsApi;
 
 /// Code generated from `proto/` by `build.rs`.

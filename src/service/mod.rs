@@ -3,10 +3,12 @@
 
 mod contracts;
 mod hours;
+mod pool;
 mod savings;
 
 pub use contracts::{ContractService, CreateContract, CreateHourlyRate, CreateIntercedent};
 pub use hours::{CorrectHours, HoursService, RejectHours, SubmitHours, VerifyHours};
+pub use pool::{Intake, IntakeWindow, PoolService, RecordCandidateEvent, RegisterCandidate};
 pub use savings::{CorrectSavings, DecideSavings, SavingsService, SavingsTotals, SubmitSavings};
 
 use chrono::{DateTime, SubsecRound, Utc};

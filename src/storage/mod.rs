@@ -11,6 +11,7 @@ mod connection;
 pub mod contracts;
 pub mod hours;
 pub(crate) mod idempotency;
+pub mod pool;
 pub mod savings;
 pub mod schema;
 

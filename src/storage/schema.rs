@@ -211,7 +211,49 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Candidates registered into the pool.
+    candidates (contract_id, id) {
+        /// The contract.
+        contract_id -> Text,
+        /// Pseudonymous reference.
+        id -> Text,
+        /// 1 or 3 at registration.
+        arrangement -> Integer,
+        /// Registration date.
+        registration_date -> Date,
+        /// Subject of the registering principal.
+        registered_by -> Text,
+        /// When registered (UTC).
+        create_time -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// What happened to candidates, numbered per candidate.
+    candidate_events (contract_id, candidate_id, seq) {
+        /// The contract.
+        contract_id -> Text,
+        /// The candidate.
+        candidate_id -> Text,
+        /// Number within the candidate, from 1.
+        seq -> Integer,
+        /// `EventKind` name.
+        kind -> Text,
+        /// The day it happened.
+        event_date -> Date,
+        /// Who checked, or why the candidate left.
+        detail -> Text,
+        /// Subject of the recording principal.
+        recorded_by -> Text,
+        /// When recorded (UTC).
+        record_time -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    candidates,
+    candidate_events,
     savings_records,
     savings_decisions,
     hour_entries,

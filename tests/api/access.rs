@@ -34,6 +34,14 @@ const EXPECTED: &[(&str, &[RoleKind], bool)] = &[
     ("GetHourEntry", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
     ("ListHourEntries", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
     ("GetHoursTotals", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
+    ("RegisterCandidate", &[RoleKind::Gemeente], true),
+    ("RecordCandidateEvent", &[RoleKind::Gemeente], true),
+    ("GetCandidate", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
+    ("ListCandidates", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
+    ("GetIntake", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
+    ("ListIntakeWindows", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
+    ("GetComposition", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
+    ("GetSocialResults", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
     ("SubmitSavings", &[RoleKind::Billing, RoleKind::Gemeente], true),
     ("CorrectSavings", &[RoleKind::Billing, RoleKind::Gemeente], true),
     ("VerifySavings", &[RoleKind::Billing, RoleKind::Gemeente], true),
@@ -68,6 +76,7 @@ async fn call(app: &TestApp, role: &Role, method: &str, target: Target, n: u32) 
     let mut client = app.client_as(role.clone());
     let mut hours = app.hours_as(role.clone());
     let mut savings = app.savings_as(role.clone());
+    let mut pool = app.pool_as(role.clone());
     // Each party decides what the other submitted.
     let submitted_by_other = if *role == Role::Billing { "sg" } else { "sb" };
     let (contract, gemeente) = match target {
@@ -76,6 +85,7 @@ async fn call(app: &TestApp, role: &Role, method: &str, target: Target, n: u32) 
     };
     let intercedent = format!("{contract}/intercedents/int-1");
     let entry = |id: &str| format!("{contract}/hourEntries/{id}");
+    let candidate = format!("{contract}/candidates/cbase");
     match method {
         "CreateContract" => {
             let contract = api::Contract { gemeente: gemeente.to_owned(), ..worked_example_contract() };
@@ -153,6 +163,62 @@ async fn call(app: &TestApp, role: &Role, method: &str, target: Target, n: u32) 
             .get_hours_totals(api::GetHoursTotalsRequest {
                 parent: contract.to_owned(),
                 period_start: crate::helpers::date(2025, 1, 1),
+            })
+            .await
+            .map(drop),
+        "RegisterCandidate" => pool
+            .register_candidate(api::RegisterCandidateRequest {
+                request_id: format!("m-{n}"),
+                parent: contract.to_owned(),
+                candidate_id: format!("mc-{n}"),
+                candidate: Some(api::Candidate {
+                    arrangement: 3,
+                    registration_date: crate::helpers::date(2025, 1, 10),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .map(drop),
+        "RecordCandidateEvent" => pool
+            .record_candidate_event(api::RecordCandidateEventRequest {
+                request_id: format!("m-{n}"),
+                candidate: candidate.clone(),
+                event: Some(api::CandidateEvent {
+                    kind: api::CandidateEventKind::PartialOutflow.into(),
+                    date: crate::helpers::date(2025, 2, 1),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .map(drop),
+        "GetCandidate" => pool.get_candidate(api::GetCandidateRequest { name: candidate.clone() }).await.map(drop),
+        "ListCandidates" => pool
+            .list_candidates(api::ListCandidatesRequest { parent: contract.to_owned(), ..Default::default() })
+            .await
+            .map(drop),
+        "GetIntake" => pool
+            .get_intake(api::GetIntakeRequest {
+                parent: contract.to_owned(),
+                from_date: crate::helpers::date(2025, 1, 1),
+                to_date: crate::helpers::date(2025, 3, 31),
+            })
+            .await
+            .map(drop),
+        "ListIntakeWindows" => {
+            pool.list_intake_windows(api::ListIntakeWindowsRequest { parent: contract.to_owned() }).await.map(drop)
+        }
+        "GetComposition" => pool
+            .get_composition(api::GetCompositionRequest {
+                parent: contract.to_owned(),
+                date: crate::helpers::date(2025, 2, 1),
+            })
+            .await
+            .map(drop),
+        "GetSocialResults" => pool
+            .get_social_results(api::GetSocialResultsRequest {
+                parent: contract.to_owned(),
+                from_date: crate::helpers::date(2025, 1, 1),
+                to_date: crate::helpers::date(2025, 12, 31),
             })
             .await
             .map(drop),
@@ -291,6 +357,19 @@ async fn two_municipalities(app: &TestApp) {
                 client.submit_savings(request).await.unwrap();
             }
         }
+        app.pool_as(municipality.clone())
+            .register_candidate(api::RegisterCandidateRequest {
+                request_id: format!("setup-candidate-{id}"),
+                parent: parent.clone(),
+                candidate_id: "cbase".to_owned(),
+                candidate: Some(api::Candidate {
+                    arrangement: 3,
+                    registration_date: crate::helpers::date(2025, 1, 5),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap();
         app.savings_as(municipality)
             .verify_savings(api::VerifySavingsRequest {
                 request_id: format!("setup-verify-savings-{id}"),

@@ -9,6 +9,7 @@ use flexsettle::domain::{Principal, Role};
 use flexsettle::grpc::api;
 use flexsettle::grpc::api::contract_service_client::ContractServiceClient;
 use flexsettle::grpc::api::hours_service_client::HoursServiceClient;
+use flexsettle::grpc::api::pool_service_client::PoolServiceClient;
 use flexsettle::grpc::api::savings_service_client::SavingsServiceClient;
 use flexsettle::startup::Application;
 use flexsettle::storage::{AnyConnection, Store, audit};
@@ -144,6 +145,9 @@ impl Interceptor for Bearer {
 /// An hours-service client that sends a token of its own.
 pub type HoursClient = HoursServiceClient<InterceptedService<Channel, Bearer>>;
 
+/// A pool-service client that sends a token of its own.
+pub type PoolClient = PoolServiceClient<InterceptedService<Channel, Bearer>>;
+
 /// A savings-service client that sends a token of its own.
 pub type SavingsClient = SavingsServiceClient<InterceptedService<Channel, Bearer>>;
 
@@ -225,6 +229,13 @@ impl TestApp {
         let token = self.token_for(principal);
         let value = format!("Bearer {token}").parse().expect("header value");
         HoursServiceClient::with_interceptor(lazy_channel(&self.address), Bearer(Some(value)))
+    }
+
+    /// A pool client acting as the test principal of `role`.
+    pub fn pool_as(&self, role: Role) -> PoolClient {
+        let token = self.token(role);
+        let value = format!("Bearer {token}").parse().expect("header value");
+        PoolServiceClient::with_interceptor(lazy_channel(&self.address), Bearer(Some(value)))
     }
 
     /// A savings client acting as the test principal of `role`.

@@ -13,6 +13,7 @@ mod health;
 mod hours;
 mod idempotency;
 mod intercedents;
+mod pool;
 mod savings;
 mod schema;
 mod shutdown;

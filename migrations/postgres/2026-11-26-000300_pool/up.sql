@@ -1,0 +1,40 @@
+-- The flexpool: candidates the municipality registers, and what happens to them (motivation
+-- check, transition from arrangement 3 to 1, outflow from benefits, leaving). Both tables are
+-- only ever inserted into.
+
+CREATE TABLE candidates (
+    contract_id TEXT NOT NULL REFERENCES contracts (id),
+    id TEXT NOT NULL,
+    arrangement INTEGER NOT NULL CHECK (arrangement IN (1, 3)),
+    registration_date DATE NOT NULL,
+    registered_by TEXT NOT NULL,
+    create_time TIMESTAMP NOT NULL,
+    PRIMARY KEY (contract_id, id)
+);
+
+CREATE INDEX candidates_by_registration ON candidates (contract_id, registration_date);
+
+CREATE TABLE candidate_events (
+    contract_id TEXT NOT NULL,
+    candidate_id TEXT NOT NULL,
+    seq INTEGER NOT NULL CHECK (seq >= 1),
+    kind TEXT NOT NULL CHECK (kind IN ('MOTIVATION_CHECK', 'TRANSITION_TO_1', 'FULL_OUTFLOW', 'PARTIAL_OUTFLOW', 'LEFT')),
+    event_date DATE NOT NULL,
+    detail TEXT NOT NULL,
+    recorded_by TEXT NOT NULL,
+    record_time TIMESTAMP NOT NULL,
+    PRIMARY KEY (contract_id, candidate_id, seq),
+    FOREIGN KEY (contract_id, candidate_id) REFERENCES candidates (contract_id, id)
+);
+
+CREATE TRIGGER candidates_refuse_update_and_delete BEFORE UPDATE OR DELETE ON candidates
+    FOR EACH ROW EXECUTE FUNCTION flexsettle_refuse_change();
+CREATE TRIGGER candidates_refuse_truncate BEFORE TRUNCATE ON candidates
+    FOR EACH STATEMENT EXECUTE FUNCTION flexsettle_refuse_change();
+REVOKE UPDATE, DELETE, TRUNCATE ON candidates FROM PUBLIC;
+
+CREATE TRIGGER candidate_events_refuse_update_and_delete BEFORE UPDATE OR DELETE ON candidate_events
+    FOR EACH ROW EXECUTE FUNCTION flexsettle_refuse_change();
+CREATE TRIGGER candidate_events_refuse_truncate BEFORE TRUNCATE ON candidate_events
+    FOR EACH STATEMENT EXECUTE FUNCTION flexsettle_refuse_change();
+REVOKE UPDATE, DELETE, TRUNCATE ON candidate_events FROM PUBLIC;
