@@ -300,7 +300,7 @@ pub fn composition(candidates: &[Candidate], date: NaiveDate, target_arrangement
         }
     }
     let total = u64::from(one) + u64::from(three);
-    let bps_1 = if total == 0 { 0 } else { u32::try_from(u64::from(one) * 10_000 / total).unwrap_or(0) };
+    let bps_1 = (u64::from(one) * 10_000).checked_div(total).and_then(|bps| u32::try_from(bps).ok()).unwrap_or(0);
     Composition {
         arrangement_1: one,
         arrangement_3: three,
