@@ -353,13 +353,10 @@ impl ContractTerms {
         self.period(months / self.settlement_period_months)
     }
 
-    /// The intake windows of the term, in order: (first day, last day of the full window, last
-    /// day within the term). A window the term's end cuts short ends early (R6).
+    /// The intake windows up to `end`, in order: (first day, last day of the full window, last
+    /// day on or before `end`). A window that `end` cuts short ends early (R6).
     #[must_use]
-    pub fn windows(&self) -> Vec<(NaiveDate, NaiveDate, NaiveDate)> {
-        let Some(end) = self.end_date() else {
-            return Vec::new();
-        };
+    pub fn windows_until(&self, end: NaiveDate) -> Vec<(NaiveDate, NaiveDate, NaiveDate)> {
         let mut windows = Vec::new();
         let mut index = 0_u32;
         while let Some(start) = index
@@ -387,6 +384,16 @@ impl ContractTerms {
     }
 }
 
+/// What became of a contract after it was made: its extension option exercised, or an early
+/// end after a no-go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Lifecycle {
+    /// The extension option was exercised.
+    pub extended: bool,
+    /// The last day of the contract after a no-go decision.
+    pub ended_on: Option<NaiveDate>,
+}
+
 /// A contract as stored: its id, its terms and when it was created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contract {
@@ -396,6 +403,52 @@ pub struct Contract {
     pub terms: ContractTerms,
     /// When it was created.
     pub create_time: DateTime<Utc>,
+    /// Extension and early end.
+    #[serde(default)]
+    pub lifecycle: Lifecycle,
+}
+
+/// Months between go/no-go checkpoints (R1).
+pub const CHECKPOINT_MONTHS: u32 = 6;
+
+impl Contract {
+    /// The last day the contract runs: the term's end, extended by the option once exercised,
+    /// or the day before the checkpoint of a no-go.
+    #[must_use]
+    pub fn end_date(&self) -> Option<NaiveDate> {
+        if let Some(ended) = self.lifecycle.ended_on {
+            return Some(ended);
+        }
+        let extension = if self.lifecycle.extended { self.terms.extension_option_months() } else { 0 };
+        let months = self.terms.term_months().checked_add(extension)?;
+        self.terms.start_date().checked_add_months(Months::new(months)).and_then(|day_after| day_after.pred_opt())
+    }
+
+    /// True when `date` falls within the contract (from its start to its end date).
+    #[must_use]
+    pub fn covers(&self, date: NaiveDate) -> bool {
+        date >= self.terms.start_date() && self.end_date().is_some_and(|end| date <= end)
+    }
+
+    /// The intake windows of the contract; the last may be cut short by the end (R6).
+    #[must_use]
+    pub fn windows(&self) -> Vec<(NaiveDate, NaiveDate, NaiveDate)> {
+        self.end_date().map(|end| self.terms.windows_until(end)).unwrap_or_default()
+    }
+
+    /// The go/no-go checkpoints: every six months from the start, up to the day after the end.
+    #[must_use]
+    pub fn checkpoints(&self) -> Vec<NaiveDate> {
+        let Some(last) = self.end_date().and_then(|end| end.succ_opt()) else {
+            return Vec::new();
+        };
+        (1_u32..)
+            .map_while(|k| {
+                let months = k.checked_mul(CHECKPOINT_MONTHS)?;
+                self.terms.start_date().checked_add_months(Months::new(months)).filter(|checkpoint| *checkpoint <= last)
+            })
+            .collect()
+    }
 }
 
 /// Fixtures shared by the domain's unit tests.
@@ -423,6 +476,16 @@ pub(crate) mod tests_support {
     /// The terms of DESIGN.md's worked example.
     pub(crate) fn worked_example_terms() -> ContractTerms {
         ContractTerms::parse(worked_example_input()).unwrap()
+    }
+
+    /// DESIGN.md's worked example as a contract.
+    pub(crate) fn worked_example_contract() -> Contract {
+        Contract {
+            id: ContractId::parse("utrecht").unwrap(),
+            terms: worked_example_terms(),
+            create_time: DateTime::UNIX_EPOCH,
+            lifecycle: Lifecycle::default(),
+        }
     }
 }
 
@@ -501,6 +564,20 @@ mod tests {
         assert_eq!((second.index, second.start, second.end), (1, day("2027-04-01"), day("2027-06-30")));
         assert!(quarterly.covers(day("2027-12-31")));
         assert!(!quarterly.covers(day("2028-01-01")));
+    }
+
+    #[test]
+    fn extension_and_no_go_move_the_end_and_the_checkpoints() {
+        let day = |text: &str| text.parse::<NaiveDate>().unwrap();
+        let mut contract = super::tests_support::worked_example_contract();
+        assert_eq!(contract.checkpoints(), [day("2027-07-01"), day("2028-01-01")]);
+        contract.lifecycle.extended = true;
+        assert_eq!(contract.end_date(), Some(day("2028-12-31")));
+        assert_eq!(contract.checkpoints().len(), 4);
+        contract.lifecycle.ended_on = Some(day("2027-06-30"));
+        assert!(!contract.covers(day("2027-07-01")));
+        assert_eq!(contract.checkpoints(), [day("2027-07-01")]);
+        assert_eq!(contract.windows().len(), 2);
     }
 
     #[test]

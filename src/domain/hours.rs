@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ContractId, ContractTerms, HourlyRate, IntercedentId, Minutes, RateSchedule, RawDate, Violations, parse_date,
+    Contract, ContractId, HourlyRate, IntercedentId, Minutes, RateSchedule, RawDate, Violations, parse_date,
 };
 use crate::domain::ids::LineReference;
 use crate::domain::money::Cents;
@@ -163,7 +163,7 @@ pub enum LineOutcome {
 /// # Errors
 /// Every violation of every line.
 pub fn check_lines(
-    terms: &ContractTerms,
+    contract: &Contract,
     today: NaiveDate,
     lines: Vec<(usize, HourLine)>,
     recorded: &RecordedHours,
@@ -195,14 +195,14 @@ pub fn check_lines(
         }
         if line.work_date > today {
             v.add(field("work_date"), format!("{} is in the future; only hours already worked count", line.work_date));
-        } else if !terms.covers(line.work_date) {
+        } else if !contract.covers(line.work_date) {
             v.add(
                 field("work_date"),
                 format!(
-                    "{} is outside the contract's term ({} to {})",
+                    "{} is outside the contract ({} to {})",
                     line.work_date,
-                    terms.start_date(),
-                    terms.end_date().map_or_else(|| "?".to_owned(), |end| end.to_string())
+                    contract.terms.start_date(),
+                    contract.end_date().map_or_else(|| "?".to_owned(), |end| end.to_string())
                 ),
             );
         }
@@ -659,7 +659,7 @@ pub fn totals_by_state(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::contract::tests_support::worked_example_terms;
+    use crate::domain::contract::tests_support::worked_example_contract;
     use crate::domain::intercedent::RecordedRate;
 
     fn day(text: &str) -> NaiveDate {
@@ -781,7 +781,7 @@ mod tests {
 
     fn check(inputs: &[HourLineInput], recorded: &RecordedHours) -> Result<Vec<LineOutcome>, Violations> {
         let lines = inputs.iter().map(|line| HourLine::parse(line).unwrap()).enumerate().collect();
-        check_lines(&worked_example_terms(), day("2027-06-30"), lines, recorded)
+        check_lines(&worked_example_contract(), day("2027-06-30"), lines, recorded)
     }
 
     fn fields(violations: &Violations) -> Vec<&str> {

@@ -15,7 +15,7 @@ pub mod savings;
 pub mod violations;
 
 pub use audit::Action;
-pub use contract::{CompositionTarget, Contract, ContractTerms, ContractTermsInput, Period, RiskShiftMode};
+pub use contract::{CompositionTarget, Contract, ContractTerms, ContractTermsInput, Lifecycle, Period, RiskShiftMode};
 pub use ids::{CbsCode, ContractId, IntercedentId, LineReference, RequestId};
 pub use intercedent::{HourlyRateInput, Intercedent, NewHourlyRate, NewIntercedent, RateSchedule, RecordedRate};
 pub use money::{Cents, HourlyRate, Minutes};

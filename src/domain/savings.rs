@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::hours::{Decision, EntryState, Refusal, check_undecided, parse_note};
 use super::ids::parse_reference;
 use super::money::AMOUNT_CENTS_MAX;
-use super::{Cents, ContractId, ContractTerms, LineReference, Period, RawDate, Role, Violations, parse_date};
+use super::{Cents, Contract, ContractId, LineReference, Period, RawDate, Role, Violations, parse_date};
 
 /// How a candidate's benefit stopped: fully or partly (R8's "leaving benefits fully or partly").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -162,14 +162,11 @@ impl SavingsLine {
 ///
 /// # Errors
 /// A description, for the `period_start` field.
-pub fn check_savings_period(
-    terms: &ContractTerms,
-    today: NaiveDate,
-    period_start: NaiveDate,
-) -> Result<Period, String> {
-    let period = terms
+pub fn check_savings_period(contract: &Contract, today: NaiveDate, period_start: NaiveDate) -> Result<Period, String> {
+    let period = contract
+        .terms
         .period_of(period_start)
-        .filter(|period| period.start == period_start && terms.covers(period_start))
+        .filter(|period| period.start == period_start && contract.covers(period_start))
         .ok_or_else(|| format!("{period_start} does not start a settlement period within the contract's term"))?;
     if period.start > today {
         return Err(format!("the period starting {period_start} has not begun; record savings once realised"));
@@ -320,7 +317,7 @@ pub fn check_savings_correction(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::contract::tests_support::worked_example_terms;
+    use crate::domain::contract::tests_support::worked_example_contract;
     use crate::domain::hours::Verdict;
 
     fn day(text: &str) -> NaiveDate {
@@ -370,7 +367,7 @@ mod tests {
 
     #[test]
     fn savings_belong_to_a_begun_period_of_the_term() {
-        let terms = worked_example_terms();
+        let terms = worked_example_contract();
         assert!(check_savings_period(&terms, day("2027-02-15"), day("2027-02-01")).is_ok());
         assert!(check_savings_period(&terms, day("2027-02-15"), day("2027-03-01")).is_err());
         assert!(check_savings_period(&terms, day("2028-02-15"), day("2027-02-15")).is_err());

@@ -6,7 +6,7 @@ use tracing::instrument;
 use super::{Clock, RequestContext, scoped_contract};
 use crate::domain::names::{contract_name, hourly_rate_name, intercedent_name};
 use crate::domain::{
-    Action, Contract, ContractId, ContractTerms, Intercedent, IntercedentId, NewHourlyRate, NewIntercedent, Page,
+    Action, Contract, ContractId, Lifecycle, ContractTerms, Intercedent, IntercedentId, NewHourlyRate, NewIntercedent, Page,
     PageRequest, RateSchedule, RecordedRate, RequestId,
 };
 use crate::error::Error;
@@ -84,7 +84,7 @@ impl ContractService {
             None => generated_contract_id()?,
         };
         tracing::Span::current().record("contract.id", id.as_str());
-        let contract = Contract { id, terms: command.terms, create_time: now };
+        let contract = Contract { id, terms: command.terms, create_time: now, lifecycle: Lifecycle::default() };
         context.ensure_in_scope(contract.terms.gemeente(), &contract_name(&contract.id))?;
         self.store
             .mutate(mutation, move |connection| {

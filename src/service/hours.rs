@@ -139,7 +139,7 @@ impl HoursService {
                     command.lines.iter().map(|line| line.line_reference.clone()).collect();
                 let recorded = rows::recorded_for(connection, &contract.id, &days, &references)?;
                 let lines = command.lines.into_iter().enumerate().collect();
-                let outcomes = check_lines(&contract.terms, dutch_today(now), lines, &recorded)?;
+                let outcomes = check_lines(&contract, dutch_today(now), lines, &recorded)?;
                 let mut new = Vec::new();
                 let mut answer = Vec::with_capacity(outcomes.len());
                 for outcome in outcomes {
@@ -200,7 +200,7 @@ impl HoursService {
                 let references: Vec<LineReference> =
                     lines.iter().map(|(_, line)| line.line_reference.clone()).collect();
                 let recorded = rows::recorded_for(connection, &contract.id, &days, &references)?;
-                Ok(check_lines(&contract.terms, today, lines, &recorded).err())
+                Ok(check_lines(&contract, today, lines, &recorded).err())
             })
             .await;
         match checked {

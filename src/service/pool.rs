@@ -237,9 +237,9 @@ impl PoolService {
             .read(move |connection| {
                 let contract = scoped_contract(connection, &context, &contract)?;
                 let terms = &contract.terms;
-                let end = terms.end_date().unwrap_or(terms.start_date());
+                let end = contract.end_date().unwrap_or(terms.start_date());
                 let pool = rows::pool(connection, &contract.id, end)?;
-                Ok(terms
+                Ok(contract
                     .windows()
                     .into_iter()
                     .map(|(start, full_end, end)| IntakeWindow {

@@ -110,7 +110,7 @@ impl SavingsService {
                 let contract = scoped_contract(connection, &context, &command.contract)?;
                 let line = command.line;
                 let today = super::hours::dutch_today(now);
-                check_savings_period(&contract.terms, today, line.period_start)
+                check_savings_period(&contract, today, line.period_start)
                     .map_err(|problem| Error::InvalidArgument(Violations::single("savings.period_start", problem)))?;
                 let name = savings_name(&contract.id, &line.source_reference);
                 lock_keys(connection, [name.as_str()])?;

@@ -3,12 +3,12 @@
 use chrono::NaiveDate;
 use diesel::prelude::*;
 
-use super::schema::{contracts, hourly_rates, intercedents};
+use super::schema::{contract_events, contracts, hourly_rates, intercedents};
 use super::{AnyConnection, from_stored_time, is_unique_violation, to_stored_time};
 use crate::domain::names::{contract_name, hourly_rate_name, intercedent_name};
 use crate::domain::paging::{Page, encode_token};
 use crate::domain::{
-    CbsCode, Contract, ContractId, ContractTerms, ContractTermsInput, HourlyRate, Intercedent, IntercedentId,
+    CbsCode, Contract, Lifecycle, ContractId, ContractTerms, ContractTermsInput, HourlyRate, Intercedent, IntercedentId,
     PageRequest, RateSchedule, RawDate, RecordedRate, RiskShiftMode,
 };
 use crate::error::{Context, Error};
@@ -60,7 +60,7 @@ impl ContractRow {
 
     /// Rebuilds the domain contract, checking the stored terms like any input: a row that
     /// fails is corrupt, an internal error.
-    fn into_contract(self) -> Result<Contract, Error> {
+    fn into_contract(self, lifecycle: Lifecycle) -> Result<Contract, Error> {
         let corrupt = |detail: String| Error::internal("reading a stored contract", detail);
         let start = self.start_date;
         let input = ContractTermsInput {
@@ -88,7 +88,66 @@ impl ContractRow {
             id: ContractId::parse(&self.id).map_err(corrupt)?,
             terms,
             create_time: from_stored_time(self.create_time),
+            lifecycle,
         })
+    }
+}
+
+/// The lifecycles of these contracts (absent: nothing happened yet).
+fn lifecycles(connection: &mut AnyConnection, ids: &[String]) -> Result<std::collections::HashMap<String, Lifecycle>, Error> {
+    let rows: Vec<(String, String, NaiveDate)> = contract_events::table
+        .filter(contract_events::contract_id.eq_any(ids.to_vec()))
+        .select((contract_events::contract_id, contract_events::kind, contract_events::effective_date))
+        .load(connection)
+        .context("reading contract events")?;
+    let mut lifecycles: std::collections::HashMap<String, Lifecycle> = std::collections::HashMap::new();
+    for (contract, kind, effective) in rows {
+        let lifecycle = lifecycles.entry(contract).or_default();
+        match kind.as_str() {
+            EXTENDED => lifecycle.extended = true,
+            ENDED => lifecycle.ended_on = Some(effective),
+            other => return Err(Error::internal("reading contract events", format!("unknown kind {other:?}"))),
+        }
+    }
+    Ok(lifecycles)
+}
+
+/// The `contract_events` kind of an exercised extension option.
+const EXTENDED: &str = "EXTENDED";
+/// The `contract_events` kind of an early end.
+const ENDED: &str = "ENDED";
+
+/// Records that a contract's extension option was exercised, or that it ended early on
+/// `effective` (its last day).
+///
+/// # Errors
+/// [`Error::AlreadyExists`] when that happened before; a storage fault.
+pub fn insert_contract_event(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    ended: bool,
+    effective: NaiveDate,
+    detail: &str,
+    recorded_by: &str,
+    when: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Error> {
+    let kind = if ended { ENDED } else { EXTENDED };
+    let inserted = diesel::insert_into(contract_events::table)
+        .values((
+            contract_events::contract_id.eq(contract.as_str()),
+            contract_events::kind.eq(kind),
+            contract_events::effective_date.eq(effective),
+            contract_events::detail.eq(detail),
+            contract_events::recorded_by.eq(recorded_by),
+            contract_events::record_time.eq(to_stored_time(when)),
+        ))
+        .execute(connection);
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(error) if is_unique_violation(&error) => {
+            Err(Error::AlreadyExists { resource: format!("{} ({})", contract_name(contract), kind.to_lowercase()) })
+        }
+        Err(error) => Err(Error::internal("recording a contract event", error)),
     }
 }
 
@@ -118,7 +177,7 @@ pub fn get_contract(connection: &mut AnyConnection, id: &ContractId) -> Result<C
         .optional()
         .context("reading a contract")?
         .ok_or_else(|| Error::NotFound { resource: contract_name(id) })?
-        .into_contract()
+        .into_contract(lifecycles(connection, &[id.as_str().to_owned()])?.remove(id.as_str()).unwrap_or_default())
 }
 
 /// Lists contracts ordered by id, optionally only those of one municipality.
@@ -138,7 +197,15 @@ pub fn list_contracts(
         query = query.filter(contracts::gemeente.eq(gemeente.as_str().to_owned()));
     }
     let rows: Vec<ContractRow> = query.load(connection).context("listing contracts")?;
-    let items = rows.into_iter().map(ContractRow::into_contract).collect::<Result<Vec<_>, _>>()?;
+    let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
+    let mut lifecycles = lifecycles(connection, &ids)?;
+    let items = rows
+        .into_iter()
+        .map(|row| {
+            let lifecycle = lifecycles.remove(&row.id).unwrap_or_default();
+            row.into_contract(lifecycle)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(paginate(items, page, |contract| contract.id.as_str().to_owned()))
 }
 

@@ -251,7 +251,66 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// What became of contracts: extension exercised, early end.
+    contract_events (contract_id, kind) {
+        /// The contract.
+        contract_id -> Text,
+        /// `EXTENDED` or `ENDED`.
+        kind -> Text,
+        /// From when it holds (for `ENDED`: the contract's last day).
+        effective_date -> Date,
+        /// Why.
+        detail -> Text,
+        /// Subject of the recording principal.
+        recorded_by -> Text,
+        /// When recorded (UTC).
+        record_time -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Go/no-go evaluations of checkpoints.
+    evaluations (contract_id, checkpoint) {
+        /// The contract.
+        contract_id -> Text,
+        /// The checkpoint.
+        checkpoint -> Date,
+        /// The evaluation, canonically encoded.
+        content -> Text,
+        /// SHA-256 of `content`, hex.
+        content_sha256 -> Text,
+        /// Subject of the evaluating principal.
+        evaluated_by -> Text,
+        /// When evaluated (UTC).
+        create_time -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Each party's go/no-go decision on an evaluated checkpoint.
+    go_no_go_decisions (contract_id, checkpoint, party) {
+        /// The contract.
+        contract_id -> Text,
+        /// The checkpoint.
+        checkpoint -> Date,
+        /// `flextensie` or `gemeente`.
+        party -> Text,
+        /// `GO` or `NO_GO`.
+        decision -> Text,
+        /// Why.
+        reasons -> Text,
+        /// Subject of the deciding principal.
+        decided_by -> Text,
+        /// When decided (UTC).
+        decide_time -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    contract_events,
+    evaluations,
+    go_no_go_decisions,
     candidates,
     candidate_events,
     savings_records,
