@@ -8,6 +8,7 @@ use prost::Message;
 const PROTO_ROOT: &str = "proto";
 const PROTO_FILES: &[&str] = &[
     "proto/flextensie/settlement/v1/contracts.proto",
+    "proto/flextensie/settlement/v1/gonogo.proto",
     "proto/flextensie/settlement/v1/hours.proto",
     "proto/flextensie/settlement/v1/pool.proto",
     "proto/flextensie/settlement/v1/savings.proto",

@@ -16,12 +16,13 @@ use crate::auth::{Authenticator, DevKeyPair, TrustedKeys};
 use crate::configuration::{Limits, Settings};
 use crate::grpc::access::{Access, AccessLayer, Authentication};
 use crate::grpc::api::contract_service_server::ContractServiceServer;
+use crate::grpc::api::go_no_go_service_server::GoNoGoServiceServer;
 use crate::grpc::api::hours_service_server::HoursServiceServer;
 use crate::grpc::api::pool_service_server::PoolServiceServer;
 use crate::grpc::api::savings_service_server::SavingsServiceServer;
 use crate::grpc::proto::FILE_DESCRIPTOR_SET;
-use crate::grpc::{ContractApi, HoursApi, PoolApi, SavingsApi};
-use crate::service::{Clock, ContractService, HoursService, PoolService, SavingsService};
+use crate::grpc::{ContractApi, GoNoGoApi, HoursApi, PoolApi, SavingsApi};
+use crate::service::{Clock, ContractService, GoNoGoService, HoursService, PoolService, SavingsService};
 use crate::storage::Store;
 
 /// A server that is bound, migrated and ready to run.
@@ -181,6 +182,7 @@ impl Application {
         health.set_serving::<HoursServiceServer<HoursApi>>().await;
         health.set_serving::<SavingsServiceServer<SavingsApi>>().await;
         health.set_serving::<PoolServiceServer<PoolApi>>().await;
+        health.set_serving::<GoNoGoServiceServer<GoNoGoApi>>().await;
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
@@ -193,6 +195,9 @@ impl Application {
                 .max_decoding_message_size(limits.max_message_bytes)
                 .max_encoding_message_size(limits.max_message_bytes);
         let hours = HoursServiceServer::new(HoursApi::new(HoursService::new(self.store.clone(), self.clock)))
+            .max_decoding_message_size(limits.max_message_bytes)
+            .max_encoding_message_size(limits.max_message_bytes);
+        let gonogo = GoNoGoServiceServer::new(GoNoGoApi::new(GoNoGoService::new(self.store.clone(), self.clock)))
             .max_decoding_message_size(limits.max_message_bytes)
             .max_encoding_message_size(limits.max_message_bytes);
         let pool = PoolServiceServer::new(PoolApi::new(PoolService::new(self.store.clone(), self.clock)))
@@ -216,6 +221,7 @@ impl Application {
             health.set_not_serving::<HoursServiceServer<HoursApi>>().await;
             health.set_not_serving::<SavingsServiceServer<SavingsApi>>().await;
             health.set_not_serving::<PoolServiceServer<PoolApi>>().await;
+            health.set_not_serving::<GoNoGoServiceServer<GoNoGoApi>>().await;
             let _ = stopping_tx.send(());
         };
         let mut builder = Server::builder();
@@ -240,6 +246,7 @@ impl Application {
             .add_service(hours)
             .add_service(savings)
             .add_service(pool)
+            .add_service(gonogo)
             .serve_with_incoming_shutdown(incoming, signal);
 
         tracing::info!(address = %self.local_addr, database.backend = self.store.target().backend(), "listening");

@@ -33,11 +33,17 @@ pub enum Action {
     RegisterCandidate,
     /// Something that happened to a candidate was recorded.
     RecordCandidateEvent,
+    /// A go/no-go checkpoint was evaluated.
+    EvaluateCheckpoint,
+    /// A party decided go or no-go.
+    RecordGoNoGoDecision,
+    /// The extension option was exercised.
+    ExerciseExtension,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 16] = [
         Action::CreateContract,
         Action::CreateIntercedent,
         Action::CreateHourlyRate,
@@ -51,6 +57,9 @@ impl Action {
         Action::RejectSavings,
         Action::RegisterCandidate,
         Action::RecordCandidateEvent,
+        Action::EvaluateCheckpoint,
+        Action::RecordGoNoGoDecision,
+        Action::ExerciseExtension,
     ];
 }
 
@@ -72,6 +81,9 @@ impl Action {
             Action::RejectSavings => "savings.reject",
             Action::RegisterCandidate => "candidate.register",
             Action::RecordCandidateEvent => "candidate.event",
+            Action::EvaluateCheckpoint => "go_no_go.evaluate",
+            Action::RecordGoNoGoDecision => "go_no_go.decide",
+            Action::ExerciseExtension => "contract.extend",
         }
     }
 }

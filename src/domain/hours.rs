@@ -7,9 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Contract, ContractId, HourlyRate, IntercedentId, Minutes, RateSchedule, RawDate, Violations, parse_date,
-};
+use super::{Contract, ContractId, HourlyRate, IntercedentId, Minutes, RateSchedule, RawDate, Violations, parse_date};
 use crate::domain::ids::LineReference;
 use crate::domain::money::Cents;
 

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod contract;
+pub mod gonogo;
 pub mod hours;
 pub mod ids;
 pub mod intercedent;

@@ -61,6 +61,31 @@ pub fn parse_savings_name(name: &str) -> Result<(ContractId, LineReference), Str
     }
 }
 
+/// The collection segment of go/no-go evaluations.
+const EVALUATIONS: &str = "evaluations";
+
+/// `contracts/{contract}/evaluations/{checkpoint as YYYY-MM-DD}`.
+#[must_use]
+pub fn evaluation_name(contract: &ContractId, checkpoint: NaiveDate) -> String {
+    format!("{}/{EVALUATIONS}/{checkpoint}", contract_name(contract))
+}
+
+/// Parses `contracts/{contract}/evaluations/{YYYY-MM-DD}`.
+///
+/// # Errors
+/// A description of the expected form.
+pub fn parse_evaluation_name(name: &str) -> Result<(ContractId, NaiveDate), String> {
+    match name.split('/').collect::<Vec<_>>().as_slice() {
+        [CONTRACTS, contract, EVALUATIONS, checkpoint] => Ok((
+            ContractId::parse(contract)?,
+            checkpoint.parse().map_err(|_| format!("{checkpoint:?} is not a date YYYY-MM-DD"))?,
+        )),
+        _ => Err(format!(
+            "must be an evaluation name of the form contracts/{{contract}}/evaluations/{{YYYY-MM-DD}}, got {name:?}"
+        )),
+    }
+}
+
 /// The collection segment of candidates.
 const CANDIDATES: &str = "candidates";
 

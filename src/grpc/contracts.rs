@@ -147,7 +147,7 @@ fn rate_input(rate: api::HourlyRate) -> HourlyRateInput {
     HourlyRateInput { effective_date: raw_date(rate.effective_date), rate_per_hour_cents: rate.rate_per_hour_cents }
 }
 
-fn contract_message(contract: &Contract) -> api::Contract {
+pub(super) fn contract_message(contract: &Contract) -> api::Contract {
     let terms = &contract.terms;
     let target = terms.composition_target();
     let mode = match terms.risk_shift_mode() {
@@ -171,8 +171,10 @@ fn contract_message(contract: &Contract) -> api::Contract {
             arrangement_1_percent: small(target.arrangement_1_percent()),
             arrangement_3_percent: small(target.arrangement_3_percent()),
         }),
-        end_date: terms.end_date().map(date),
+        end_date: contract.end_date().map(date),
         create_time: Some(timestamp(contract.create_time)),
+        extended: contract.lifecycle.extended,
+        ended_on: contract.lifecycle.ended_on.map(date),
     }
 }
 

@@ -5,12 +5,14 @@
 pub mod access;
 mod contracts;
 mod convert;
+mod gonogo;
 mod hours;
 mod pool;
 mod savings;
 pub mod status;
 
 pub use contracts::ContractApi;
+pub use gonogo::GoNoGoApi;
 pub use hours::HoursApi;
 pub use pool::PoolApi;
 pub use savings::SavingsApi;

@@ -6,8 +6,8 @@ use tracing::instrument;
 use super::{Clock, RequestContext, scoped_contract};
 use crate::domain::names::{contract_name, hourly_rate_name, intercedent_name};
 use crate::domain::{
-    Action, Contract, ContractId, Lifecycle, ContractTerms, Intercedent, IntercedentId, NewHourlyRate, NewIntercedent, Page,
-    PageRequest, RateSchedule, RecordedRate, RequestId,
+    Action, Contract, ContractId, ContractTerms, Intercedent, IntercedentId, Lifecycle, NewHourlyRate, NewIntercedent,
+    Page, PageRequest, RateSchedule, RecordedRate, RequestId,
 };
 use crate::error::Error;
 use crate::storage::contracts as rows;

@@ -2,11 +2,13 @@
 //! Time and ids are chosen here (never in the domain), then handed down as values.
 
 mod contracts;
+mod gonogo;
 mod hours;
 mod pool;
 mod savings;
 
 pub use contracts::{ContractService, CreateContract, CreateHourlyRate, CreateIntercedent};
+pub use gonogo::{DecideGoNoGo, EvaluateCheckpoint, ExerciseExtension, GoNoGoService};
 pub use hours::{CorrectHours, HoursService, RejectHours, SubmitHours, VerifyHours};
 pub use pool::{Intake, IntakeWindow, PoolService, RecordCandidateEvent, RegisterCandidate};
 pub use savings::{CorrectSavings, DecideSavings, SavingsService, SavingsTotals, SubmitSavings};

@@ -8,8 +8,8 @@ use super::{AnyConnection, from_stored_time, is_unique_violation, to_stored_time
 use crate::domain::names::{contract_name, hourly_rate_name, intercedent_name};
 use crate::domain::paging::{Page, encode_token};
 use crate::domain::{
-    CbsCode, Contract, Lifecycle, ContractId, ContractTerms, ContractTermsInput, HourlyRate, Intercedent, IntercedentId,
-    PageRequest, RateSchedule, RawDate, RecordedRate, RiskShiftMode,
+    CbsCode, Contract, ContractId, ContractTerms, ContractTermsInput, HourlyRate, Intercedent, IntercedentId,
+    Lifecycle, PageRequest, RateSchedule, RawDate, RecordedRate, RiskShiftMode,
 };
 use crate::error::{Context, Error};
 
@@ -94,7 +94,10 @@ impl ContractRow {
 }
 
 /// The lifecycles of these contracts (absent: nothing happened yet).
-fn lifecycles(connection: &mut AnyConnection, ids: &[String]) -> Result<std::collections::HashMap<String, Lifecycle>, Error> {
+fn lifecycles(
+    connection: &mut AnyConnection,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, Lifecycle>, Error> {
     let rows: Vec<(String, String, NaiveDate)> = contract_events::table
         .filter(contract_events::contract_id.eq_any(ids.to_vec()))
         .select((contract_events::contract_id, contract_events::kind, contract_events::effective_date))

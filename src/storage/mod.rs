@@ -9,6 +9,7 @@
 pub mod audit;
 mod connection;
 pub mod contracts;
+pub mod gonogo;
 pub mod hours;
 pub(crate) mod idempotency;
 pub mod pool;

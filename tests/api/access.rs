@@ -34,6 +34,10 @@ const EXPECTED: &[(&str, &[RoleKind], bool)] = &[
     ("GetHourEntry", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
     ("ListHourEntries", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
     ("GetHoursTotals", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
+    ("EvaluateCheckpoint", &[RoleKind::Billing, RoleKind::Gemeente], true),
+    ("GetEvaluation", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
+    ("RecordGoNoGoDecision", &[RoleKind::Billing, RoleKind::Gemeente], true),
+    ("ExerciseExtension", &[RoleKind::Admin], true),
     ("RegisterCandidate", &[RoleKind::Gemeente], true),
     ("RecordCandidateEvent", &[RoleKind::Gemeente], true),
     ("GetCandidate", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
@@ -86,6 +90,14 @@ async fn call(app: &TestApp, role: &Role, method: &str, target: Target, n: u32) 
     let intercedent = format!("{contract}/intercedents/int-1");
     let entry = |id: &str| format!("{contract}/hourEntries/{id}");
     let candidate = format!("{contract}/candidates/cbase");
+    let mut gonogo = {
+        let value = format!("Bearer {}", app.token(role.clone())).parse().unwrap();
+        let channel = tonic::transport::Channel::from_shared(app.address.clone()).unwrap().connect_lazy();
+        flexsettle::grpc::api::go_no_go_service_client::GoNoGoServiceClient::with_interceptor(
+            channel,
+            crate::helpers::Bearer::new(Some(value)),
+        )
+    };
     match method {
         "CreateContract" => {
             let contract = api::Contract { gemeente: gemeente.to_owned(), ..worked_example_contract() };
@@ -163,6 +175,39 @@ async fn call(app: &TestApp, role: &Role, method: &str, target: Target, n: u32) 
             .get_hours_totals(api::GetHoursTotalsRequest {
                 parent: contract.to_owned(),
                 period_start: crate::helpers::date(2025, 1, 1),
+            })
+            .await
+            .map(drop),
+        "EvaluateCheckpoint" => gonogo
+            .evaluate_checkpoint(api::EvaluateCheckpointRequest {
+                request_id: format!("m-{n}"),
+                parent: contract.to_owned(),
+                // Each party evaluates a checkpoint of its own; a checkpoint is evaluated once.
+                checkpoint: if *role == Role::Billing {
+                    crate::helpers::date(2026, 1, 1)
+                } else {
+                    crate::helpers::date(2026, 7, 1)
+                },
+            })
+            .await
+            .map(drop),
+        "GetEvaluation" => gonogo
+            .get_evaluation(api::GetEvaluationRequest { name: format!("{contract}/evaluations/2025-07-01") })
+            .await
+            .map(drop),
+        "RecordGoNoGoDecision" => gonogo
+            .record_go_no_go_decision(api::RecordGoNoGoDecisionRequest {
+                request_id: format!("m-{n}"),
+                evaluation: format!("{contract}/evaluations/2025-07-01"),
+                verdict: api::GoNoGoVerdict::Go.into(),
+                reasons: "on track".to_owned(),
+            })
+            .await
+            .map(drop),
+        "ExerciseExtension" => gonogo
+            .exercise_extension(api::ExerciseExtensionRequest {
+                request_id: format!("m-{n}"),
+                contract: contract.to_owned(),
             })
             .await
             .map(drop),
@@ -304,7 +349,9 @@ fn hour_line(reference: &str, day: u32, minutes: i64) -> api::HourLine {
 async fn two_municipalities(app: &TestApp) {
     let mut admin = app.contracts.clone();
     for (id, gemeente) in [("own", OWN_GEMEENTE), ("other", OTHER_GEMEENTE)] {
-        let contract = api::Contract { gemeente: gemeente.to_owned(), ..past_contract() };
+        // Two years from 2025: three checkpoints reached by the server's clock (2026-07-15), and
+        // the extension option still open.
+        let contract = api::Contract { gemeente: gemeente.to_owned(), term_months: 24, ..past_contract() };
         let request = api::CreateContractRequest {
             request_id: format!("setup-{id}"),
             contract_id: id.to_owned(),
@@ -370,6 +417,19 @@ async fn two_municipalities(app: &TestApp) {
             })
             .await
             .unwrap();
+        let value = format!("Bearer {}", app.token(Role::Billing)).parse().unwrap();
+        let channel = tonic::transport::Channel::from_shared(app.address.clone()).unwrap().connect_lazy();
+        flexsettle::grpc::api::go_no_go_service_client::GoNoGoServiceClient::with_interceptor(
+            channel,
+            crate::helpers::Bearer::new(Some(value)),
+        )
+        .evaluate_checkpoint(api::EvaluateCheckpointRequest {
+            request_id: format!("setup-evaluate-{id}"),
+            parent: parent.clone(),
+            checkpoint: crate::helpers::date(2025, 7, 1),
+        })
+        .await
+        .unwrap();
         app.savings_as(municipality)
             .verify_savings(api::VerifySavingsRequest {
                 request_id: format!("setup-verify-savings-{id}"),
@@ -390,6 +450,10 @@ fn the_matrix_covers_every_rpc_of_the_access_table() {
 
 on_both_backends! {
     async fn every_rpc_answers_every_role_as_design_section_6_says(app) {
+        let app = TestApp::spawn_with(app.backend, |settings| {
+            settings.clock.fixed_now = Some("2026-07-15T10:00:00Z".parse().unwrap());
+        })
+        .await;
         two_municipalities(&app).await;
         let mut n = 0;
         let mut wrong = Vec::new();

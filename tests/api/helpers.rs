@@ -133,6 +133,13 @@ pub fn test_settings(database_url: &str) -> Settings {
 #[derive(Clone)]
 pub struct Bearer(Option<MetadataValue<Ascii>>);
 
+impl Bearer {
+    /// Sends this `authorization` value, or none.
+    pub fn new(value: Option<MetadataValue<Ascii>>) -> Bearer {
+        Bearer(value)
+    }
+}
+
 impl Interceptor for Bearer {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         if let Some(value) = &self.0 {

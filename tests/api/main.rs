@@ -9,6 +9,7 @@ mod helpers;
 
 mod access;
 mod contracts;
+mod gonogo;
 mod health;
 mod hours;
 mod idempotency;

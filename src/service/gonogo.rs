@@ -1,0 +1,291 @@
+//! The go/no-go: evaluate a checkpoint, record each party's decision (a no-go ends the
+//! contract at the checkpoint), and exercise the extension option.
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tracing::instrument;
+
+use super::{Clock, RequestContext, scoped_contract};
+use crate::domain::audit::canonical_json;
+use crate::domain::gonogo::{PeriodFigures, Verdict, evaluate};
+use crate::domain::hours::{EntryState, totals_by_state};
+use crate::domain::names::{contract_name, evaluation_name};
+use crate::domain::savings::Party;
+use crate::domain::{Action, Cents, Contract, ContractId, RequestId, Violations};
+use crate::error::{Context, Error, PreconditionViolation};
+use crate::storage::gonogo::{self as rows, PartyDecision, StoredEvaluation};
+use crate::storage::{AnyConnection, Applied, Mutation, Store, contracts, hex, hours, lock_keys, pool, savings};
+
+/// A checked request to evaluate a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EvaluateCheckpoint {
+    /// The idempotency key; not part of the payload.
+    #[serde(skip)]
+    pub request_id: RequestId,
+    /// The contract.
+    pub contract: ContractId,
+    /// The checkpoint.
+    pub checkpoint: NaiveDate,
+}
+
+/// A checked go/no-go decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DecideGoNoGo {
+    /// The idempotency key; not part of the payload.
+    #[serde(skip)]
+    pub request_id: RequestId,
+    /// The contract.
+    pub contract: ContractId,
+    /// The checkpoint.
+    pub checkpoint: NaiveDate,
+    /// Go or no-go.
+    pub verdict: Verdict,
+    /// Why.
+    pub reasons: String,
+}
+
+/// A checked request to exercise the extension option.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExerciseExtension {
+    /// The idempotency key; not part of the payload.
+    #[serde(skip)]
+    pub request_id: RequestId,
+    /// The contract.
+    pub contract: ContractId,
+}
+
+/// Evaluates checkpoints and records the parties' decisions.
+#[derive(Debug, Clone)]
+pub struct GoNoGoService {
+    store: Store,
+    clock: Clock,
+}
+
+fn precondition(kind: &'static str, subject: String, description: String) -> Error {
+    Error::FailedPrecondition(vec![PreconditionViolation { kind, subject, description }])
+}
+
+/// The verified cost and savings of every period that starts before `until`.
+fn period_figures(
+    connection: &mut AnyConnection,
+    contract: &Contract,
+    until: NaiveDate,
+) -> Result<Vec<PeriodFigures>, Error> {
+    let mut figures = Vec::new();
+    for period in (0_u32..).map_while(|index| contract.terms.period(index)).take_while(|period| period.start < until) {
+        let sums = hours::period_day_sums(connection, &contract.id, period.start)?;
+        let ids: Vec<String> =
+            sums.iter().map(|sum| sum.intercedent.as_str().to_owned()).collect::<BTreeSet<_>>().into_iter().collect();
+        let rates = contracts::rate_schedules(connection, &contract.id, &ids)?;
+        let states = totals_by_state(period.start, &sums, &rates)
+            .map_err(|detail| Error::internal("totalling hours", detail))?;
+        let cost =
+            states.iter().find(|state| state.state == EntryState::Verified).map_or(Cents::ZERO, |state| state.cost);
+        let saved = savings::period_sums(connection, &contract.id, period.start)?
+            .into_iter()
+            .find(|(state, _, _)| *state == EntryState::Verified)
+            .map_or(Cents::ZERO, |(_, _, amount)| amount);
+        figures.push(PeriodFigures { period, cost, savings: saved });
+    }
+    Ok(figures)
+}
+
+impl GoNoGoService {
+    /// A service over `store` that reads the time from `clock`.
+    #[must_use]
+    pub fn new(store: Store, clock: Clock) -> GoNoGoService {
+        GoNoGoService { store, clock }
+    }
+
+    /// Evaluates a checkpoint that has been reached, and stores the evaluation with its hash.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a date that is no checkpoint, [`Error::FailedPrecondition`]
+    /// for one not reached yet, [`Error::AlreadyExists`] for one evaluated before, or a fault.
+    #[instrument(skip_all, fields(request.id = command.request_id.as_str(), contract.id = command.contract.as_str()))]
+    pub async fn evaluate(
+        &self,
+        context: &RequestContext,
+        command: EvaluateCheckpoint,
+    ) -> Result<StoredEvaluation, Error> {
+        let now = self.clock.now();
+        let mutation = Mutation::new(
+            context.principal.clone(),
+            command.request_id.clone(),
+            Action::EvaluateCheckpoint,
+            &command,
+            now,
+        )?;
+        let context = context.clone();
+        self.store
+            .mutate(mutation, move |connection| {
+                let contract = scoped_contract(connection, &context, &command.contract)?;
+                let checkpoint = command.checkpoint;
+                let name = evaluation_name(&contract.id, checkpoint);
+                if !contract.checkpoints().contains(&checkpoint) {
+                    return Err(Error::InvalidArgument(Violations::single(
+                        "checkpoint",
+                        format!(
+                            "{checkpoint} is not a go/no-go checkpoint of {} (every 6 months from its start)",
+                            contract_name(&contract.id)
+                        ),
+                    )));
+                }
+                if checkpoint > super::hours::dutch_today(now) {
+                    return Err(precondition(
+                        "CHECKPOINT_NOT_REACHED",
+                        name,
+                        format!("{checkpoint} has not been reached"),
+                    ));
+                }
+                let figures = period_figures(connection, &contract, checkpoint)?;
+                let candidates = pool::pool(connection, &contract.id, checkpoint)?;
+                let evaluation = evaluate(&contract, checkpoint, &figures, &candidates)
+                    .map_err(|detail| Error::internal("evaluating a checkpoint", detail))?;
+                let content = canonical_json(&evaluation).context("encoding an evaluation")?;
+                let stored = StoredEvaluation {
+                    contract_id: contract.id.clone(),
+                    evaluation,
+                    content_sha256: hex(&Sha256::digest(content.as_bytes())),
+                    evaluated_by: context.principal.subject.clone(),
+                    create_time: now,
+                    decisions: Vec::new(),
+                };
+                rows::insert_evaluation(connection, &stored, &content)?;
+                Ok(Applied::changed(name, stored))
+            })
+            .await
+    }
+
+    /// Records a party's decision on an evaluated checkpoint; a no-go ends the contract on the
+    /// day before the checkpoint.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an evaluation not made, [`Error::AlreadyExists`] when the party
+    /// decided before, or a fault.
+    #[instrument(skip_all, fields(request.id = command.request_id.as_str(), contract.id = command.contract.as_str()))]
+    pub async fn decide(&self, context: &RequestContext, command: DecideGoNoGo) -> Result<StoredEvaluation, Error> {
+        let now = self.clock.now();
+        let party = Party::of(&context.principal.role).ok_or_else(|| Error::PermissionDenied {
+            resource: evaluation_name(&command.contract, command.checkpoint),
+            reason: "only the parties decide go or no-go".to_owned(),
+        })?;
+        let mutation = Mutation::new(
+            context.principal.clone(),
+            command.request_id.clone(),
+            Action::RecordGoNoGoDecision,
+            &command,
+            now,
+        )?;
+        let context = context.clone();
+        self.store
+            .mutate(mutation, move |connection| {
+                let contract = scoped_contract(connection, &context, &command.contract)?;
+                lock_keys(connection, [contract_name(&contract.id).as_str()])?;
+                rows::get_evaluation(connection, &contract.id, command.checkpoint)?;
+                let decision = PartyDecision {
+                    party,
+                    verdict: command.verdict,
+                    reasons: command.reasons,
+                    decided_by: context.principal.subject.clone(),
+                    decide_time: now,
+                };
+                rows::insert_decision(connection, &contract.id, command.checkpoint, &decision)?;
+                if decision.verdict == Verdict::NoGo && contract.lifecycle.ended_on.is_none() {
+                    let last_day = command
+                        .checkpoint
+                        .pred_opt()
+                        .ok_or_else(|| Error::internal("ending a contract", "no day before the checkpoint"))?;
+                    let detail = format!("no-go of {} at {}", party.as_str(), command.checkpoint);
+                    contracts::insert_contract_event(
+                        connection,
+                        &contract.id,
+                        true,
+                        last_day,
+                        &detail,
+                        &context.principal.subject,
+                        now,
+                    )?;
+                }
+                let stored = rows::get_evaluation(connection, &contract.id, command.checkpoint)?;
+                Ok(Applied::changed(evaluation_name(&contract.id, command.checkpoint), stored))
+            })
+            .await
+    }
+
+    /// Reads an evaluation with its decisions.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], or a fault.
+    pub async fn get(
+        &self,
+        context: &RequestContext,
+        contract: ContractId,
+        checkpoint: NaiveDate,
+    ) -> Result<StoredEvaluation, Error> {
+        let context = context.clone();
+        self.store
+            .read(move |connection| {
+                scoped_contract(connection, &context, &contract)?;
+                rows::get_evaluation(connection, &contract, checkpoint)
+            })
+            .await
+    }
+
+    /// Exercises the extension option: once, before the term ends, not after a no-go.
+    ///
+    /// # Errors
+    /// [`Error::FailedPrecondition`] when the option cannot be exercised, or a fault.
+    #[instrument(skip_all, fields(request.id = command.request_id.as_str(), contract.id = command.contract.as_str()))]
+    pub async fn extend(&self, context: &RequestContext, command: ExerciseExtension) -> Result<Contract, Error> {
+        let now = self.clock.now();
+        let mutation = Mutation::new(
+            context.principal.clone(),
+            command.request_id.clone(),
+            Action::ExerciseExtension,
+            &command,
+            now,
+        )?;
+        let context = context.clone();
+        self.store
+            .mutate(mutation, move |connection| {
+                let contract = scoped_contract(connection, &context, &command.contract)?;
+                let name = contract_name(&contract.id);
+                let refuse = |description: String| precondition("EXTENSION_NOT_AVAILABLE", name.clone(), description);
+                let term_end =
+                    contract.terms.end_date().ok_or_else(|| Error::internal("extending a contract", "no term end"))?;
+                if contract.terms.extension_option_months() == 0 {
+                    return Err(refuse("the contract has no extension option".to_owned()));
+                }
+                if contract.lifecycle.extended {
+                    return Err(refuse(
+                        "the extension option was exercised before; it can be exercised once".to_owned(),
+                    ));
+                }
+                if let Some(ended) = contract.lifecycle.ended_on {
+                    return Err(refuse(format!("the contract ended on {ended} after a no-go")));
+                }
+                if super::hours::dutch_today(now) > term_end {
+                    return Err(refuse(format!("the term ended on {term_end}; the option is exercised before that")));
+                }
+                let from = term_end
+                    .succ_opt()
+                    .ok_or_else(|| Error::internal("extending a contract", "no day after the term"))?;
+                contracts::insert_contract_event(
+                    connection,
+                    &contract.id,
+                    false,
+                    from,
+                    "extension option exercised",
+                    &context.principal.subject,
+                    now,
+                )?;
+                let extended = contracts::get_contract(connection, &contract.id)?;
+                Ok(Applied::changed(name, extended))
+            })
+            .await
+    }
+}
