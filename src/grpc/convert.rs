@@ -26,3 +26,32 @@ pub(super) fn timestamp(instant: DateTime<Utc>) -> prost_types::Timestamp {
         nanos: i32::try_from(instant.timestamp_subsec_nanos()).unwrap_or_default(),
     }
 }
+
+/// Reads 1 to `max` distinct names of resources of one contract (e.g. entries to verify), each
+/// checked by `parse`; violations name `field[index]`.
+pub(super) fn distinct_names<T: Clone + Eq + std::hash::Hash>(
+    names: &[String],
+    field: &str,
+    max: usize,
+    contract: Option<&crate::domain::ContractId>,
+    parse: impl Fn(&str) -> Result<(crate::domain::ContractId, T), String>,
+    v: &mut crate::domain::Violations,
+) -> Vec<T> {
+    if names.is_empty() || names.len() > max {
+        v.add(field, format!("must name 1 to {max} resources, got {}", names.len()));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut ids = Vec::with_capacity(names.len().min(max));
+    for (index, name) in names.iter().take(max).enumerate() {
+        let at = format!("{field}[{index}]");
+        match parse(name) {
+            Err(error) => v.add(at, error),
+            Ok((owner, _)) if contract.is_some_and(|contract| *contract != owner) => {
+                v.add(at, format!("{name} does not belong to the parent contract"));
+            }
+            Ok((_, id)) if !seen.insert(id.clone()) => v.add(at, format!("{name} is named twice")),
+            Ok((_, id)) => ids.push(id),
+        }
+    }
+    ids
+}

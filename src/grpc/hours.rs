@@ -1,13 +1,11 @@
 //! `flextensie.settlement.v1.HoursService`.
 
-use std::collections::HashSet;
-
 use tonic::{Request, Response, Status};
 
 use super::api;
 use super::api::hours_service_server::HoursService as HoursServiceApi;
 use super::contracts::{context, invalid};
-use super::convert::{date, raw_date, timestamp};
+use super::convert::{date, distinct_names, raw_date, timestamp};
 use crate::domain::hours::{
     CorrectionLine, DECISIONS_PER_CALL_MAX, EntryFilter, EntryState, HOUR_LINES_PER_BATCH_MAX, HourEntry, HourLine,
     HourLineInput, StateTotals, TimeKind, parse_note,
@@ -15,7 +13,7 @@ use crate::domain::hours::{
 use crate::domain::names::{
     contract_name, hour_entry_name, intercedent_name, parse_contract_name, parse_hour_entry_name,
 };
-use crate::domain::{ContractId, IntercedentId, LineReference, PageRequest, RequestId, Violations, parse_date};
+use crate::domain::{ContractId, IntercedentId, PageRequest, RequestId, Violations, parse_date};
 use crate::service::{CorrectHours, HoursService, RejectHours, SubmitHours, VerifyHours};
 
 /// The gRPC face of [`HoursService`].
@@ -164,26 +162,6 @@ impl TryFrom<api::CorrectHoursRequest> for CorrectHours {
     }
 }
 
-fn entry_names(names: &[String], contract: Option<&ContractId>, v: &mut Violations) -> Vec<LineReference> {
-    if names.is_empty() || names.len() > DECISIONS_PER_CALL_MAX {
-        v.add("entries", format!("must name 1 to {DECISIONS_PER_CALL_MAX} entries, got {}", names.len()));
-    }
-    let mut seen = HashSet::new();
-    let mut ids = Vec::with_capacity(names.len().min(DECISIONS_PER_CALL_MAX));
-    for (index, name) in names.iter().take(DECISIONS_PER_CALL_MAX).enumerate() {
-        let field = format!("entries[{index}]");
-        match parse_hour_entry_name(name) {
-            Err(error) => v.add(field, error),
-            Ok((owner, _)) if contract.is_some_and(|contract| *contract != owner) => {
-                v.add(field, format!("{name} is not an entry of the parent contract"));
-            }
-            Ok((_, id)) if !seen.insert(id.clone()) => v.add(field, format!("{name} is named twice")),
-            Ok((_, id)) => ids.push(id),
-        }
-    }
-    ids
-}
-
 impl TryFrom<api::VerifyHoursRequest> for VerifyHours {
     type Error = Violations;
 
@@ -191,7 +169,14 @@ impl TryFrom<api::VerifyHoursRequest> for VerifyHours {
         let mut v = Violations::new();
         let request_id = v.check("request_id", RequestId::parse(&request.request_id));
         let contract = v.check("parent", parse_contract_name(&request.parent));
-        let entries = entry_names(&request.entries, contract.as_ref(), &mut v);
+        let entries = distinct_names(
+            &request.entries,
+            "entries",
+            DECISIONS_PER_CALL_MAX,
+            contract.as_ref(),
+            parse_hour_entry_name,
+            &mut v,
+        );
         match (request_id, contract) {
             (Some(request_id), Some(contract)) if v.is_empty() => Ok(VerifyHours { request_id, contract, entries }),
             _ => Err(v),

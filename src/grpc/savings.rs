@@ -1,17 +1,15 @@
 //! `flextensie.settlement.v1.SavingsService`.
 
-use std::collections::HashSet;
-
 use tonic::{Request, Response, Status};
 
 use super::api;
 use super::api::savings_service_server::SavingsService as SavingsServiceApi;
 use super::contracts::{context, invalid};
-use super::convert::{date, raw_date, timestamp};
+use super::convert::{date, distinct_names, raw_date, timestamp};
 use crate::domain::hours::{DECISIONS_PER_CALL_MAX, EntryState, parse_note};
 use crate::domain::names::{contract_name, parse_contract_name, parse_savings_name, savings_name};
 use crate::domain::savings::{Certainty, SavingsCorrection, SavingsInput, SavingsKind, SavingsLine, SavingsRecord};
-use crate::domain::{ContractId, LineReference, PageRequest, RequestId, Violations, parse_date};
+use crate::domain::{PageRequest, RequestId, Violations, parse_date};
 use crate::service::{CorrectSavings, DecideSavings, SavingsService, SubmitSavings};
 
 /// The gRPC face of [`SavingsService`].
@@ -148,26 +146,6 @@ impl TryFrom<api::CorrectSavingsRequest> for CorrectSavings {
     }
 }
 
-fn record_names(names: &[String], contract: Option<&ContractId>, v: &mut Violations) -> Vec<LineReference> {
-    if names.is_empty() || names.len() > DECISIONS_PER_CALL_MAX {
-        v.add("savings", format!("must name 1 to {DECISIONS_PER_CALL_MAX} records, got {}", names.len()));
-    }
-    let mut seen = HashSet::new();
-    let mut ids = Vec::with_capacity(names.len().min(DECISIONS_PER_CALL_MAX));
-    for (index, name) in names.iter().take(DECISIONS_PER_CALL_MAX).enumerate() {
-        let field = format!("savings[{index}]");
-        match parse_savings_name(name) {
-            Err(error) => v.add(field, error),
-            Ok((owner, _)) if contract.is_some_and(|contract| *contract != owner) => {
-                v.add(field, format!("{name} is not a record of the parent contract"));
-            }
-            Ok((_, id)) if !seen.insert(id.clone()) => v.add(field, format!("{name} is named twice")),
-            Ok((_, id)) => ids.push(id),
-        }
-    }
-    ids
-}
-
 #[tonic::async_trait]
 impl SavingsServiceApi for SavingsApi {
     async fn submit_savings(
@@ -199,7 +177,14 @@ impl SavingsServiceApi for SavingsApi {
         let mut v = Violations::new();
         let request_id = v.check("request_id", RequestId::parse(&message.request_id));
         let contract = v.check("parent", parse_contract_name(&message.parent));
-        let records = record_names(&message.savings, contract.as_ref(), &mut v);
+        let records = distinct_names(
+            &message.savings,
+            "savings",
+            DECISIONS_PER_CALL_MAX,
+            contract.as_ref(),
+            parse_savings_name,
+            &mut v,
+        );
         let (Some(request_id), Some(contract)) = (request_id, contract) else {
             return Err(invalid(v));
         };

@@ -16,6 +16,7 @@ use crate::domain::names::{contract_name, evaluation_name};
 use crate::domain::savings::Party;
 use crate::domain::{Action, Cents, Contract, ContractId, RequestId, Violations};
 use crate::error::{Context, Error, PreconditionViolation};
+use crate::storage::contracts::ContractChange;
 use crate::storage::gonogo::{self as rows, PartyDecision, StoredEvaluation};
 use crate::storage::{AnyConnection, Applied, Mutation, Store, contracts, hex, hours, lock_keys, pool, savings};
 
@@ -203,7 +204,7 @@ impl GoNoGoService {
                     contracts::insert_contract_event(
                         connection,
                         &contract.id,
-                        true,
+                        ContractChange::Ended,
                         last_day,
                         &detail,
                         &context.principal.subject,
@@ -277,7 +278,7 @@ impl GoNoGoService {
                 contracts::insert_contract_event(
                     connection,
                     &contract.id,
-                    false,
+                    ContractChange::Extended,
                     from,
                     "extension option exercised",
                     &context.principal.subject,

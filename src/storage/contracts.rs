@@ -120,21 +120,32 @@ const EXTENDED: &str = "EXTENDED";
 /// The `contract_events` kind of an early end.
 const ENDED: &str = "ENDED";
 
-/// Records that a contract's extension option was exercised, or that it ended early on
-/// `effective` (its last day).
+/// What became of a contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContractChange {
+    /// The extension option was exercised; `effective` is the first day of the extension.
+    Extended,
+    /// A no-go ended the contract; `effective` is its last day.
+    Ended,
+}
+
+/// Records what became of a contract, from `effective` on.
 ///
 /// # Errors
 /// [`Error::AlreadyExists`] when that happened before; a storage fault.
 pub fn insert_contract_event(
     connection: &mut AnyConnection,
     contract: &ContractId,
-    ended: bool,
+    change: ContractChange,
     effective: NaiveDate,
     detail: &str,
     recorded_by: &str,
     when: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), Error> {
-    let kind = if ended { ENDED } else { EXTENDED };
+    let kind = match change {
+        ContractChange::Extended => EXTENDED,
+        ContractChange::Ended => ENDED,
+    };
     let inserted = diesel::insert_into(contract_events::table)
         .values((
             contract_events::contract_id.eq(contract.as_str()),
