@@ -13,6 +13,7 @@ pub mod paging;
 pub mod pool;
 pub mod principal;
 pub mod savings;
+pub mod settlement;
 pub mod violations;
 
 pub use audit::Action;

@@ -1,0 +1,264 @@
+//! The settlement arithmetic of one period (DESIGN.md §4), as a pure function: period and
+//! window-to-date figures, what the result covers this period, what stays uncovered (pending
+//! allocation until the window's last period), the allocation at the window's close (R5), and
+//! the net balance between the parties.
+
+use serde::{Deserialize, Serialize};
+
+use super::gonogo::{Allocation, allocate};
+use super::{Cents, ContractTerms, Period};
+
+/// The verified figures of one settled or to-be-settled period of a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeriodTotals {
+    /// The period.
+    pub period: Period,
+    /// Intercedent cost (sum of its cost lines).
+    pub cost: Cents,
+    /// Savings.
+    pub savings: Cents,
+}
+
+/// The intake outcome of a window, known when its last period is settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntakeOutcome {
+    /// Motivated intake in the window.
+    pub motivated: u32,
+    /// The window's minimum (pro-rated when cut short).
+    pub minimum: u32,
+}
+
+/// The figures of a period's statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementFigures {
+    /// This period's intercedent cost.
+    pub period_cost: Cents,
+    /// This period's savings.
+    pub period_savings: Cents,
+    /// This period's service fee.
+    pub period_fee: Cents,
+    /// Window to date: cost.
+    pub cost_to_date: Cents,
+    /// Window to date: savings.
+    pub savings_to_date: Cents,
+    /// Window to date: fees.
+    pub fees_to_date: Cents,
+    /// Window to date: the available result, `max(0, savings − fees)`.
+    pub result_to_date: Cents,
+    /// Window to date: cost covered by the result, `min(cost, result)`.
+    pub covered_to_date: Cents,
+    /// Covered before this period (to date at the previous period).
+    pub covered_before: Cents,
+    /// Covered this period: `covered to date − covered before`.
+    pub covered_this_period: Cents,
+    /// Window to date: cost not covered (pending allocation until the window closes).
+    pub uncovered_to_date: Cents,
+    /// At the window's last period: the allocation of the uncovered cost.
+    pub allocation: Option<Allocation>,
+    /// `fee + covered this period + shifted − cost`: positive means the municipality pays
+    /// Flextensie.
+    pub net_balance: Cents,
+}
+
+fn total(values: impl IntoIterator<Item = Cents>) -> Option<Cents> {
+    values.into_iter().try_fold(Cents::ZERO, Cents::checked_add)
+}
+
+/// Window-to-date covered cost after the first `count` periods.
+fn covered_after(periods: &[PeriodTotals], fee: Cents, count: usize) -> Option<Cents> {
+    let seen = periods.get(..count)?;
+    let cost = total(seen.iter().map(|period| period.cost))?.max(Cents::ZERO);
+    let savings = total(seen.iter().map(|period| period.savings))?;
+    let fees = Cents::from_stored(fee.cents().checked_mul(i64::try_from(count).ok()?)?);
+    Some(cost.min(savings.checked_sub(fees)?.max(Cents::ZERO)))
+}
+
+/// Settles the last period of `window_periods` (the window's periods from its first up to and
+/// including the one settled, in order). `closing` carries the intake outcome when this period
+/// is the window's last; the uncovered cost is then allocated (R5). `None` on overflow or an
+/// empty window.
+#[must_use]
+pub fn settle(
+    terms: &ContractTerms,
+    window_periods: &[PeriodTotals],
+    closing: Option<IntakeOutcome>,
+) -> Option<SettlementFigures> {
+    let this = window_periods.last()?;
+    let fee = terms.service_fee_per_period();
+    let count = window_periods.len();
+    let cost_to_date = total(window_periods.iter().map(|period| period.cost))?;
+    let savings_to_date = total(window_periods.iter().map(|period| period.savings))?;
+    let fees_to_date = Cents::from_stored(fee.cents().checked_mul(i64::try_from(count).ok()?)?);
+    let result_to_date = savings_to_date.checked_sub(fees_to_date)?.max(Cents::ZERO);
+    let covered_to_date = covered_after(window_periods, fee, count)?;
+    let covered_before = covered_after(window_periods, fee, count - 1)?;
+    let covered_this_period = covered_to_date.checked_sub(covered_before)?;
+    let uncovered_to_date = cost_to_date.max(Cents::ZERO).checked_sub(covered_to_date)?;
+    let allocation = match closing {
+        None => None,
+        Some(outcome) => Some(allocate(
+            cost_to_date,
+            savings_to_date,
+            fees_to_date,
+            outcome.motivated,
+            outcome.minimum,
+            terms.risk_shift_mode(),
+        )?),
+    };
+    let shifted = allocation.map_or(Cents::ZERO, |allocation| allocation.shifted);
+    let net_balance = fee.checked_add(covered_this_period)?.checked_add(shifted)?.checked_sub(this.cost)?;
+    Some(SettlementFigures {
+        period_cost: this.cost,
+        period_savings: this.savings,
+        period_fee: fee,
+        cost_to_date,
+        savings_to_date,
+        fees_to_date,
+        result_to_date,
+        covered_to_date,
+        covered_before,
+        covered_this_period,
+        uncovered_to_date,
+        allocation,
+        net_balance,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::domain::RiskShiftMode;
+    use crate::domain::contract::tests_support::{worked_example_input, worked_example_terms};
+
+    fn cents(value: i64) -> Cents {
+        Cents::from_stored(value)
+    }
+
+    fn months(terms: &ContractTerms, figures: &[(i64, i64)]) -> Vec<PeriodTotals> {
+        figures
+            .iter()
+            .enumerate()
+            .map(|(index, &(cost, savings))| PeriodTotals {
+                period: terms.period(u32::try_from(index).unwrap()).unwrap(),
+                cost: cents(cost),
+                savings: cents(savings),
+            })
+            .collect()
+    }
+
+    fn worked_example(terms: &ContractTerms, intake: u32) -> Vec<SettlementFigures> {
+        let periods = months(terms, &[(587_438, 410_000), (487_500, 980_000), (552_200, 200_000)]);
+        (1..=3)
+            .map(|count| {
+                let closing = (count == 3).then_some(IntakeOutcome { motivated: intake, minimum: 30 });
+                settle(terms, &periods[..count], closing).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_worked_example_settles_to_the_cent_under_full() {
+        let statements = worked_example(&worked_example_terms(), 24);
+        let row = |s: &SettlementFigures| {
+            (
+                s.cost_to_date.cents(),
+                s.result_to_date.cents(),
+                s.covered_to_date.cents(),
+                s.covered_this_period.cents(),
+                s.uncovered_to_date.cents(),
+            )
+        };
+        assert_eq!(row(&statements[0]), (587_438, 285_000, 285_000, 285_000, 302_438));
+        assert_eq!(row(&statements[1]), (1_074_938, 1_140_000, 1_074_938, 789_938, 0));
+        assert_eq!(row(&statements[2]), (1_627_138, 1_215_000, 1_215_000, 140_062, 412_138));
+        let closing = statements[2].allocation.unwrap();
+        assert_eq!((closing.shifted.cents(), closing.borne.cents()), (412_138, 0));
+        let balances: Vec<i64> = statements.iter().map(|s| s.net_balance.cents()).collect();
+        assert_eq!(balances, [-177_438, 427_438, 125_000]);
+        assert_eq!(balances.iter().sum::<i64>(), 375_000);
+    }
+
+    #[test]
+    fn the_worked_example_settles_to_the_cent_under_pro_rata_and_with_enough_intake() {
+        let mut input = worked_example_input();
+        input.risk_shift_mode = Some(RiskShiftMode::ProRata);
+        let pro_rata = ContractTerms::parse(input).unwrap();
+        let statements = worked_example(&pro_rata, 24);
+        let closing = statements[2].allocation.unwrap();
+        assert_eq!((closing.shifted.cents(), closing.borne.cents()), (82_428, 329_710));
+        assert_eq!(statements[2].net_balance.cents(), -204_710);
+        let total: i64 = statements.iter().map(|s| s.net_balance.cents()).sum();
+        assert_eq!(total, 45_290, "3,750.00 fees − 3,297.10 borne");
+        let enough = worked_example(&worked_example_terms(), 30);
+        assert_eq!(enough[2].allocation.unwrap().borne.cents(), 412_138);
+    }
+
+    proptest! {
+        // 2,000 random windows per property: each run covers a wide spread of shortfalls,
+        // surpluses and intake outcomes in well under a second.
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        #[test]
+        fn a_closed_window_allocates_its_whole_cost_and_covers_no_more_than_the_result(
+            figures in prop::collection::vec((0_i64..2_000_000, 0_i64..2_000_000), 1..=6),
+            motivated in 0_u32..60,
+            minimum in 0_u32..60,
+            pro_rata in any::<bool>(),
+        ) {
+            let mut input = worked_example_input();
+            input.intake_window_months = 6;
+            input.risk_shift_mode = Some(if pro_rata { RiskShiftMode::ProRata } else { RiskShiftMode::Full });
+            let terms = ContractTerms::parse(input).unwrap();
+            let periods = months(&terms, &figures);
+            let closing = IntakeOutcome { motivated, minimum };
+            let last = settle(&terms, &periods, Some(closing)).unwrap();
+            let allocation = last.allocation.unwrap();
+            let covered = allocation.covered;
+            prop_assert_eq!(covered.cents() + allocation.borne.cents() + allocation.shifted.cents(), last.cost_to_date.cents());
+            prop_assert!(covered >= Cents::ZERO);
+            prop_assert!(covered <= last.result_to_date);
+            prop_assert_eq!(covered, last.covered_to_date);
+            // Period by period, what is covered adds up to the window's covered cost.
+            let per_period: i64 = (1..=periods.len())
+                .map(|count| settle(&terms, &periods[..count], None).unwrap().covered_this_period.cents())
+                .sum();
+            prop_assert_eq!(per_period, last.covered_to_date.cents());
+            // The intercedent part of the balances nets to what Flextensie bears.
+            let balances: i64 = (1..=periods.len())
+                .map(|count| {
+                    let closing = (count == periods.len()).then_some(closing);
+                    settle(&terms, &periods[..count], closing).unwrap().net_balance.cents()
+                })
+                .sum();
+            let fees = last.fees_to_date.cents();
+            prop_assert_eq!(balances, fees - allocation.borne.cents());
+            // Recomputing gives the same statement.
+            prop_assert_eq!(settle(&terms, &periods, Some(closing)), Some(last));
+        }
+
+        #[test]
+        fn a_correction_and_its_reversal_change_nothing(
+            figures in prop::collection::vec((0_i64..2_000_000, 0_i64..2_000_000), 2..=6),
+            correction in 1_i64..500_000,
+        ) {
+            let terms = ContractTerms::parse({
+                let mut input = worked_example_input();
+                input.intake_window_months = 6;
+                input
+            }).unwrap();
+            let periods = months(&terms, &figures);
+            let closing = Some(IntakeOutcome { motivated: 10, minimum: 30 });
+            let base = settle(&terms, &periods, closing).unwrap();
+            let mut corrected = periods.clone();
+            corrected[0].cost = corrected[0].cost.checked_add(cents(correction)).unwrap();
+            let last = corrected.len() - 1;
+            corrected[last].cost = corrected[last].cost.checked_sub(cents(correction)).unwrap();
+            let after = settle(&terms, &corrected, closing).unwrap();
+            prop_assert_eq!(after.cost_to_date, base.cost_to_date);
+            prop_assert_eq!(after.allocation, base.allocation);
+            prop_assert_eq!(after.covered_to_date, base.covered_to_date);
+        }
+    }
+}
