@@ -12,6 +12,7 @@ const PROTO_FILES: &[&str] = &[
     "proto/flextensie/settlement/v1/hours.proto",
     "proto/flextensie/settlement/v1/pool.proto",
     "proto/flextensie/settlement/v1/savings.proto",
+    "proto/flextensie/settlement/v1/settlement.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

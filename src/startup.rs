@@ -20,9 +20,12 @@ use crate::grpc::api::go_no_go_service_server::GoNoGoServiceServer;
 use crate::grpc::api::hours_service_server::HoursServiceServer;
 use crate::grpc::api::pool_service_server::PoolServiceServer;
 use crate::grpc::api::savings_service_server::SavingsServiceServer;
+use crate::grpc::api::settlement_service_server::SettlementServiceServer;
 use crate::grpc::proto::FILE_DESCRIPTOR_SET;
-use crate::grpc::{ContractApi, GoNoGoApi, HoursApi, PoolApi, SavingsApi};
-use crate::service::{Clock, ContractService, GoNoGoService, HoursService, PoolService, SavingsService};
+use crate::grpc::{ContractApi, GoNoGoApi, HoursApi, PoolApi, SavingsApi, SettlementApi};
+use crate::service::{
+    Clock, ContractService, GoNoGoService, HoursService, PoolService, SavingsService, SettlementService,
+};
 use crate::storage::Store;
 
 /// A server that is bound, migrated and ready to run.
@@ -183,6 +186,7 @@ impl Application {
         health.set_serving::<SavingsServiceServer<SavingsApi>>().await;
         health.set_serving::<PoolServiceServer<PoolApi>>().await;
         health.set_serving::<GoNoGoServiceServer<GoNoGoApi>>().await;
+        health.set_serving::<SettlementServiceServer<SettlementApi>>().await;
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
@@ -203,6 +207,10 @@ impl Application {
         let pool = PoolServiceServer::new(PoolApi::new(PoolService::new(self.store.clone(), self.clock)))
             .max_decoding_message_size(limits.max_message_bytes)
             .max_encoding_message_size(limits.max_message_bytes);
+        let settlement =
+            SettlementServiceServer::new(SettlementApi::new(SettlementService::new(self.store.clone(), self.clock)))
+                .max_decoding_message_size(limits.max_message_bytes)
+                .max_encoding_message_size(limits.max_message_bytes);
         let savings = SavingsServiceServer::new(SavingsApi::new(SavingsService::new(self.store.clone(), self.clock)))
             .max_decoding_message_size(limits.max_message_bytes)
             .max_encoding_message_size(limits.max_message_bytes);
@@ -222,6 +230,7 @@ impl Application {
             health.set_not_serving::<SavingsServiceServer<SavingsApi>>().await;
             health.set_not_serving::<PoolServiceServer<PoolApi>>().await;
             health.set_not_serving::<GoNoGoServiceServer<GoNoGoApi>>().await;
+            health.set_not_serving::<SettlementServiceServer<SettlementApi>>().await;
             let _ = stopping_tx.send(());
         };
         let mut builder = Server::builder();
@@ -247,6 +256,7 @@ impl Application {
             .add_service(savings)
             .add_service(pool)
             .add_service(gonogo)
+            .add_service(settlement)
             .serve_with_incoming_shutdown(incoming, signal);
 
         tracing::info!(address = %self.local_addr, database.backend = self.store.target().backend(), "listening");

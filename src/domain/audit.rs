@@ -39,11 +39,13 @@ pub enum Action {
     RecordGoNoGoDecision,
     /// The extension option was exercised.
     ExerciseExtension,
+    /// A period was settled and its statement issued.
+    SettlePeriod,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 17] = [
         Action::CreateContract,
         Action::CreateIntercedent,
         Action::CreateHourlyRate,
@@ -60,6 +62,7 @@ impl Action {
         Action::EvaluateCheckpoint,
         Action::RecordGoNoGoDecision,
         Action::ExerciseExtension,
+        Action::SettlePeriod,
     ];
 }
 
@@ -84,6 +87,7 @@ impl Action {
             Action::EvaluateCheckpoint => "go_no_go.evaluate",
             Action::RecordGoNoGoDecision => "go_no_go.decide",
             Action::ExerciseExtension => "contract.extend",
+            Action::SettlePeriod => "statement.settle",
         }
     }
 }

@@ -86,6 +86,31 @@ pub fn parse_evaluation_name(name: &str) -> Result<(ContractId, NaiveDate), Stri
     }
 }
 
+/// The collection segment of statements.
+const STATEMENTS: &str = "statements";
+
+/// `contracts/{contract}/statements/{period_start as YYYY-MM-DD}`.
+#[must_use]
+pub fn statement_name(contract: &ContractId, period_start: NaiveDate) -> String {
+    format!("{}/{STATEMENTS}/{period_start}", contract_name(contract))
+}
+
+/// Parses `contracts/{contract}/statements/{YYYY-MM-DD}`.
+///
+/// # Errors
+/// A description of the expected form.
+pub fn parse_statement_name(name: &str) -> Result<(ContractId, NaiveDate), String> {
+    match name.split('/').collect::<Vec<_>>().as_slice() {
+        [CONTRACTS, contract, STATEMENTS, period] => Ok((
+            ContractId::parse(contract)?,
+            period.parse().map_err(|_| format!("{period:?} is not a date YYYY-MM-DD"))?,
+        )),
+        _ => Err(format!(
+            "must be a statement name of the form contracts/{{contract}}/statements/{{YYYY-MM-DD}}, got {name:?}"
+        )),
+    }
+}
+
 /// The collection segment of candidates.
 const CANDIDATES: &str = "candidates";
 

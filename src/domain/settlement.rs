@@ -5,8 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::gonogo::{Allocation, allocate};
-use super::{Cents, ContractTerms, Period};
+use chrono::NaiveDate;
+
+use super::gonogo::{Allocation, CompositionRecord, allocate};
+use super::hours::CostLine;
+use super::{Cents, ContractId, ContractTerms, Period};
 
 /// The verified figures of one settled or to-be-settled period of a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +61,56 @@ pub struct SettlementFigures {
     /// `fee + covered this period + shifted − cost`: positive means the municipality pays
     /// Flextensie.
     pub net_balance: Cents,
+}
+
+/// Inputs dated in an earlier, settled period that this statement carries as a correction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorrectionTotals {
+    /// First day of the period corrected.
+    pub period_start: NaiveDate,
+    /// Cost of the late hours (per line, rounded once per line).
+    pub cost: Cents,
+    /// Late savings.
+    pub savings: Cents,
+    /// The corrected period is in this statement's window (so the correction joins its figures).
+    pub same_window: bool,
+}
+
+/// An issued settlement statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Statement {
+    /// Gapless per contract and year, e.g. `GM0344-2027-0003`.
+    pub number: String,
+    /// The contract.
+    pub contract_id: ContractId,
+    /// The settled period.
+    pub period: Period,
+    /// First day of the period's intake window.
+    pub window_start: NaiveDate,
+    /// Last day of the window within the contract.
+    pub window_end: NaiveDate,
+    /// This statement closes the window: its uncovered cost is allocated.
+    pub closes_window: bool,
+    /// Verified hours of the period: per intercedent and rate, rounded once per line.
+    pub cost_lines: Vec<CostLine>,
+    /// Verified savings of the period.
+    pub savings: Cents,
+    /// Late inputs of earlier periods, each period on its own line.
+    pub corrections: Vec<CorrectionTotals>,
+    /// What this statement adds to its window: the period and same-window corrections.
+    pub contribution: PeriodTotals,
+    /// The settlement arithmetic.
+    pub figures: SettlementFigures,
+    /// The window's intake outcome, when this statement closes it.
+    pub intake: Option<IntakeOutcome>,
+    /// The pool's composition on the period's last day.
+    pub composition: CompositionRecord,
+    /// The contract's target share of arrangement 3, in percent.
+    pub target_arrangement_3_percent: u32,
+    /// Inputs of the period still waiting for verification (they settle later as corrections).
+    pub pending_hour_entries: i64,
+    /// Savings records of the period still waiting for verification.
+    pub pending_savings_records: i64,
 }
 
 fn total(values: impl IntoIterator<Item = Cents>) -> Option<Cents> {

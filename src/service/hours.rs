@@ -142,6 +142,7 @@ impl HoursService {
                 let outcomes = check_lines(&contract, dutch_today(now), lines, &recorded)?;
                 let mut new = Vec::new();
                 let mut answer = Vec::with_capacity(outcomes.len());
+                let mut settled: HashMap<NaiveDate, bool> = HashMap::new();
                 for outcome in outcomes {
                     let entry = match outcome {
                         LineOutcome::Recorded(entry) => *entry,
@@ -156,7 +157,14 @@ impl HoursService {
                                 minutes: line.minutes,
                                 note: line.note,
                                 corrects: None,
-                                late: rows::period_is_settled(connection, &contract.id, period.start)?,
+                                late: match settled.get(&period.start) {
+                                    Some(&late) => late,
+                                    None => {
+                                        let late = rows::period_is_settled(connection, &contract.id, period.start)?;
+                                        settled.insert(period.start, late);
+                                        late
+                                    }
+                                },
                                 submitted_by: context.principal.subject.clone(),
                                 submit_time: now,
                                 decision: None,

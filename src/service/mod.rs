@@ -6,12 +6,14 @@ mod gonogo;
 mod hours;
 mod pool;
 mod savings;
+mod settlement;
 
 pub use contracts::{ContractService, CreateContract, CreateHourlyRate, CreateIntercedent};
 pub use gonogo::{DecideGoNoGo, EvaluateCheckpoint, ExerciseExtension, GoNoGoService};
 pub use hours::{CorrectHours, HoursService, RejectHours, SubmitHours, VerifyHours};
 pub use pool::{Intake, IntakeWindow, PoolService, RecordCandidateEvent, RegisterCandidate};
 pub use savings::{CorrectSavings, DecideSavings, SavingsService, SavingsTotals, SubmitSavings};
+pub use settlement::{SettlePeriod, SettlementService};
 
 use chrono::{DateTime, SubsecRound, Utc};
 

@@ -51,7 +51,7 @@ struct AuditRow {
 ///
 /// # Errors
 /// A storage fault.
-pub fn next_in_sequence(connection: &mut AnyConnection, name: &'static str) -> Result<i64, Error> {
+pub fn next_in_sequence(connection: &mut AnyConnection, name: &str) -> Result<i64, Error> {
     let updated = diesel::update(sequences::table.find(name))
         .set(sequences::last_value.eq(sequences::last_value + 1))
         .execute(connection)

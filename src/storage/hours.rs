@@ -394,15 +394,21 @@ pub fn period_day_sums(
         .collect()
 }
 
-/// Whether a period is settled. No period is settled until statements exist (the settlement
-/// engine records them); then this reads them.
+/// Whether a period is settled: its statement is issued.
 ///
 /// # Errors
 /// A storage fault.
 pub fn period_is_settled(
-    _connection: &mut AnyConnection,
-    _contract: &ContractId,
-    _period_start: NaiveDate,
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    period_start: NaiveDate,
 ) -> Result<bool, Error> {
-    Ok(false)
+    use super::schema::statements;
+    let issued: i64 = statements::table
+        .filter(statements::contract_id.eq(contract.as_str().to_owned()))
+        .filter(statements::period_start.eq(period_start))
+        .count()
+        .get_result(connection)
+        .context("checking whether a period is settled")?;
+    Ok(issued > 0)
 }

@@ -15,6 +15,7 @@ pub(crate) mod idempotency;
 pub mod pool;
 pub mod savings;
 pub mod schema;
+pub mod statements;
 
 use std::time::Duration;
 

@@ -307,7 +307,43 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Settlement statements; never edited.
+    statements (contract_id, period_start) {
+        /// The contract.
+        contract_id -> Text,
+        /// First day of the settled period.
+        period_start -> Date,
+        /// Statement number, gapless per contract and year.
+        number -> Text,
+        /// The statement, canonically encoded.
+        content -> Text,
+        /// SHA-256 of `content`, hex.
+        content_sha256 -> Text,
+        /// Subject of the settling principal.
+        settled_by -> Text,
+        /// When settled (UTC).
+        create_time -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// The inputs each statement took in; each input at most once.
+    statement_inputs (contract_id, kind, input_id) {
+        /// The contract.
+        contract_id -> Text,
+        /// `HOURS` or `SAVINGS`.
+        kind -> Text,
+        /// The hour entry's or savings record's id.
+        input_id -> Text,
+        /// The statement's period.
+        statement_period_start -> Date,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    statements,
+    statement_inputs,
     contract_events,
     evaluations,
     go_no_go_decisions,

@@ -53,6 +53,9 @@ const EXPECTED: &[(&str, &[RoleKind], bool)] = &[
     ("GetSavings", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
     ("ListSavings", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
     ("GetSavingsTotals", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
+    ("SettlePeriod", &[RoleKind::Billing], true),
+    ("GetStatement", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
+    ("ListStatements", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
 ];
 
 /// Lines each municipality's contract gets for the matrix to verify and reject (one per call).
@@ -90,6 +93,14 @@ async fn call(app: &TestApp, role: &Role, method: &str, target: Target, n: u32) 
     let intercedent = format!("{contract}/intercedents/int-1");
     let entry = |id: &str| format!("{contract}/hourEntries/{id}");
     let candidate = format!("{contract}/candidates/cbase");
+    let mut settlement = {
+        let value = format!("Bearer {}", app.token(role.clone())).parse().unwrap();
+        let channel = tonic::transport::Channel::from_shared(app.address.clone()).unwrap().connect_lazy();
+        flexsettle::grpc::api::settlement_service_client::SettlementServiceClient::with_interceptor(
+            channel,
+            crate::helpers::Bearer::new(Some(value)),
+        )
+    };
     let mut gonogo = {
         let value = format!("Bearer {}", app.token(role.clone())).parse().unwrap();
         let channel = tonic::transport::Channel::from_shared(app.address.clone()).unwrap().connect_lazy();
@@ -209,6 +220,22 @@ async fn call(app: &TestApp, role: &Role, method: &str, target: Target, n: u32) 
                 request_id: format!("m-{n}"),
                 contract: contract.to_owned(),
             })
+            .await
+            .map(drop),
+        "SettlePeriod" => settlement
+            .settle_period(api::SettlePeriodRequest {
+                request_id: format!("m-{n}"),
+                parent: contract.to_owned(),
+                period_start: crate::helpers::date(2025, 1, 1),
+            })
+            .await
+            .map(drop),
+        "GetStatement" => settlement
+            .get_statement(api::GetStatementRequest { name: format!("{contract}/statements/2025-01-01") })
+            .await
+            .map(drop),
+        "ListStatements" => settlement
+            .list_statements(api::ListStatementsRequest { parent: contract.to_owned(), ..Default::default() })
             .await
             .map(drop),
         "RegisterCandidate" => pool
@@ -427,6 +454,19 @@ async fn two_municipalities(app: &TestApp) {
             request_id: format!("setup-evaluate-{id}"),
             parent: parent.clone(),
             checkpoint: crate::helpers::date(2025, 7, 1),
+        })
+        .await
+        .unwrap();
+        let value = format!("Bearer {}", app.token(Role::Billing)).parse().unwrap();
+        let channel = tonic::transport::Channel::from_shared(app.address.clone()).unwrap().connect_lazy();
+        flexsettle::grpc::api::settlement_service_client::SettlementServiceClient::with_interceptor(
+            channel,
+            crate::helpers::Bearer::new(Some(value)),
+        )
+        .settle_period(api::SettlePeriodRequest {
+            request_id: format!("setup-settle-{id}"),
+            parent: parent.clone(),
+            period_start: crate::helpers::date(2025, 1, 1),
         })
         .await
         .unwrap();

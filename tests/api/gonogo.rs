@@ -38,6 +38,11 @@ async fn spawn(backend: Backend) -> TestApp {
 /// DESIGN.md §4's worked example: hours, savings and intake of January to March 2027, all
 /// verified by the other party; 27 registrations of which 24 motivated (4 in arrangement 1).
 async fn worked_example(app: &TestApp, mode: api::RiskShiftMode) {
+    worked_example_with_intake(app, mode, 24).await;
+}
+
+/// The worked example with `motivated` of its 27 registrations motivated.
+async fn worked_example_with_intake(app: &TestApp, mode: api::RiskShiftMode, motivated: u32) {
     let contract = api::Contract { risk_shift_mode: mode.into(), ..worked_example_contract() };
     let request = api::CreateContractRequest {
         request_id: "c".to_owned(),
@@ -122,7 +127,7 @@ async fn worked_example(app: &TestApp, mode: api::RiskShiftMode) {
         .await
         .unwrap();
     let mut pool = app.pool_as(utrecht());
-    for n in 1..=27 {
+    for n in 1..=motivated.max(27) {
         let registered = format!("2027-{:02}-{:02}", 1 + (n - 1) / 10, 1 + (n - 1) % 10);
         pool.register_candidate(api::RegisterCandidateRequest {
             request_id: format!("r-{n}"),
@@ -137,7 +142,7 @@ async fn worked_example(app: &TestApp, mode: api::RiskShiftMode) {
         .await
         .unwrap();
         // Three registrations lack a motivation check and do not count.
-        if n <= 24 {
+        if n <= motivated {
             pool.record_candidate_event(api::RecordCandidateEventRequest {
                 request_id: format!("m-{n}"),
                 candidate: format!("{CONTRACT}/candidates/cand-{n}"),
@@ -323,6 +328,115 @@ async fn the_extension_option_is_exercised_once(backend: Backend) {
     assert_eq!(twice.code(), Code::FailedPrecondition);
 }
 
+type SettlementClient = flexsettle::grpc::api::settlement_service_client::SettlementServiceClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, crate::helpers::Bearer>,
+>;
+
+fn settlement_as(app: &TestApp, role: Role) -> SettlementClient {
+    let value = format!("Bearer {}", app.token(role)).parse().unwrap();
+    let channel = tonic::transport::Channel::from_shared(app.address.clone()).unwrap().connect_lazy();
+    flexsettle::grpc::api::settlement_service_client::SettlementServiceClient::with_interceptor(
+        channel,
+        crate::helpers::Bearer::new(Some(value)),
+    )
+}
+
+async fn settle(app: &TestApp, month: u32) -> Result<api::Statement, tonic::Status> {
+    settlement_as(app, Role::Billing)
+        .settle_period(api::SettlePeriodRequest {
+            request_id: format!("settle-{month}"),
+            parent: CONTRACT.to_owned(),
+            period_start: date(&format!("2027-{month:02}-01")),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn the_worked_example_settles_to_the_cent_under_full(backend: Backend) {
+    let app = spawn(backend).await;
+    worked_example(&app, api::RiskShiftMode::Full).await;
+    let early = settle(&app, 2).await.unwrap_err();
+    assert_eq!(early.get_details_precondition_failure().unwrap().violations[0].r#type, "PREVIOUS_PERIOD_NOT_SETTLED");
+    let mut statements = Vec::new();
+    for month in 1..=3 {
+        statements.push(settle(&app, month).await.unwrap());
+    }
+    let row = |s: &api::Statement| {
+        (
+            s.number.clone(),
+            s.cost_to_date_cents,
+            s.result_to_date_cents,
+            s.covered_to_date_cents,
+            s.covered_this_period_cents,
+            s.uncovered_to_date_cents,
+            s.net_balance_cents,
+        )
+    };
+    assert_eq!(
+        statements.iter().map(row).collect::<Vec<_>>(),
+        [
+            ("GM0344-2027-0001".to_owned(), 587_438, 285_000, 285_000, 285_000, 302_438, -177_438),
+            ("GM0344-2027-0002".to_owned(), 1_074_938, 1_140_000, 1_074_938, 789_938, 0, 427_438),
+            ("GM0344-2027-0003".to_owned(), 1_627_138, 1_215_000, 1_215_000, 140_062, 412_138, 125_000),
+        ]
+    );
+    let march = &statements[2];
+    assert!(march.closes_window);
+    assert_eq!(
+        (march.motivated_intake, march.minimum_intake, march.shifted_cents, march.borne_cents),
+        (24, 30, 412_138, 0)
+    );
+    assert_eq!(march.cost_lines.len(), 1);
+    assert_eq!(
+        (march.cost_lines[0].rate_per_hour_cents, march.cost_lines[0].minutes, march.cost_lines[0].cost_cents),
+        (5_020, 6_600, 552_200)
+    );
+    assert_eq!(statements.iter().map(|s| s.net_balance_cents).sum::<i64>(), 375_000);
+    assert!(march.audit_sequence > statements[1].audit_sequence);
+    // Settling a settled period gives its statement back; the next period has not ended.
+    let again = settlement_as(&app, Role::Billing)
+        .settle_period(api::SettlePeriodRequest {
+            request_id: "again".to_owned(),
+            parent: CONTRACT.to_owned(),
+            period_start: date("2027-03-01"),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again, statements[2]);
+    for month in 4..=6 {
+        settle(&app, month).await.unwrap();
+    }
+    let july = settle(&app, 7).await.unwrap_err();
+    assert_eq!(july.get_details_precondition_failure().unwrap().violations[0].r#type, "PERIOD_NOT_ENDED");
+    // An issued statement is never edited.
+    assert!(app.execute_sql("UPDATE statements SET number = 'forged'").await.is_err());
+    assert!(app.execute_sql("DELETE FROM statement_inputs").await.is_err());
+}
+
+async fn the_worked_example_settles_to_the_cent_under_pro_rata_and_at_the_minimum(backend: Backend) {
+    let app = spawn(backend).await;
+    worked_example(&app, api::RiskShiftMode::ProRata).await;
+    let mut balances = Vec::new();
+    for month in 1..=3 {
+        balances.push(settle(&app, month).await.unwrap());
+    }
+    let march = &balances[2];
+    assert_eq!((march.shifted_cents, march.borne_cents, march.net_balance_cents), (82_428, 329_710, -204_710));
+    assert_eq!(balances.iter().map(|s| s.net_balance_cents).sum::<i64>(), 45_290);
+    let app = spawn(backend).await;
+    worked_example_with_intake(&app, api::RiskShiftMode::Full, 30).await;
+    let mut at_minimum = Vec::new();
+    for month in 1..=3 {
+        at_minimum.push(settle(&app, month).await.unwrap());
+    }
+    // Intake at the minimum: nothing shifts, Flextensie bears all 4,121.38.
+    let march = &at_minimum[2];
+    assert_eq!((march.motivated_intake, march.shifted_cents, march.borne_cents), (30, 0, 412_138));
+    assert_eq!(march.net_balance_cents, -287_138);
+    assert_eq!(at_minimum.iter().map(|s| s.net_balance_cents).sum::<i64>(), 375_000 - 412_138);
+}
+
 macro_rules! on_both {
     ($($name:ident),*) => {
         $(
@@ -347,5 +461,7 @@ on_both!(
     the_worked_example_is_evaluated_field_by_field,
     pro_rata_leaves_flextensie_its_share_of_the_risk,
     a_no_go_ends_the_contract_at_the_checkpoint,
-    the_extension_option_is_exercised_once
+    the_extension_option_is_exercised_once,
+    the_worked_example_settles_to_the_cent_under_full,
+    the_worked_example_settles_to_the_cent_under_pro_rata_and_at_the_minimum
 );

@@ -1,0 +1,150 @@
+//! `flextensie.settlement.v1.SettlementService`.
+
+use tonic::{Request, Response, Status};
+
+use super::api;
+use super::api::settlement_service_server::SettlementService as SettlementServiceApi;
+use super::contracts::{context, invalid};
+use super::convert::{date, raw_date, timestamp};
+use crate::domain::names::{intercedent_name, parse_contract_name, parse_statement_name, statement_name};
+use crate::domain::{Cents, PageRequest, RequestId, Violations, parse_date};
+use crate::service::{SettlePeriod, SettlementService};
+use crate::storage::statements::StoredStatement;
+
+/// The gRPC face of [`SettlementService`].
+#[derive(Debug, Clone)]
+pub struct SettlementApi {
+    service: SettlementService,
+}
+
+impl SettlementApi {
+    /// Serves `service` over gRPC.
+    #[must_use]
+    pub fn new(service: SettlementService) -> SettlementApi {
+        SettlementApi { service }
+    }
+}
+
+fn count(value: u32) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+fn statement_message(stored: &StoredStatement, audit_sequence: Option<i64>) -> api::Statement {
+    let statement = &stored.statement;
+    let figures = &statement.figures;
+    let allocation = figures.allocation;
+    let composition = statement.composition;
+    api::Statement {
+        name: statement_name(&statement.contract_id, statement.period.start),
+        number: statement.number.clone(),
+        period_start: Some(date(statement.period.start)),
+        period_end: Some(date(statement.period.end)),
+        window_start: Some(date(statement.window_start)),
+        window_end: Some(date(statement.window_end)),
+        closes_window: statement.closes_window,
+        cost_lines: statement
+            .cost_lines
+            .iter()
+            .map(|line| api::CostLine {
+                intercedent: intercedent_name(&statement.contract_id, &line.intercedent),
+                rate_per_hour_cents: line.rate.cents_per_hour(),
+                minutes: line.minutes.get(),
+                cost_cents: line.cost.cents(),
+            })
+            .collect(),
+        savings_cents: statement.savings.cents(),
+        fee_cents: figures.period_fee.cents(),
+        corrections: statement
+            .corrections
+            .iter()
+            .map(|correction| api::StatementCorrection {
+                period_start: Some(date(correction.period_start)),
+                cost_cents: correction.cost.cents(),
+                savings_cents: correction.savings.cents(),
+                same_window: correction.same_window,
+            })
+            .collect(),
+        cost_to_date_cents: figures.cost_to_date.cents(),
+        savings_to_date_cents: figures.savings_to_date.cents(),
+        fees_to_date_cents: figures.fees_to_date.cents(),
+        result_to_date_cents: figures.result_to_date.cents(),
+        covered_to_date_cents: figures.covered_to_date.cents(),
+        covered_this_period_cents: figures.covered_this_period.cents(),
+        uncovered_to_date_cents: figures.uncovered_to_date.cents(),
+        shifted_cents: allocation.map_or(Cents::ZERO, |allocation| allocation.shifted).cents(),
+        borne_cents: allocation.map_or(Cents::ZERO, |allocation| allocation.borne).cents(),
+        net_balance_cents: figures.net_balance.cents(),
+        motivated_intake: statement.intake.map_or(0, |intake| count(intake.motivated)),
+        minimum_intake: statement.intake.map_or(0, |intake| count(intake.minimum)),
+        composition: Some(api::Composition {
+            date: Some(date(statement.period.end)),
+            arrangement_1_count: count(composition.arrangement_1),
+            arrangement_3_count: count(composition.arrangement_3),
+            arrangement_1_share_bps: count(composition.arrangement_1_bps),
+            arrangement_3_share_bps: count(composition.arrangement_3_bps),
+            target_arrangement_3_percent: count(statement.target_arrangement_3_percent),
+            target_met: composition.target_met,
+        }),
+        pending_hour_entries: statement.pending_hour_entries,
+        pending_savings_records: statement.pending_savings_records,
+        content_sha256: stored.content_sha256.clone(),
+        audit_sequence: audit_sequence.unwrap_or_default(),
+        settled_by: stored.settled_by.clone(),
+        create_time: Some(timestamp(stored.create_time)),
+    }
+}
+
+#[tonic::async_trait]
+impl SettlementServiceApi for SettlementApi {
+    async fn settle_period(
+        &self,
+        request: Request<api::SettlePeriodRequest>,
+    ) -> Result<Response<api::Statement>, Status> {
+        let context = context(&request)?;
+        let message = request.into_inner();
+        let mut v = Violations::new();
+        let request_id = v.check("request_id", RequestId::parse(&message.request_id));
+        let contract = v.check("parent", parse_contract_name(&message.parent));
+        let period_start = v.check("period_start", parse_date(raw_date(message.period_start)));
+        let (Some(request_id), Some(contract), Some(period_start)) = (request_id, contract, period_start) else {
+            return Err(invalid(v));
+        };
+        let settled = self
+            .service
+            .settle(&context, SettlePeriod { request_id, contract: contract.clone(), period_start })
+            .await?;
+        let (stored, seq) = self.service.get(&context, contract, settled.statement.period.start).await?;
+        Ok(Response::new(statement_message(&stored, seq)))
+    }
+
+    async fn get_statement(
+        &self,
+        request: Request<api::GetStatementRequest>,
+    ) -> Result<Response<api::Statement>, Status> {
+        let context = context(&request)?;
+        let (contract, period_start) = parse_statement_name(&request.get_ref().name)
+            .map_err(|error| invalid(Violations::single("name", error)))?;
+        let (stored, seq) = self.service.get(&context, contract, period_start).await?;
+        Ok(Response::new(statement_message(&stored, seq)))
+    }
+
+    async fn list_statements(
+        &self,
+        request: Request<api::ListStatementsRequest>,
+    ) -> Result<Response<api::ListStatementsResponse>, Status> {
+        let context = context(&request)?;
+        let message = request.get_ref();
+        let mut v = Violations::new();
+        let contract = v.check("parent", parse_contract_name(&message.parent));
+        let page =
+            PageRequest::parse(message.page_size.into(), &message.page_token).map_err(|errors| v.merge(errors)).ok();
+        let (Some(contract), Some(page)) = (contract, page) else {
+            return Err(invalid(v));
+        };
+        let page = self.service.list(&context, contract, page).await?;
+        Ok(Response::new(api::ListStatementsResponse {
+            statements: page.items.iter().map(|stored| statement_message(stored, None)).collect(),
+            next_page_token: page.next_page_token.unwrap_or_default(),
+        }))
+    }
+}

@@ -1,0 +1,296 @@
+//! Settling periods: the statement of a period from the verified inputs no statement took in
+//! yet, with the window-to-date arithmetic of `domain::settlement`.
+
+use std::collections::BTreeSet;
+
+use chrono::{Datelike, NaiveDate};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tracing::instrument;
+
+use super::{Clock, RequestContext, scoped_contract};
+use crate::domain::audit::canonical_json;
+use crate::domain::hours::{EntryState, RatedMinutes, cost_lines, total_cost};
+use crate::domain::names::statement_name;
+use crate::domain::pool::{composition, motivated_intake, prorated_minimum};
+use crate::domain::settlement::{CorrectionTotals, IntakeOutcome, PeriodTotals, Statement, settle};
+use crate::domain::{Action, Cents, ContractId, Page, PageRequest, RequestId, Violations};
+use crate::error::{Context, Error, PreconditionViolation};
+use crate::storage::statements::{self as rows, InputKind, StoredStatement};
+use crate::storage::{Applied, Mutation, Store, contracts, hex, hours, lock_keys, pool, savings};
+
+/// A checked request to settle a period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SettlePeriod {
+    /// The idempotency key; not part of the payload.
+    #[serde(skip)]
+    pub request_id: RequestId,
+    /// The contract.
+    pub contract: ContractId,
+    /// First day of the period.
+    pub period_start: NaiveDate,
+}
+
+/// Settles periods and reads statements.
+#[derive(Debug, Clone)]
+pub struct SettlementService {
+    store: Store,
+    clock: Clock,
+}
+
+fn refused(kind: &'static str, subject: String, description: String) -> Error {
+    Error::FailedPrecondition(vec![PreconditionViolation { kind, subject, description }])
+}
+
+impl SettlementService {
+    /// A service over `store` that reads the time from `clock`.
+    #[must_use]
+    pub fn new(store: Store, clock: Clock) -> SettlementService {
+        SettlementService { store, clock }
+    }
+
+    /// Settles a period that has ended, after the one before it, within the contract. A period
+    /// settled before gives its statement back unchanged.
+    ///
+    /// # Errors
+    /// [`Error::FailedPrecondition`] (`PERIOD_NOT_ENDED`, `PREVIOUS_PERIOD_NOT_SETTLED`,
+    /// `AFTER_CONTRACT_END`), [`Error::InvalidArgument`] for a date that starts no period, or a fault.
+    #[instrument(skip_all, fields(request.id = command.request_id.as_str(), contract.id = command.contract.as_str(), period.start = %command.period_start))]
+    pub async fn settle(&self, context: &RequestContext, command: SettlePeriod) -> Result<StoredStatement, Error> {
+        let now = self.clock.now();
+        let mutation =
+            Mutation::new(context.principal.clone(), command.request_id.clone(), Action::SettlePeriod, &command, now)?;
+        let context = context.clone();
+        self.store
+            .mutate(mutation, move |connection| {
+                let contract = scoped_contract(connection, &context, &command.contract)?;
+                // One settlement of a contract at a time, across replicas.
+                lock_keys(connection, [format!("settle\0{}", contract.id.as_str()).as_str()])?;
+                let terms = &contract.terms;
+                let name = statement_name(&contract.id, command.period_start);
+                let period = terms
+                    .period_of(command.period_start)
+                    .filter(|period| period.start == command.period_start)
+                    .ok_or_else(|| {
+                        Error::InvalidArgument(Violations::single(
+                            "period_start",
+                            format!("{} does not start a settlement period", command.period_start),
+                        ))
+                    })?;
+                if let Some(existing) = rows::find_statement(connection, &contract.id, period.start)? {
+                    return Ok(Applied::unchanged(name, existing));
+                }
+                if !contract.covers(period.start) {
+                    return Err(refused(
+                        "AFTER_CONTRACT_END",
+                        name,
+                        format!(
+                            "the contract ends on {}",
+                            contract.end_date().map_or_else(String::new, |end| end.to_string())
+                        ),
+                    ));
+                }
+                if period.end >= super::hours::dutch_today(now) {
+                    return Err(refused(
+                        "PERIOD_NOT_ENDED",
+                        name,
+                        format!("the period ends on {}; it is settled after that", period.end),
+                    ));
+                }
+                if let Some(previous) = period.index.checked_sub(1).and_then(|index| terms.period(index))
+                    && !hours::period_is_settled(connection, &contract.id, previous.start)?
+                {
+                    return Err(refused(
+                        "PREVIOUS_PERIOD_NOT_SETTLED",
+                        name,
+                        format!("settle the period starting {} first", previous.start),
+                    ));
+                }
+                let (window_start, full_end, window_end) = contract
+                    .windows()
+                    .into_iter()
+                    .find(|(start, _, end)| (*start..=*end).contains(&period.start))
+                    .ok_or_else(|| Error::internal("settling a period", "no intake window holds the period"))?;
+
+                // The verified inputs no statement took in yet: this period's, and late ones.
+                let hour_ids = rows::untaken_verified_hours(connection, &contract.id, period.start)?;
+                let entries = hours::get_entries(connection, &contract.id, &hour_ids)?;
+                let intercedents: Vec<String> = entries
+                    .iter()
+                    .map(|entry| entry.intercedent.as_str().to_owned())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                let rates = contracts::rate_schedules(connection, &contract.id, &intercedents)?;
+                let rated = entries
+                    .iter()
+                    .map(|entry| {
+                        let rate = rates
+                            .get(&entry.intercedent)
+                            .and_then(|schedule| schedule.rate_on(entry.work_date))
+                            .ok_or_else(|| {
+                                Error::internal(
+                                    "settling a period",
+                                    format!("no rate for {} on {}", entry.intercedent.as_str(), entry.work_date),
+                                )
+                            })?;
+                        Ok(RatedMinutes {
+                            intercedent: entry.intercedent.clone(),
+                            period_start: entry.period_start,
+                            rate,
+                            minutes: entry.minutes,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, Error>>()?;
+                let all_lines =
+                    cost_lines(rated).ok_or_else(|| Error::internal("settling a period", "cost overflows"))?;
+                let savings_ids = rows::untaken_verified_savings(connection, &contract.id, period.start)?;
+                let records = savings::get_records(connection, &contract.id, &savings_ids)?;
+                let overflow = || Error::internal("settling a period", "an amount overflows");
+                let sum = |values: Vec<Cents>| {
+                    values.into_iter().try_fold(Cents::ZERO, Cents::checked_add).ok_or_else(overflow)
+                };
+
+                let (lines, late_lines): (Vec<_>, Vec<_>) =
+                    all_lines.into_iter().partition(|line| line.period_start == period.start);
+                let period_savings = sum(records
+                    .iter()
+                    .filter(|record| record.period_start == period.start)
+                    .map(|record| record.amount)
+                    .collect())?;
+                let mut late_periods: BTreeSet<NaiveDate> = late_lines.iter().map(|line| line.period_start).collect();
+                late_periods
+                    .extend(records.iter().map(|record| record.period_start).filter(|start| *start < period.start));
+                let mut corrections = Vec::new();
+                for corrected in late_periods {
+                    let cost = sum(late_lines
+                        .iter()
+                        .filter(|line| line.period_start == corrected)
+                        .map(|line| line.cost)
+                        .collect())?;
+                    let saved = sum(records
+                        .iter()
+                        .filter(|record| record.period_start == corrected)
+                        .map(|record| record.amount)
+                        .collect())?;
+                    corrections.push(CorrectionTotals {
+                        period_start: corrected,
+                        cost,
+                        savings: saved,
+                        same_window: corrected >= window_start,
+                    });
+                }
+                let same_window = |pick: fn(&CorrectionTotals) -> Cents| {
+                    sum(corrections.iter().filter(|correction| correction.same_window).map(pick).collect())
+                };
+                let period_cost = total_cost(&lines).ok_or_else(overflow)?;
+                let contribution = PeriodTotals {
+                    period,
+                    cost: period_cost.checked_add(same_window(|c| c.cost)?).ok_or_else(overflow)?,
+                    savings: period_savings.checked_add(same_window(|c| c.savings)?).ok_or_else(overflow)?,
+                };
+                let mut window_periods: Vec<PeriodTotals> =
+                    rows::statements_between(connection, &contract.id, window_start, period.start)?
+                        .into_iter()
+                        .map(|stored| stored.statement.contribution)
+                        .collect();
+                window_periods.push(contribution);
+
+                let candidates = pool::pool(connection, &contract.id, period.end)?;
+                let closes_window = period.end >= window_end;
+                let intake = closes_window.then(|| IntakeOutcome {
+                    motivated: motivated_intake(&candidates, window_start, window_end),
+                    minimum: prorated_minimum(terms.minimum_intake_per_window(), window_start, full_end, window_end),
+                });
+                let figures = settle(terms, &window_periods, intake).ok_or_else(overflow)?;
+                let target = terms.composition_target().arrangement_3_percent();
+                let pending_hours = hours::period_day_sums(connection, &contract.id, period.start)?
+                    .iter()
+                    .filter(|sum| sum.state == EntryState::Submitted)
+                    .map(|sum| sum.entries)
+                    .sum();
+                let pending_savings = savings::period_sums(connection, &contract.id, period.start)?
+                    .into_iter()
+                    .find(|(state, _, _)| *state == EntryState::Submitted)
+                    .map_or(0, |(_, records, _)| records);
+                let year = period.start.year();
+                let number = format!(
+                    "{}-{year}-{:04}",
+                    terms.gemeente().as_str(),
+                    rows::next_number(connection, &contract.id, year)?
+                );
+                let statement = Statement {
+                    number,
+                    contract_id: contract.id.clone(),
+                    period,
+                    window_start,
+                    window_end,
+                    closes_window,
+                    cost_lines: lines,
+                    savings: period_savings,
+                    corrections,
+                    contribution,
+                    figures,
+                    intake,
+                    composition: composition(&candidates, period.end, target).into(),
+                    target_arrangement_3_percent: target,
+                    pending_hour_entries: pending_hours,
+                    pending_savings_records: pending_savings,
+                };
+                let content = canonical_json(&statement).context("encoding a statement")?;
+                let stored = StoredStatement {
+                    content_sha256: hex(&Sha256::digest(content.as_bytes())),
+                    statement,
+                    settled_by: context.principal.subject.clone(),
+                    create_time: now,
+                };
+                rows::insert_statement(connection, &stored, &content)?;
+                rows::insert_inputs(connection, &contract.id, InputKind::Hours, &hour_ids, period.start)?;
+                rows::insert_inputs(connection, &contract.id, InputKind::Savings, &savings_ids, period.start)?;
+                Ok(Applied::changed(name, stored))
+            })
+            .await
+    }
+
+    /// Reads a statement and the sequence number of its audit entry.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] (to a municipality: [`Error::PermissionDenied`]), or a fault.
+    pub async fn get(
+        &self,
+        context: &RequestContext,
+        contract: ContractId,
+        period_start: NaiveDate,
+    ) -> Result<(StoredStatement, Option<i64>), Error> {
+        let context = context.clone();
+        self.store
+            .read(move |connection| {
+                scoped_contract(connection, &context, &contract)?;
+                let stored = rows::find_statement(connection, &contract, period_start)?.ok_or_else(|| {
+                    context.conceal(Error::NotFound { resource: statement_name(&contract, period_start) })
+                })?;
+                let seq = rows::audit_sequence(connection, &contract, period_start)?;
+                Ok((stored, seq))
+            })
+            .await
+    }
+
+    /// Lists a contract's statements, oldest first.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for the contract, or a fault.
+    pub async fn list(
+        &self,
+        context: &RequestContext,
+        contract: ContractId,
+        page: PageRequest,
+    ) -> Result<Page<StoredStatement>, Error> {
+        let context = context.clone();
+        self.store
+            .read(move |connection| {
+                scoped_contract(connection, &context, &contract)?;
+                rows::list_statements(connection, &contract, &page)
+            })
+            .await
+    }
+}

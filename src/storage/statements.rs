@@ -1,0 +1,278 @@
+//! Settlement statements and the inputs they took in. Both are only ever inserted.
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+
+use super::audit::next_in_sequence;
+use super::schema::{
+    audit_log, hour_decisions, hour_entries, savings_decisions, savings_records, sequences, statement_inputs,
+    statements,
+};
+use super::{AnyConnection, from_stored_time, to_stored_time};
+use crate::domain::hours::Verdict;
+use crate::domain::names::statement_name;
+use crate::domain::settlement::Statement;
+use crate::domain::{ContractId, LineReference};
+use crate::error::{Context, Error};
+
+/// A stored statement with its hash.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredStatement {
+    /// The statement.
+    pub statement: Statement,
+    /// SHA-256 of its canonical encoding, hex.
+    pub content_sha256: String,
+    /// Subject of the settling principal.
+    pub settled_by: String,
+    /// When settled.
+    pub create_time: chrono::DateTime<chrono::Utc>,
+}
+
+/// The kind of an input a statement takes in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    /// An hour entry.
+    Hours,
+    /// A savings record.
+    Savings,
+}
+
+impl InputKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            InputKind::Hours => "HOURS",
+            InputKind::Savings => "SAVINGS",
+        }
+    }
+}
+
+type StatementRow = (String, String, chrono::NaiveDateTime);
+
+fn into_stored(
+    (content, content_sha256, create_time): StatementRow,
+    settled_by: String,
+) -> Result<StoredStatement, Error> {
+    Ok(StoredStatement {
+        statement: serde_json::from_str(&content).context("decoding a stored statement")?,
+        content_sha256,
+        settled_by,
+        create_time: from_stored_time(create_time),
+    })
+}
+
+/// The contract's statements of periods from `from` up to (not including) `until`, in order.
+///
+/// # Errors
+/// A storage fault.
+pub fn statements_between(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    from: NaiveDate,
+    until: NaiveDate,
+) -> Result<Vec<StoredStatement>, Error> {
+    let rows: Vec<(String, String, chrono::NaiveDateTime, String)> = statements::table
+        .filter(statements::contract_id.eq(contract.as_str().to_owned()))
+        .filter(statements::period_start.ge(from))
+        .filter(statements::period_start.lt(until))
+        .order(statements::period_start.asc())
+        .select((statements::content, statements::content_sha256, statements::create_time, statements::settled_by))
+        .load(connection)
+        .context("reading statements")?;
+    rows.into_iter().map(|(content, sha, time, by)| into_stored((content, sha, time), by)).collect()
+}
+
+/// The statement of a period, if it was settled.
+///
+/// # Errors
+/// A storage fault.
+pub fn find_statement(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    period_start: NaiveDate,
+) -> Result<Option<StoredStatement>, Error> {
+    let row: Option<(String, String, chrono::NaiveDateTime, String)> = statements::table
+        .find((contract.as_str(), period_start))
+        .select((statements::content, statements::content_sha256, statements::create_time, statements::settled_by))
+        .first(connection)
+        .optional()
+        .context("reading a statement")?;
+    row.map(|(content, sha, time, by)| into_stored((content, sha, time), by)).transpose()
+}
+
+/// The sequence number of a statement's audit entry.
+///
+/// # Errors
+/// A storage fault.
+pub fn audit_sequence(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    period_start: NaiveDate,
+) -> Result<Option<i64>, Error> {
+    audit_log::table
+        .filter(audit_log::resource.eq(statement_name(contract, period_start)))
+        .select(audit_log::seq)
+        .first(connection)
+        .optional()
+        .context("finding a statement's audit entry")
+}
+
+/// The next statement number of a contract in `year`: 1, 2, 3, … without gaps (the caller
+/// holds the contract's settlement lock).
+///
+/// # Errors
+/// A storage fault.
+pub fn next_number(connection: &mut AnyConnection, contract: &ContractId, year: i32) -> Result<i64, Error> {
+    let name = format!("statements/{}/{year}", contract.as_str());
+    let exists: i64 = sequences::table
+        .filter(sequences::name.eq(&name))
+        .count()
+        .get_result(connection)
+        .context("reading a sequence")?;
+    if exists == 0 {
+        diesel::insert_into(sequences::table)
+            .values((sequences::name.eq(&name), sequences::last_value.eq(0_i64)))
+            .execute(connection)
+            .context("starting a statement sequence")?;
+    }
+    next_in_sequence(connection, &name)
+}
+
+/// Stores a statement.
+///
+/// # Errors
+/// A storage fault (a second statement for a period is refused by the primary key).
+pub fn insert_statement(connection: &mut AnyConnection, stored: &StoredStatement, content: &str) -> Result<(), Error> {
+    diesel::insert_into(statements::table)
+        .values((
+            statements::contract_id.eq(stored.statement.contract_id.as_str()),
+            statements::period_start.eq(stored.statement.period.start),
+            statements::number.eq(&stored.statement.number),
+            statements::content.eq(content),
+            statements::content_sha256.eq(&stored.content_sha256),
+            statements::settled_by.eq(&stored.settled_by),
+            statements::create_time.eq(to_stored_time(stored.create_time)),
+        ))
+        .execute(connection)
+        .context("storing a statement")?;
+    Ok(())
+}
+
+/// Records that the statement of `period_start` took in these inputs.
+///
+/// # Errors
+/// A storage fault (an input already in a statement is refused by the primary key).
+pub fn insert_inputs(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    kind: InputKind,
+    ids: &[LineReference],
+    period_start: NaiveDate,
+) -> Result<(), Error> {
+    for id in ids {
+        diesel::insert_into(statement_inputs::table)
+            .values((
+                statement_inputs::contract_id.eq(contract.as_str()),
+                statement_inputs::kind.eq(kind.as_str()),
+                statement_inputs::input_id.eq(id.as_str()),
+                statement_inputs::statement_period_start.eq(period_start),
+            ))
+            .execute(connection)
+            .context("recording a statement's inputs")?;
+    }
+    Ok(())
+}
+
+/// Ids of verified hour entries dated up to `period_start`'s period that no statement took in.
+///
+/// # Errors
+/// A storage fault.
+pub fn untaken_verified_hours(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    period_start: NaiveDate,
+) -> Result<Vec<LineReference>, Error> {
+    let taken = statement_inputs::table
+        .filter(statement_inputs::contract_id.eq(contract.as_str().to_owned()))
+        .filter(statement_inputs::kind.eq(InputKind::Hours.as_str()))
+        .select(statement_inputs::input_id);
+    let ids: Vec<String> = hour_entries::table
+        .inner_join(
+            hour_decisions::table.on(hour_decisions::contract_id
+                .eq(hour_entries::contract_id)
+                .and(hour_decisions::entry_id.eq(hour_entries::id))),
+        )
+        .filter(hour_entries::contract_id.eq(contract.as_str().to_owned()))
+        .filter(hour_entries::period_start.le(period_start))
+        .filter(hour_decisions::verdict.eq(Verdict::Verified.as_str()))
+        .filter(diesel::dsl::not(hour_entries::id.eq_any(taken)))
+        .select(hour_entries::id)
+        .load(connection)
+        .context("reading hours to settle")?;
+    ids.iter()
+        .map(|id| LineReference::parse(id).map_err(|detail| Error::internal("reading hours to settle", detail)))
+        .collect()
+}
+
+/// Ids of verified savings records dated up to `period_start`'s period that no statement took in.
+///
+/// # Errors
+/// A storage fault.
+pub fn untaken_verified_savings(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    period_start: NaiveDate,
+) -> Result<Vec<LineReference>, Error> {
+    let taken = statement_inputs::table
+        .filter(statement_inputs::contract_id.eq(contract.as_str().to_owned()))
+        .filter(statement_inputs::kind.eq(InputKind::Savings.as_str()))
+        .select(statement_inputs::input_id);
+    let ids: Vec<String> = savings_records::table
+        .inner_join(
+            savings_decisions::table.on(savings_decisions::contract_id
+                .eq(savings_records::contract_id)
+                .and(savings_decisions::record_id.eq(savings_records::id))),
+        )
+        .filter(savings_records::contract_id.eq(contract.as_str().to_owned()))
+        .filter(savings_records::period_start.le(period_start))
+        .filter(savings_decisions::verdict.eq(Verdict::Verified.as_str()))
+        .filter(diesel::dsl::not(savings_records::id.eq_any(taken)))
+        .select(savings_records::id)
+        .load(connection)
+        .context("reading savings to settle")?;
+    ids.iter()
+        .map(|id| LineReference::parse(id).map_err(|detail| Error::internal("reading savings to settle", detail)))
+        .collect()
+}
+
+/// Lists a contract's statements, oldest first.
+///
+/// # Errors
+/// A storage fault.
+pub fn list_statements(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    page: &crate::domain::PageRequest,
+) -> Result<crate::domain::Page<StoredStatement>, Error> {
+    let mut query = statements::table
+        .filter(statements::contract_id.eq(contract.as_str().to_owned()))
+        .order(statements::period_start.asc())
+        .select((statements::content, statements::content_sha256, statements::create_time, statements::settled_by))
+        .limit(i64::from(page.size.get()) + 1)
+        .into_boxed();
+    if let Some(after) = &page.after {
+        let after: NaiveDate = after.parse().map_err(|_| {
+            Error::InvalidArgument(crate::domain::Violations::single(
+                "page_token",
+                "is not a token this service issued",
+            ))
+        })?;
+        query = query.filter(statements::period_start.gt(after));
+    }
+    let rows: Vec<(String, String, chrono::NaiveDateTime, String)> =
+        query.load(connection).context("listing statements")?;
+    let items = rows
+        .into_iter()
+        .map(|(content, sha, time, by)| into_stored((content, sha, time), by))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(super::contracts::paginate(items, page, |stored| stored.statement.period.start.to_string()))
+}
