@@ -437,6 +437,85 @@ async fn the_worked_example_settles_to_the_cent_under_pro_rata_and_at_the_minimu
     assert_eq!(at_minimum.iter().map(|s| s.net_balance_cents).sum::<i64>(), 375_000 - 412_138);
 }
 
+async fn a_late_input_is_carried_by_the_next_statement_as_a_correction(backend: Backend) {
+    let app = spawn(backend).await;
+    worked_example(&app, api::RiskShiftMode::Full).await;
+    let january = settle(&app, 1).await.unwrap();
+    // 60 more minutes worked on 31 January, submitted and verified after January was settled.
+    let late = api::HourLine {
+        intercedent_id: "int-1".to_owned(),
+        work_date: date("2027-01-31"),
+        kind: api::TimeKind::Work.into(),
+        minutes: 60,
+        line_reference: "jan-late".to_owned(),
+        note: String::new(),
+    };
+    let entry = app
+        .hours_as(Role::Billing)
+        .submit_hours(api::SubmitHoursRequest {
+            request_id: "late".to_owned(),
+            parent: CONTRACT.to_owned(),
+            entries: vec![late],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entries
+        .remove(0);
+    assert!(entry.late, "dated in a settled period");
+    app.hours_as(utrecht())
+        .verify_hours(api::VerifyHoursRequest {
+            request_id: "vl".to_owned(),
+            parent: CONTRACT.to_owned(),
+            entries: vec![entry.name],
+        })
+        .await
+        .unwrap();
+    let february = settle(&app, 2).await.unwrap();
+    let corrections: Vec<_> =
+        february.corrections.iter().map(|c| (c.period_start, c.cost_cents, c.same_window)).collect();
+    assert_eq!(corrections, [(date("2027-01-01"), 4_875, true)]);
+    // The correction joins the window's figures; January's statement is untouched.
+    assert_eq!(february.cost_to_date_cents, 587_438 + 4_875 + 487_500);
+    let read = settlement_as(&app, Role::Auditor)
+        .get_statement(api::GetStatementRequest { name: january.name.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(read, january);
+}
+
+async fn two_concurrent_settlements_of_a_period_issue_one_statement(backend: Backend) {
+    let app = spawn(backend).await;
+    worked_example(&app, api::RiskShiftMode::Full).await;
+    let calls = (0..4).map(|n| {
+        let mut client = settlement_as(&app, Role::Billing);
+        tokio::spawn(async move {
+            client
+                .settle_period(api::SettlePeriodRequest {
+                    request_id: format!("race-{n}"),
+                    parent: CONTRACT.to_owned(),
+                    period_start: date("2027-01-01"),
+                })
+                .await
+                .map(|response| response.into_inner().number)
+        })
+    });
+    let mut numbers = std::collections::BTreeSet::new();
+    for call in calls {
+        numbers.insert(call.await.unwrap().unwrap());
+    }
+    assert_eq!(numbers.into_iter().collect::<Vec<_>>(), ["GM0344-2027-0001"]);
+    let listed = settlement_as(&app, Role::Auditor)
+        .list_statements(api::ListStatementsRequest { parent: CONTRACT.to_owned(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.statements.len(), 1);
+    let settlements = app.audit_entries().await.iter().filter(|entry| entry.action == "statement.settle").count();
+    assert_eq!(settlements, 1, "the other calls changed nothing");
+}
+
 macro_rules! on_both {
     ($($name:ident),*) => {
         $(
@@ -463,5 +542,7 @@ on_both!(
     a_no_go_ends_the_contract_at_the_checkpoint,
     the_extension_option_is_exercised_once,
     the_worked_example_settles_to_the_cent_under_full,
-    the_worked_example_settles_to_the_cent_under_pro_rata_and_at_the_minimum
+    the_worked_example_settles_to_the_cent_under_pro_rata_and_at_the_minimum,
+    a_late_input_is_carried_by_the_next_statement_as_a_correction,
+    two_concurrent_settlements_of_a_period_issue_one_statement
 );
