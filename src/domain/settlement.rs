@@ -113,6 +113,48 @@ pub struct Statement {
     pub pending_savings_records: i64,
 }
 
+impl Statement {
+    /// The statement as CSV: a header, one row per cost line, savings, fee and correction, then
+    /// the window figures; amounts in euros with two decimals.
+    #[must_use]
+    pub fn to_csv(&self) -> String {
+        let mut csv = String::from("statement,kind,subject,minutes,rate_per_hour,amount\n");
+        let mut row = |kind: &str, subject: &str, minutes: String, rate: String, amount: Cents| {
+            csv.push_str(&format!("{},{kind},{subject},{minutes},{rate},{amount}\n", self.number));
+        };
+        for line in &self.cost_lines {
+            row(
+                "cost",
+                line.intercedent.as_str(),
+                line.minutes.get().to_string(),
+                Cents::from_stored(line.rate.cents_per_hour()).to_string(),
+                line.cost,
+            );
+        }
+        row("savings", "", String::new(), String::new(), self.savings);
+        row("fee", "", String::new(), String::new(), self.figures.period_fee);
+        for correction in &self.corrections {
+            let subject = correction.period_start.to_string();
+            row("correction_cost", &subject, String::new(), String::new(), correction.cost);
+            row("correction_savings", &subject, String::new(), String::new(), correction.savings);
+        }
+        let figures = &self.figures;
+        for (kind, amount) in [
+            ("cost_to_date", figures.cost_to_date),
+            ("result_to_date", figures.result_to_date),
+            ("covered_to_date", figures.covered_to_date),
+            ("covered_this_period", figures.covered_this_period),
+            ("uncovered_to_date", figures.uncovered_to_date),
+            ("shifted", figures.allocation.map_or(Cents::ZERO, |allocation| allocation.shifted)),
+            ("borne", figures.allocation.map_or(Cents::ZERO, |allocation| allocation.borne)),
+            ("net_balance", figures.net_balance),
+        ] {
+            row(kind, "", String::new(), String::new(), amount);
+        }
+        csv
+    }
+}
+
 fn total(values: impl IntoIterator<Item = Cents>) -> Option<Cents> {
     values.into_iter().try_fold(Cents::ZERO, Cents::checked_add)
 }

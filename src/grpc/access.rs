@@ -94,6 +94,7 @@ pub const RULES: &[(&str, &[RoleKind])] = &[
     ("/flextensie.settlement.v1.SettlementService/SettlePeriod", BILLING),
     ("/flextensie.settlement.v1.SettlementService/GetStatement", READERS),
     ("/flextensie.settlement.v1.SettlementService/ListStatements", READERS),
+    ("/flextensie.settlement.v1.SettlementService/ExportStatement", READERS),
 ];
 
 /// Services reachable without a token, so probes and stock clients work.

@@ -128,6 +128,38 @@ impl SettlementServiceApi for SettlementApi {
         Ok(Response::new(statement_message(&stored, seq)))
     }
 
+    async fn export_statement(
+        &self,
+        request: Request<api::ExportStatementRequest>,
+    ) -> Result<Response<api::ExportStatementResponse>, Status> {
+        let context = context(&request)?;
+        let message = request.get_ref();
+        let mut v = Violations::new();
+        let name = v.check("name", parse_statement_name(&message.name));
+        let format = v.check(
+            "format",
+            match api::ExportFormat::try_from(message.format) {
+                Ok(api::ExportFormat::Csv) => Ok(api::ExportFormat::Csv),
+                Ok(api::ExportFormat::Json) => Ok(api::ExportFormat::Json),
+                _ => Err("is required: EXPORT_FORMAT_CSV or EXPORT_FORMAT_JSON".to_owned()),
+            },
+        );
+        let (Some((contract, period_start)), Some(format)) = (name, format) else {
+            return Err(invalid(v));
+        };
+        let (stored, _) = self.service.get(&context, contract, period_start).await?;
+        let (content_type, content) = match format {
+            api::ExportFormat::Csv => ("text/csv; charset=utf-8", stored.statement.to_csv().into_bytes()),
+            _ => (
+                "application/json",
+                crate::domain::audit::canonical_json(&stored.statement)
+                    .map_err(|error| Status::from(crate::error::Error::internal("exporting a statement", error)))?
+                    .into_bytes(),
+            ),
+        };
+        Ok(Response::new(api::ExportStatementResponse { content_type: content_type.to_owned(), content }))
+    }
+
     async fn list_statements(
         &self,
         request: Request<api::ListStatementsRequest>,

@@ -56,6 +56,7 @@ const EXPECTED: &[(&str, &[RoleKind], bool)] = &[
     ("SettlePeriod", &[RoleKind::Billing], true),
     ("GetStatement", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
     ("ListStatements", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
+    ("ExportStatement", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
 ];
 
 /// Lines each municipality's contract gets for the matrix to verify and reject (one per call).
@@ -236,6 +237,13 @@ async fn call(app: &TestApp, role: &Role, method: &str, target: Target, n: u32) 
             .map(drop),
         "ListStatements" => settlement
             .list_statements(api::ListStatementsRequest { parent: contract.to_owned(), ..Default::default() })
+            .await
+            .map(drop),
+        "ExportStatement" => settlement
+            .export_statement(api::ExportStatementRequest {
+                name: format!("{contract}/statements/2025-01-01"),
+                format: api::ExportFormat::Csv.into(),
+            })
             .await
             .map(drop),
         "RegisterCandidate" => pool

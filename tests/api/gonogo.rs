@@ -409,6 +409,20 @@ async fn the_worked_example_settles_to_the_cent_under_full(backend: Backend) {
     }
     let july = settle(&app, 7).await.unwrap_err();
     assert_eq!(july.get_details_precondition_failure().unwrap().violations[0].r#type, "PERIOD_NOT_ENDED");
+    // Exports: the canonical JSON hashes to the statement's content_sha256; the CSV adds up.
+    let export =
+        |format: api::ExportFormat| api::ExportStatementRequest { name: march.name.clone(), format: format.into() };
+    let json =
+        settlement_as(&app, utrecht()).export_statement(export(api::ExportFormat::Json)).await.unwrap().into_inner();
+    assert_eq!(json.content_type, "application/json");
+    use sha2::Digest;
+    assert_eq!(flexsettle::storage::hex(&sha2::Sha256::digest(&json.content)), march.content_sha256);
+    let csv =
+        settlement_as(&app, utrecht()).export_statement(export(api::ExportFormat::Csv)).await.unwrap().into_inner();
+    let csv = String::from_utf8(csv.content).unwrap();
+    assert!(csv.contains("GM0344-2027-0003,cost,int-1,6600,50.20,5522.00"), "{csv}");
+    assert!(csv.contains("GM0344-2027-0003,shifted,,,,4121.38"), "{csv}");
+    assert!(csv.contains("GM0344-2027-0003,net_balance,,,,1250.00"), "{csv}");
     // An issued statement is never edited.
     assert!(app.execute_sql("UPDATE statements SET number = 'forged'").await.is_err());
     assert!(app.execute_sql("DELETE FROM statement_inputs").await.is_err());
