@@ -91,6 +91,7 @@ pub const RULES: &[(&str, &[RoleKind])] = &[
     ("/flextensie.settlement.v1.SavingsService/GetSavings", READERS),
     ("/flextensie.settlement.v1.SavingsService/ListSavings", READERS),
     ("/flextensie.settlement.v1.SavingsService/GetSavingsTotals", READERS),
+    ("/flextensie.settlement.v1.SettlementService/PreviewSettlement", READERS),
     ("/flextensie.settlement.v1.SettlementService/SettlePeriod", BILLING),
     ("/flextensie.settlement.v1.SettlementService/GetStatement", READERS),
     ("/flextensie.settlement.v1.SettlementService/ListStatements", READERS),

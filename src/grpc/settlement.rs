@@ -117,6 +117,30 @@ impl SettlementServiceApi for SettlementApi {
         Ok(Response::new(statement_message(&stored, seq)))
     }
 
+    async fn preview_settlement(
+        &self,
+        request: Request<api::PreviewSettlementRequest>,
+    ) -> Result<Response<api::Statement>, Status> {
+        let context = context(&request)?;
+        let message = request.get_ref();
+        let mut v = Violations::new();
+        let contract = v.check("parent", parse_contract_name(&message.parent));
+        let period_start = v.check("period_start", parse_date(raw_date(message.period_start)));
+        let (Some(contract), Some(period_start)) = (contract, period_start) else {
+            return Err(invalid(v));
+        };
+        let statement = self.service.preview(&context, contract, period_start).await?;
+        let draft = StoredStatement {
+            statement,
+            content_sha256: String::new(),
+            settled_by: String::new(),
+            create_time: chrono::DateTime::UNIX_EPOCH,
+        };
+        let mut message = statement_message(&draft, None);
+        message.create_time = None;
+        Ok(Response::new(message))
+    }
+
     async fn get_statement(
         &self,
         request: Request<api::GetStatementRequest>,

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{Datelike, NaiveDate};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tracing::instrument;
@@ -14,10 +14,12 @@ use crate::domain::hours::{EntryState, RatedMinutes, cost_lines, total_cost};
 use crate::domain::names::statement_name;
 use crate::domain::pool::{composition, motivated_intake, prorated_minimum};
 use crate::domain::settlement::{CorrectionTotals, IntakeOutcome, PeriodTotals, Statement, settle};
-use crate::domain::{Action, Cents, ContractId, Page, PageRequest, RequestId, Violations};
+use crate::domain::{
+    Action, Cents, Contract, ContractId, LineReference, Page, PageRequest, Period, RequestId, Violations,
+};
 use crate::error::{Context, Error, PreconditionViolation};
 use crate::storage::statements::{self as rows, InputKind, StoredStatement};
-use crate::storage::{Applied, Mutation, Store, contracts, hex, hours, lock_keys, pool, savings};
+use crate::storage::{AnyConnection, Applied, Mutation, Store, contracts, hex, hours, lock_keys, pool, savings};
 
 /// A checked request to settle a period.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -80,163 +82,13 @@ impl SettlementService {
                 if let Some(existing) = rows::find_statement(connection, &contract.id, period.start)? {
                     return Ok(Applied::unchanged(name, existing));
                 }
-                if !contract.covers(period.start) {
-                    return Err(refused(
-                        "AFTER_CONTRACT_END",
-                        name,
-                        format!(
-                            "the contract ends on {}",
-                            contract.end_date().map_or_else(String::new, |end| end.to_string())
-                        ),
-                    ));
-                }
-                if period.end >= super::hours::dutch_today(now) {
-                    return Err(refused(
-                        "PERIOD_NOT_ENDED",
-                        name,
-                        format!("the period ends on {}; it is settled after that", period.end),
-                    ));
-                }
-                if let Some(previous) = period.index.checked_sub(1).and_then(|index| terms.period(index))
-                    && !hours::period_is_settled(connection, &contract.id, previous.start)?
-                {
-                    return Err(refused(
-                        "PREVIOUS_PERIOD_NOT_SETTLED",
-                        name,
-                        format!("settle the period starting {} first", previous.start),
-                    ));
-                }
-                let (window_start, full_end, window_end) = contract
-                    .windows()
-                    .into_iter()
-                    .find(|(start, _, end)| (*start..=*end).contains(&period.start))
-                    .ok_or_else(|| Error::internal("settling a period", "no intake window holds the period"))?;
-
-                // The verified inputs no statement took in yet: this period's, and late ones.
-                let hour_ids = rows::untaken_verified_hours(connection, &contract.id, period.start)?;
-                let entries = hours::get_entries(connection, &contract.id, &hour_ids)?;
-                let intercedents: Vec<String> = entries
-                    .iter()
-                    .map(|entry| entry.intercedent.as_str().to_owned())
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect();
-                let rates = contracts::rate_schedules(connection, &contract.id, &intercedents)?;
-                let rated = entries
-                    .iter()
-                    .map(|entry| {
-                        let rate = rates
-                            .get(&entry.intercedent)
-                            .and_then(|schedule| schedule.rate_on(entry.work_date))
-                            .ok_or_else(|| {
-                                Error::internal(
-                                    "settling a period",
-                                    format!("no rate for {} on {}", entry.intercedent.as_str(), entry.work_date),
-                                )
-                            })?;
-                        Ok(RatedMinutes {
-                            intercedent: entry.intercedent.clone(),
-                            period_start: entry.period_start,
-                            rate,
-                            minutes: entry.minutes,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, Error>>()?;
-                let all_lines =
-                    cost_lines(rated).ok_or_else(|| Error::internal("settling a period", "cost overflows"))?;
-                let savings_ids = rows::untaken_verified_savings(connection, &contract.id, period.start)?;
-                let records = savings::get_records(connection, &contract.id, &savings_ids)?;
-                let overflow = || Error::internal("settling a period", "an amount overflows");
-                let sum = |values: Vec<Cents>| {
-                    values.into_iter().try_fold(Cents::ZERO, Cents::checked_add).ok_or_else(overflow)
-                };
-
-                let (lines, late_lines): (Vec<_>, Vec<_>) =
-                    all_lines.into_iter().partition(|line| line.period_start == period.start);
-                let period_savings = sum(records
-                    .iter()
-                    .filter(|record| record.period_start == period.start)
-                    .map(|record| record.amount)
-                    .collect())?;
-                let mut late_periods: BTreeSet<NaiveDate> = late_lines.iter().map(|line| line.period_start).collect();
-                late_periods
-                    .extend(records.iter().map(|record| record.period_start).filter(|start| *start < period.start));
-                let mut corrections = Vec::new();
-                for corrected in late_periods {
-                    let cost = sum(late_lines
-                        .iter()
-                        .filter(|line| line.period_start == corrected)
-                        .map(|line| line.cost)
-                        .collect())?;
-                    let saved = sum(records
-                        .iter()
-                        .filter(|record| record.period_start == corrected)
-                        .map(|record| record.amount)
-                        .collect())?;
-                    corrections.push(CorrectionTotals {
-                        period_start: corrected,
-                        cost,
-                        savings: saved,
-                        same_window: corrected >= window_start,
-                    });
-                }
-                let same_window = |pick: fn(&CorrectionTotals) -> Cents| {
-                    sum(corrections.iter().filter(|correction| correction.same_window).map(pick).collect())
-                };
-                let period_cost = total_cost(&lines).ok_or_else(overflow)?;
-                let contribution = PeriodTotals {
-                    period,
-                    cost: period_cost.checked_add(same_window(|c| c.cost)?).ok_or_else(overflow)?,
-                    savings: period_savings.checked_add(same_window(|c| c.savings)?).ok_or_else(overflow)?,
-                };
-                let mut window_periods: Vec<PeriodTotals> =
-                    rows::statements_between(connection, &contract.id, window_start, period.start)?
-                        .into_iter()
-                        .map(|stored| stored.statement.contribution)
-                        .collect();
-                window_periods.push(contribution);
-
-                let candidates = pool::pool(connection, &contract.id, period.end)?;
-                let closes_window = period.end >= window_end;
-                let intake = closes_window.then(|| IntakeOutcome {
-                    motivated: motivated_intake(&candidates, window_start, window_end),
-                    minimum: prorated_minimum(terms.minimum_intake_per_window(), window_start, full_end, window_end),
-                });
-                let figures = settle(terms, &window_periods, intake).ok_or_else(overflow)?;
-                let target = terms.composition_target().arrangement_3_percent();
-                let pending_hours = hours::period_day_sums(connection, &contract.id, period.start)?
-                    .iter()
-                    .filter(|sum| sum.state == EntryState::Submitted)
-                    .map(|sum| sum.entries)
-                    .sum();
-                let pending_savings = savings::period_sums(connection, &contract.id, period.start)?
-                    .into_iter()
-                    .find(|(state, _, _)| *state == EntryState::Submitted)
-                    .map_or(0, |(_, records, _)| records);
+                let (mut statement, hour_ids, savings_ids) = draft(connection, &contract, period, &name, now)?;
                 let year = period.start.year();
-                let number = format!(
+                statement.number = format!(
                     "{}-{year}-{:04}",
                     terms.gemeente().as_str(),
                     rows::next_number(connection, &contract.id, year)?
                 );
-                let statement = Statement {
-                    number,
-                    contract_id: contract.id.clone(),
-                    period,
-                    window_start,
-                    window_end,
-                    closes_window,
-                    cost_lines: lines,
-                    savings: period_savings,
-                    corrections,
-                    contribution,
-                    figures,
-                    intake,
-                    composition: composition(&candidates, period.end, target).into(),
-                    target_arrangement_3_percent: target,
-                    pending_hour_entries: pending_hours,
-                    pending_savings_records: pending_savings,
-                };
                 let content = canonical_json(&statement).context("encoding a statement")?;
                 let stored = StoredStatement {
                     content_sha256: hex(&Sha256::digest(content.as_bytes())),
@@ -248,6 +100,40 @@ impl SettlementService {
                 rows::insert_inputs(connection, &contract.id, InputKind::Hours, &hour_ids, period.start)?;
                 rows::insert_inputs(connection, &contract.id, InputKind::Savings, &savings_ids, period.start)?;
                 Ok(Applied::changed(name, stored))
+            })
+            .await
+    }
+
+    /// Computes the statement a period would get if it were settled now, and stores nothing.
+    /// A settled period gives its issued statement.
+    ///
+    /// # Errors
+    /// As [`SettlementService::settle`], or a fault.
+    pub async fn preview(
+        &self,
+        context: &RequestContext,
+        contract: ContractId,
+        period_start: NaiveDate,
+    ) -> Result<Statement, Error> {
+        let now = self.clock.now();
+        let context = context.clone();
+        self.store
+            .read(move |connection| {
+                let contract = scoped_contract(connection, &context, &contract)?;
+                let period =
+                    contract.terms.period_of(period_start).filter(|period| period.start == period_start).ok_or_else(
+                        || {
+                            Error::InvalidArgument(Violations::single(
+                                "period_start",
+                                format!("{period_start} does not start a settlement period"),
+                            ))
+                        },
+                    )?;
+                if let Some(existing) = rows::find_statement(connection, &contract.id, period.start)? {
+                    return Ok(existing.statement);
+                }
+                let name = statement_name(&contract.id, period.start);
+                draft(connection, &contract, period, &name, now).map(|(statement, _, _)| statement)
             })
             .await
     }
@@ -293,4 +179,156 @@ impl SettlementService {
             })
             .await
     }
+}
+
+/// The statement of `period` as it would be issued now (without its number), and the ids of the
+/// hour entries and savings records it takes in.
+fn draft(
+    connection: &mut AnyConnection,
+    contract: &Contract,
+    period: Period,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<(Statement, Vec<LineReference>, Vec<LineReference>), Error> {
+    let terms = &contract.terms;
+    let name = name.to_owned();
+    if !contract.covers(period.start) {
+        return Err(refused(
+            "AFTER_CONTRACT_END",
+            name,
+            format!("the contract ends on {}", contract.end_date().map_or_else(String::new, |end| end.to_string())),
+        ));
+    }
+    if period.end >= super::hours::dutch_today(now) {
+        return Err(refused(
+            "PERIOD_NOT_ENDED",
+            name,
+            format!("the period ends on {}; it is settled after that", period.end),
+        ));
+    }
+    if let Some(previous) = period.index.checked_sub(1).and_then(|index| terms.period(index))
+        && !hours::period_is_settled(connection, &contract.id, previous.start)?
+    {
+        return Err(refused(
+            "PREVIOUS_PERIOD_NOT_SETTLED",
+            name,
+            format!("settle the period starting {} first", previous.start),
+        ));
+    }
+    let (window_start, full_end, window_end) = contract
+        .windows()
+        .into_iter()
+        .find(|(start, _, end)| (*start..=*end).contains(&period.start))
+        .ok_or_else(|| Error::internal("settling a period", "no intake window holds the period"))?;
+
+    // The verified inputs no statement took in yet: this period's, and late ones.
+    let hour_ids = rows::untaken_verified_hours(connection, &contract.id, period.start)?;
+    let entries = hours::get_entries(connection, &contract.id, &hour_ids)?;
+    let intercedents: Vec<String> = entries
+        .iter()
+        .map(|entry| entry.intercedent.as_str().to_owned())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let rates = contracts::rate_schedules(connection, &contract.id, &intercedents)?;
+    let rated = entries
+        .iter()
+        .map(|entry| {
+            let rate = rates
+                .get(&entry.intercedent)
+                .and_then(|schedule| schedule.rate_on(entry.work_date))
+                .ok_or_else(|| {
+                    Error::internal(
+                        "settling a period",
+                        format!("no rate for {} on {}", entry.intercedent.as_str(), entry.work_date),
+                    )
+                })?;
+            Ok(RatedMinutes {
+                intercedent: entry.intercedent.clone(),
+                period_start: entry.period_start,
+                rate,
+                minutes: entry.minutes,
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let all_lines = cost_lines(rated).ok_or_else(|| Error::internal("settling a period", "cost overflows"))?;
+    let savings_ids = rows::untaken_verified_savings(connection, &contract.id, period.start)?;
+    let records = savings::get_records(connection, &contract.id, &savings_ids)?;
+    let overflow = || Error::internal("settling a period", "an amount overflows");
+    let sum = |values: Vec<Cents>| values.into_iter().try_fold(Cents::ZERO, Cents::checked_add).ok_or_else(overflow);
+
+    let (lines, late_lines): (Vec<_>, Vec<_>) =
+        all_lines.into_iter().partition(|line| line.period_start == period.start);
+    let period_savings =
+        sum(records.iter().filter(|record| record.period_start == period.start).map(|record| record.amount).collect())?;
+    let mut late_periods: BTreeSet<NaiveDate> = late_lines.iter().map(|line| line.period_start).collect();
+    late_periods.extend(records.iter().map(|record| record.period_start).filter(|start| *start < period.start));
+    let mut corrections = Vec::new();
+    for corrected in late_periods {
+        let cost =
+            sum(late_lines.iter().filter(|line| line.period_start == corrected).map(|line| line.cost).collect())?;
+        let saved = sum(records
+            .iter()
+            .filter(|record| record.period_start == corrected)
+            .map(|record| record.amount)
+            .collect())?;
+        corrections.push(CorrectionTotals {
+            period_start: corrected,
+            cost,
+            savings: saved,
+            same_window: corrected >= window_start,
+        });
+    }
+    let same_window = |pick: fn(&CorrectionTotals) -> Cents| {
+        sum(corrections.iter().filter(|correction| correction.same_window).map(pick).collect())
+    };
+    let period_cost = total_cost(&lines).ok_or_else(overflow)?;
+    let contribution = PeriodTotals {
+        period,
+        cost: period_cost.checked_add(same_window(|c| c.cost)?).ok_or_else(overflow)?,
+        savings: period_savings.checked_add(same_window(|c| c.savings)?).ok_or_else(overflow)?,
+    };
+    let mut window_periods: Vec<PeriodTotals> =
+        rows::statements_between(connection, &contract.id, window_start, period.start)?
+            .into_iter()
+            .map(|stored| stored.statement.contribution)
+            .collect();
+    window_periods.push(contribution);
+
+    let candidates = pool::pool(connection, &contract.id, period.end)?;
+    let closes_window = period.end >= window_end;
+    let intake = closes_window.then(|| IntakeOutcome {
+        motivated: motivated_intake(&candidates, window_start, window_end),
+        minimum: prorated_minimum(terms.minimum_intake_per_window(), window_start, full_end, window_end),
+    });
+    let figures = settle(terms, &window_periods, intake).ok_or_else(overflow)?;
+    let target = terms.composition_target().arrangement_3_percent();
+    let pending_hours = hours::period_day_sums(connection, &contract.id, period.start)?
+        .iter()
+        .filter(|sum| sum.state == EntryState::Submitted)
+        .map(|sum| sum.entries)
+        .sum();
+    let pending_savings = savings::period_sums(connection, &contract.id, period.start)?
+        .into_iter()
+        .find(|(state, _, _)| *state == EntryState::Submitted)
+        .map_or(0, |(_, records, _)| records);
+    let statement = Statement {
+        number: String::new(),
+        contract_id: contract.id.clone(),
+        period,
+        window_start,
+        window_end,
+        closes_window,
+        cost_lines: lines,
+        savings: period_savings,
+        corrections,
+        contribution,
+        figures,
+        intake,
+        composition: composition(&candidates, period.end, target).into(),
+        target_arrangement_3_percent: target,
+        pending_hour_entries: pending_hours,
+        pending_savings_records: pending_savings,
+    };
+    Ok((statement, hour_ids, savings_ids))
 }

@@ -53,6 +53,7 @@ const EXPECTED: &[(&str, &[RoleKind], bool)] = &[
     ("GetSavings", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
     ("ListSavings", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
     ("GetSavingsTotals", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
+    ("PreviewSettlement", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
     ("SettlePeriod", &[RoleKind::Billing], true),
     ("GetStatement", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
     ("ListStatements", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
@@ -220,6 +221,13 @@ async fn call(app: &TestApp, role: &Role, method: &str, target: Target, n: u32) 
             .exercise_extension(api::ExerciseExtensionRequest {
                 request_id: format!("m-{n}"),
                 contract: contract.to_owned(),
+            })
+            .await
+            .map(drop),
+        "PreviewSettlement" => settlement
+            .preview_settlement(api::PreviewSettlementRequest {
+                parent: contract.to_owned(),
+                period_start: crate::helpers::date(2025, 2, 1),
             })
             .await
             .map(drop),

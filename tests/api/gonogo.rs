@@ -357,6 +357,21 @@ async fn the_worked_example_settles_to_the_cent_under_full(backend: Backend) {
     worked_example(&app, api::RiskShiftMode::Full).await;
     let early = settle(&app, 2).await.unwrap_err();
     assert_eq!(early.get_details_precondition_failure().unwrap().violations[0].r#type, "PREVIOUS_PERIOD_NOT_SETTLED");
+    // A preview computes January's figures and stores nothing.
+    let audit = app.audit_size().await;
+    let preview = settlement_as(&app, utrecht())
+        .preview_settlement(api::PreviewSettlementRequest {
+            parent: CONTRACT.to_owned(),
+            period_start: date("2027-01-01"),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (preview.number.as_str(), preview.covered_this_period_cents, preview.net_balance_cents),
+        ("", 285_000, -177_438)
+    );
+    assert_eq!(app.audit_size().await, audit);
     let mut statements = Vec::new();
     for month in 1..=3 {
         statements.push(settle(&app, month).await.unwrap());
