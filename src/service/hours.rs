@@ -391,18 +391,7 @@ impl HoursService {
         self.store
             .read(move |connection| {
                 let contract = scoped_contract(connection, &context, &contract)?;
-                let period =
-                    contract.terms.period_of(period_start).filter(|period| period.start == period_start).ok_or_else(
-                        || {
-                            Error::InvalidArgument(Violations::single(
-                                "period_start",
-                                format!(
-                                    "{period_start} does not start a settlement period of {}",
-                                    contract_name(&contract.id)
-                                ),
-                            ))
-                        },
-                    )?;
+                let period = super::period_starting(&contract, period_start)?;
                 let sums = rows::period_day_sums(connection, &contract.id, period.start)?;
                 let ids: Vec<String> = sums
                     .iter()

@@ -80,6 +80,19 @@ pub(crate) fn scoped_contract(
     Ok(contract)
 }
 
+/// The settlement period of `contract` that starts on `start`.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] on `period_start` when no period starts that day.
+pub(crate) fn period_starting(contract: &Contract, start: chrono::NaiveDate) -> Result<crate::domain::Period, Error> {
+    contract.terms.period_of(start).filter(|period| period.start == start).ok_or_else(|| {
+        Error::InvalidArgument(crate::domain::Violations::single(
+            "period_start",
+            format!("{start} does not start a settlement period of {}", contract_name(&contract.id)),
+        ))
+    })
+}
+
 /// Where the service reads the time. Always the system clock in production; a fixed instant
 /// lets tests and demonstrations replay a contract's months (DESIGN.md's worked example runs in
 /// 2027) without waiting for them.

@@ -286,18 +286,7 @@ impl SavingsService {
         self.store
             .read(move |connection| {
                 let contract: Contract = scoped_contract(connection, &context, &contract)?;
-                let period =
-                    contract.terms.period_of(period_start).filter(|period| period.start == period_start).ok_or_else(
-                        || {
-                            Error::InvalidArgument(Violations::single(
-                                "period_start",
-                                format!(
-                                    "{period_start} does not start a settlement period of {}",
-                                    contract_name(&contract.id)
-                                ),
-                            ))
-                        },
-                    )?;
+                let period = super::period_starting(&contract, period_start)?;
                 let states = rows::period_sums(connection, &contract.id, period.start)?;
                 Ok(SavingsTotals { period, states })
             })

@@ -14,9 +14,7 @@ use crate::domain::hours::{EntryState, RatedMinutes, cost_lines, total_cost};
 use crate::domain::names::statement_name;
 use crate::domain::pool::{composition, motivated_intake, prorated_minimum};
 use crate::domain::settlement::{CorrectionTotals, IntakeOutcome, PeriodTotals, Statement, settle};
-use crate::domain::{
-    Action, Cents, Contract, ContractId, LineReference, Page, PageRequest, Period, RequestId, Violations,
-};
+use crate::domain::{Action, Cents, Contract, ContractId, LineReference, Page, PageRequest, Period, RequestId};
 use crate::error::{Context, Error, PreconditionViolation};
 use crate::storage::statements::{self as rows, InputKind, StoredStatement};
 use crate::storage::{AnyConnection, Applied, Mutation, Store, contracts, hex, hours, lock_keys, pool, savings};
@@ -70,15 +68,7 @@ impl SettlementService {
                 lock_keys(connection, [format!("settle\0{}", contract.id.as_str()).as_str()])?;
                 let terms = &contract.terms;
                 let name = statement_name(&contract.id, command.period_start);
-                let period = terms
-                    .period_of(command.period_start)
-                    .filter(|period| period.start == command.period_start)
-                    .ok_or_else(|| {
-                        Error::InvalidArgument(Violations::single(
-                            "period_start",
-                            format!("{} does not start a settlement period", command.period_start),
-                        ))
-                    })?;
+                let period = super::period_starting(&contract, command.period_start)?;
                 if let Some(existing) = rows::find_statement(connection, &contract.id, period.start)? {
                     return Ok(Applied::unchanged(name, existing));
                 }
@@ -120,15 +110,7 @@ impl SettlementService {
         self.store
             .read(move |connection| {
                 let contract = scoped_contract(connection, &context, &contract)?;
-                let period =
-                    contract.terms.period_of(period_start).filter(|period| period.start == period_start).ok_or_else(
-                        || {
-                            Error::InvalidArgument(Violations::single(
-                                "period_start",
-                                format!("{period_start} does not start a settlement period"),
-                            ))
-                        },
-                    )?;
+                let period = super::period_starting(&contract, period_start)?;
                 if let Some(existing) = rows::find_statement(connection, &contract.id, period.start)? {
                     return Ok(existing.statement);
                 }
