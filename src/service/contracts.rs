@@ -3,7 +3,7 @@
 use serde::Serialize;
 use tracing::instrument;
 
-use super::{Clock, RequestContext, scoped_contract};
+use super::{Clock, RequestContext, read_scoped, scoped_contract};
 use crate::domain::names::{contract_name, hourly_rate_name, intercedent_name};
 use crate::domain::{
     Action, Contract, ContractId, ContractTerms, Intercedent, IntercedentId, Lifecycle, NewHourlyRate, NewIntercedent,
@@ -166,13 +166,10 @@ impl ContractService {
         contract: ContractId,
         intercedent: IntercedentId,
     ) -> Result<Intercedent, Error> {
-        let context = context.clone();
-        self.store
-            .read(move |connection| {
-                scoped_contract(connection, &context, &contract)?;
-                rows::get_intercedent(connection, &contract, &intercedent)
-            })
-            .await
+        read_scoped(&self.store, context, contract, move |connection, contract| {
+            rows::get_intercedent(connection, &contract.id, &intercedent)
+        })
+        .await
     }
 
     /// Lists the intercedents of an existing contract ordered by id.
@@ -186,13 +183,10 @@ impl ContractService {
         contract: ContractId,
         page: PageRequest,
     ) -> Result<Page<Intercedent>, Error> {
-        let context = context.clone();
-        self.store
-            .read(move |connection| {
-                scoped_contract(connection, &context, &contract)?;
-                rows::list_intercedents(connection, &contract, &page)
-            })
-            .await
+        read_scoped(&self.store, context, contract, move |connection, contract| {
+            rows::list_intercedents(connection, &contract.id, &page)
+        })
+        .await
     }
 
     /// Adds an effective-dated rate to an intercedent.

@@ -8,7 +8,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tracing::instrument;
 
-use super::{Clock, RequestContext, scoped_contract};
+use super::{Clock, RequestContext, read_scoped, scoped_contract};
 use crate::domain::audit::canonical_json;
 use crate::domain::gonogo::{PeriodFigures, Verdict, evaluate};
 use crate::domain::hours::{EntryState, totals_by_state};
@@ -227,13 +227,10 @@ impl GoNoGoService {
         contract: ContractId,
         checkpoint: NaiveDate,
     ) -> Result<StoredEvaluation, Error> {
-        let context = context.clone();
-        self.store
-            .read(move |connection| {
-                scoped_contract(connection, &context, &contract)?;
-                rows::get_evaluation(connection, &contract, checkpoint)
-            })
-            .await
+        read_scoped(&self.store, context, contract, move |connection, contract| {
+            rows::get_evaluation(connection, &contract.id, checkpoint)
+        })
+        .await
     }
 
     /// Exercises the extension option: once, before the term ends, not after a no-go.

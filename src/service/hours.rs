@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use tracing::instrument;
 
-use super::{Clock, RequestContext, scoped_contract};
+use super::{Clock, RequestContext, read_scoped, scoped_contract};
 use crate::domain::hours::{
     CorrectionLine, Decision, EntryFilter, HourEntry, HourLine, LineOutcome, StateTotals, Verdict, check_correction,
     check_decision, check_lines, totals_by_state,
@@ -345,13 +345,10 @@ impl HoursService {
         contract: ContractId,
         id: LineReference,
     ) -> Result<HourEntry, Error> {
-        let context = context.clone();
-        self.store
-            .read(move |connection| {
-                scoped_contract(connection, &context, &contract)?;
-                rows::get_entry(connection, &contract, &id)
-            })
-            .await
+        read_scoped(&self.store, context, contract, move |connection, contract| {
+            rows::get_entry(connection, &contract.id, &id)
+        })
+        .await
     }
 
     /// Lists a contract's entries.
@@ -366,13 +363,10 @@ impl HoursService {
         filter: EntryFilter,
         page: PageRequest,
     ) -> Result<Page<HourEntry>, Error> {
-        let context = context.clone();
-        self.store
-            .read(move |connection| {
-                scoped_contract(connection, &context, &contract)?;
-                rows::list_entries(connection, &contract, &filter, &page)
-            })
-            .await
+        read_scoped(&self.store, context, contract, move |connection, contract| {
+            rows::list_entries(connection, &contract.id, &filter, &page)
+        })
+        .await
     }
 
     /// Minutes and cost per state for one settlement period.
@@ -387,24 +381,21 @@ impl HoursService {
         contract: ContractId,
         period_start: NaiveDate,
     ) -> Result<HoursTotals, Error> {
-        let context = context.clone();
-        self.store
-            .read(move |connection| {
-                let contract = scoped_contract(connection, &context, &contract)?;
-                let period = super::period_starting(&contract, period_start)?;
-                let sums = rows::period_day_sums(connection, &contract.id, period.start)?;
-                let ids: Vec<String> = sums
-                    .iter()
-                    .map(|sum| sum.intercedent.as_str().to_owned())
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect();
-                let rates = crate::storage::contracts::rate_schedules(connection, &contract.id, &ids)?;
-                let states = totals_by_state(period.start, &sums, &rates)
-                    .map_err(|detail| Error::internal("totalling hours", detail))?;
-                Ok(HoursTotals { period, states })
-            })
-            .await
+        read_scoped(&self.store, context, contract, move |connection, contract| {
+            let period = super::period_starting(contract, period_start)?;
+            let sums = rows::period_day_sums(connection, &contract.id, period.start)?;
+            let ids: Vec<String> = sums
+                .iter()
+                .map(|sum| sum.intercedent.as_str().to_owned())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let rates = crate::storage::contracts::rate_schedules(connection, &contract.id, &ids)?;
+            let states = totals_by_state(period.start, &sums, &rates)
+                .map_err(|detail| Error::internal("totalling hours", detail))?;
+            Ok(HoursTotals { period, states })
+        })
+        .await
     }
 }
 

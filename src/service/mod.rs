@@ -80,6 +80,30 @@ pub(crate) fn scoped_contract(
     Ok(contract)
 }
 
+/// Runs `read` off the async workers on a contract the caller may see (see
+/// [`scoped_contract`]).
+///
+/// # Errors
+/// What `read` returns, or the contract's refusal.
+pub(crate) async fn read_scoped<T, F>(
+    store: &crate::storage::Store,
+    context: &RequestContext,
+    contract: ContractId,
+    read: F,
+) -> Result<T, Error>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut AnyConnection, &Contract) -> Result<T, Error> + Send + 'static,
+{
+    let context = context.clone();
+    store
+        .read(move |connection| {
+            let contract = scoped_contract(connection, &context, &contract)?;
+            read(connection, &contract)
+        })
+        .await
+}
+
 /// The settlement period of `contract` that starts on `start`.
 ///
 /// # Errors

@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use tracing::instrument;
 
-use super::{Clock, RequestContext, scoped_contract};
+use super::{Clock, RequestContext, read_scoped, scoped_contract};
 use crate::domain::names::candidate_name;
 use crate::domain::pool::{
     Candidate, CandidateEvent, Composition, NewCandidate, NewEvent, SocialResults, composition, motivated_intake,
@@ -173,13 +173,10 @@ impl PoolService {
     /// # Errors
     /// [`Error::NotFound`] (to a municipality: [`Error::PermissionDenied`]), or a fault.
     pub async fn get(&self, context: &RequestContext, contract: ContractId, id: String) -> Result<Candidate, Error> {
-        let context = context.clone();
-        self.store
-            .read(move |connection| {
-                scoped_contract(connection, &context, &contract)?;
-                rows::get_candidate(connection, &contract, &id)
-            })
-            .await
+        read_scoped(&self.store, context, contract, move |connection, contract| {
+            rows::get_candidate(connection, &contract.id, &id)
+        })
+        .await
     }
 
     /// Lists a contract's candidates.
@@ -192,13 +189,10 @@ impl PoolService {
         contract: ContractId,
         page: PageRequest,
     ) -> Result<Page<Candidate>, Error> {
-        let context = context.clone();
-        self.store
-            .read(move |connection| {
-                scoped_contract(connection, &context, &contract)?;
-                rows::list_candidates(connection, &contract, &page)
-            })
-            .await
+        read_scoped(&self.store, context, contract, move |connection, contract| {
+            rows::list_candidates(connection, &contract.id, &page)
+        })
+        .await
     }
 
     /// Intake from `from` to `to`.
@@ -212,19 +206,16 @@ impl PoolService {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Intake, Error> {
-        let context = context.clone();
-        self.store
-            .read(move |connection| {
-                scoped_contract(connection, &context, &contract)?;
-                let pool = rows::pool(connection, &contract, to)?;
-                let registrations =
-                    pool.iter().filter(|candidate| (from..=to).contains(&candidate.registration_date)).count();
-                Ok(Intake {
-                    registrations: u32::try_from(registrations).unwrap_or(u32::MAX),
-                    motivated: motivated_intake(&pool, from, to),
-                })
+        read_scoped(&self.store, context, contract, move |connection, contract| {
+            let pool = rows::pool(connection, &contract.id, to)?;
+            let registrations =
+                pool.iter().filter(|candidate| (from..=to).contains(&candidate.registration_date)).count();
+            Ok(Intake {
+                registrations: u32::try_from(registrations).unwrap_or(u32::MAX),
+                motivated: motivated_intake(&pool, from, to),
             })
-            .await
+        })
+        .await
     }
 
     /// The contract's intake windows with minimum and motivated intake.
@@ -232,26 +223,23 @@ impl PoolService {
     /// # Errors
     /// [`Error::NotFound`] for the contract, or a fault.
     pub async fn windows(&self, context: &RequestContext, contract: ContractId) -> Result<Vec<IntakeWindow>, Error> {
-        let context = context.clone();
-        self.store
-            .read(move |connection| {
-                let contract = scoped_contract(connection, &context, &contract)?;
-                let terms = &contract.terms;
-                let end = contract.end_date().unwrap_or(terms.start_date());
-                let pool = rows::pool(connection, &contract.id, end)?;
-                Ok(contract
-                    .windows()
-                    .into_iter()
-                    .map(|(start, full_end, end)| IntakeWindow {
-                        start,
-                        end,
-                        cut_short: end < full_end,
-                        minimum: prorated_minimum(terms.minimum_intake_per_window(), start, full_end, end),
-                        motivated: motivated_intake(&pool, start, end),
-                    })
-                    .collect())
-            })
-            .await
+        read_scoped(&self.store, context, contract, move |connection, contract| {
+            let terms = &contract.terms;
+            let end = contract.end_date().unwrap_or(terms.start_date());
+            let pool = rows::pool(connection, &contract.id, end)?;
+            Ok(contract
+                .windows()
+                .into_iter()
+                .map(|(start, full_end, end)| IntakeWindow {
+                    start,
+                    end,
+                    cut_short: end < full_end,
+                    minimum: prorated_minimum(terms.minimum_intake_per_window(), start, full_end, end),
+                    motivated: motivated_intake(&pool, start, end),
+                })
+                .collect())
+        })
+        .await
     }
 
     /// The composition of the pool on `date`, and the contract's arrangement-3 target.
@@ -264,15 +252,12 @@ impl PoolService {
         contract: ContractId,
         date: NaiveDate,
     ) -> Result<(Composition, u32), Error> {
-        let context = context.clone();
-        self.store
-            .read(move |connection| {
-                let contract = scoped_contract(connection, &context, &contract)?;
-                let target = contract.terms.composition_target().arrangement_3_percent();
-                let pool = rows::pool(connection, &contract.id, date)?;
-                Ok((composition(&pool, date, target), target))
-            })
-            .await
+        read_scoped(&self.store, context, contract, move |connection, contract| {
+            let target = contract.terms.composition_target().arrangement_3_percent();
+            let pool = rows::pool(connection, &contract.id, date)?;
+            Ok((composition(&pool, date, target), target))
+        })
+        .await
     }
 
     /// Social results from `from` to `to`.
@@ -286,13 +271,10 @@ impl PoolService {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<SocialResults, Error> {
-        let context = context.clone();
-        self.store
-            .read(move |connection| {
-                scoped_contract(connection, &context, &contract)?;
-                let pool = rows::pool(connection, &contract, to)?;
-                Ok(social_results(&pool, from, to))
-            })
-            .await
+        read_scoped(&self.store, context, contract, move |connection, contract| {
+            let pool = rows::pool(connection, &contract.id, to)?;
+            Ok(social_results(&pool, from, to))
+        })
+        .await
     }
 }

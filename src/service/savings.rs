@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use tracing::instrument;
 
-use super::{Clock, RequestContext, scoped_contract};
+use super::{Clock, RequestContext, read_scoped, scoped_contract};
 use crate::domain::hours::{Decision, EntryState, Refusal, Verdict};
 use crate::domain::names::{contract_name, savings_name};
 use crate::domain::savings::{
@@ -241,13 +241,10 @@ impl SavingsService {
         contract: ContractId,
         id: LineReference,
     ) -> Result<SavingsRecord, Error> {
-        let context = context.clone();
-        self.store
-            .read(move |connection| {
-                scoped_contract(connection, &context, &contract)?;
-                rows::get_record(connection, &contract, &id)
-            })
-            .await
+        read_scoped(&self.store, context, contract, move |connection, contract| {
+            rows::get_record(connection, &contract.id, &id)
+        })
+        .await
     }
 
     /// Lists a contract's records.
@@ -262,13 +259,10 @@ impl SavingsService {
         state: Option<EntryState>,
         page: PageRequest,
     ) -> Result<Page<SavingsRecord>, Error> {
-        let context = context.clone();
-        self.store
-            .read(move |connection| {
-                scoped_contract(connection, &context, &contract)?;
-                rows::list_records(connection, &contract, period_start, state, &page)
-            })
-            .await
+        read_scoped(&self.store, context, contract, move |connection, contract| {
+            rows::list_records(connection, &contract.id, period_start, state, &page)
+        })
+        .await
     }
 
     /// Record counts and amounts by state for one settlement period.
@@ -282,15 +276,12 @@ impl SavingsService {
         contract: ContractId,
         period_start: NaiveDate,
     ) -> Result<SavingsTotals, Error> {
-        let context = context.clone();
-        self.store
-            .read(move |connection| {
-                let contract: Contract = scoped_contract(connection, &context, &contract)?;
-                let period = super::period_starting(&contract, period_start)?;
-                let states = rows::period_sums(connection, &contract.id, period.start)?;
-                Ok(SavingsTotals { period, states })
-            })
-            .await
+        read_scoped(&self.store, context, contract, move |connection, contract| {
+            let period = super::period_starting(contract, period_start)?;
+            let states = rows::period_sums(connection, &contract.id, period.start)?;
+            Ok(SavingsTotals { period, states })
+        })
+        .await
     }
 }
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tracing::instrument;
 
-use super::{Clock, RequestContext, scoped_contract};
+use super::{Clock, RequestContext, read_scoped, scoped_contract};
 use crate::domain::audit::canonical_json;
 use crate::domain::hours::{EntryState, RatedMinutes, cost_lines, total_cost};
 use crate::domain::names::statement_name;
@@ -106,18 +106,15 @@ impl SettlementService {
         period_start: NaiveDate,
     ) -> Result<Statement, Error> {
         let now = self.clock.now();
-        let context = context.clone();
-        self.store
-            .read(move |connection| {
-                let contract = scoped_contract(connection, &context, &contract)?;
-                let period = super::period_starting(&contract, period_start)?;
-                if let Some(existing) = rows::find_statement(connection, &contract.id, period.start)? {
-                    return Ok(existing.statement);
-                }
-                let name = statement_name(&contract.id, period.start);
-                draft(connection, &contract, period, &name, now).map(|(statement, _, _)| statement)
-            })
-            .await
+        read_scoped(&self.store, context, contract, move |connection, contract| {
+            let period = super::period_starting(contract, period_start)?;
+            if let Some(existing) = rows::find_statement(connection, &contract.id, period.start)? {
+                return Ok(existing.statement);
+            }
+            let name = statement_name(&contract.id, period.start);
+            draft(connection, contract, period, &name, now).map(|(statement, _, _)| statement)
+        })
+        .await
     }
 
     /// Reads a statement and the sequence number of its audit entry.
@@ -130,17 +127,15 @@ impl SettlementService {
         contract: ContractId,
         period_start: NaiveDate,
     ) -> Result<(StoredStatement, Option<i64>), Error> {
-        let context = context.clone();
-        self.store
-            .read(move |connection| {
-                scoped_contract(connection, &context, &contract)?;
-                let stored = rows::find_statement(connection, &contract, period_start)?.ok_or_else(|| {
-                    context.conceal(Error::NotFound { resource: statement_name(&contract, period_start) })
-                })?;
-                let seq = rows::audit_sequence(connection, &contract, period_start)?;
-                Ok((stored, seq))
-            })
-            .await
+        let scope = context.clone();
+        read_scoped(&self.store, context, contract, move |connection, contract| {
+            let stored = rows::find_statement(connection, &contract.id, period_start)?.ok_or_else(|| {
+                scope.conceal(Error::NotFound { resource: statement_name(&contract.id, period_start) })
+            })?;
+            let seq = rows::audit_sequence(connection, &contract.id, period_start)?;
+            Ok((stored, seq))
+        })
+        .await
     }
 
     /// Lists a contract's statements, oldest first.
@@ -153,13 +148,10 @@ impl SettlementService {
         contract: ContractId,
         page: PageRequest,
     ) -> Result<Page<StoredStatement>, Error> {
-        let context = context.clone();
-        self.store
-            .read(move |connection| {
-                scoped_contract(connection, &context, &contract)?;
-                rows::list_statements(connection, &contract, &page)
-            })
-            .await
+        read_scoped(&self.store, context, contract, move |connection, contract| {
+            rows::list_statements(connection, &contract.id, &page)
+        })
+        .await
     }
 }
 
