@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 
 use super::gonogo::{Allocation, CompositionRecord, allocate};
 use super::hours::CostLine;
-use super::{Cents, ContractId, ContractTerms, Period};
+use super::{Cents, ContractId, ContractTerms, LineReference, Period};
 
 /// The verified figures of one settled or to-be-settled period of a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +74,114 @@ pub struct CorrectionTotals {
     pub savings: Cents,
     /// The corrected period is in this statement's window (so the correction joins its figures).
     pub same_window: bool,
+    /// For a period of a closed window: how the correction changes that window's allocation,
+    /// with that window's intake outcome.
+    pub adjustment: Option<WindowAdjustment>,
+}
+
+/// A closed window as the statements so far leave it: the totals its allocation follows from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosedWindow {
+    /// First day of the window.
+    pub start: NaiveDate,
+    /// Its settled periods (each charged a fee).
+    pub periods: u32,
+    /// Its cost, corrections included.
+    pub cost: Cents,
+    /// Its savings, corrections included.
+    pub savings: Cents,
+    /// Its intake outcome, fixed by its closing statement.
+    pub intake: IntakeOutcome,
+}
+
+/// How a correction changes a closed window's allocation (R4, R5 with the window's own intake
+/// outcome). Every amount is the change: after the correction minus before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowAdjustment {
+    /// First day of the corrected window.
+    pub window_start: NaiveDate,
+    /// The window's intake outcome.
+    pub intake: IntakeOutcome,
+    /// Change in the cost covered by the window's result.
+    pub covered: Cents,
+    /// Change in the cost shifted to the municipality.
+    pub shifted: Cents,
+    /// Change in the cost Flextensie bears.
+    pub borne: Cents,
+    /// `covered + shifted − cost` of the correction: positive means the municipality pays
+    /// Flextensie.
+    pub net_balance: Cents,
+}
+
+impl ClosedWindow {
+    /// Rebuilds a closed window from the statements issued so far: those of its periods (the
+    /// last of which closed it) and the corrections later statements carried to it. `None` if
+    /// no statement closed it, or on overflow.
+    #[must_use]
+    pub fn from_statements<'a>(
+        start: NaiveDate,
+        end: NaiveDate,
+        statements: impl IntoIterator<Item = &'a Statement>,
+    ) -> Option<ClosedWindow> {
+        let (mut periods, mut cost, mut savings, mut intake) = (0_u32, Cents::ZERO, Cents::ZERO, None);
+        for statement in statements {
+            if (start..=end).contains(&statement.period.start) {
+                periods = periods.checked_add(1)?;
+                cost = cost.checked_add(statement.contribution.cost)?;
+                savings = savings.checked_add(statement.contribution.savings)?;
+                if statement.closes_window {
+                    intake = statement.intake;
+                }
+            } else {
+                for correction in &statement.corrections {
+                    if correction.adjustment.is_some_and(|adjustment| adjustment.window_start == start) {
+                        cost = cost.checked_add(correction.cost)?;
+                        savings = savings.checked_add(correction.savings)?;
+                    }
+                }
+            }
+        }
+        Some(ClosedWindow { start, periods, cost, savings, intake: intake? })
+    }
+
+    /// The window's allocation under `terms`. `None` on overflow.
+    #[must_use]
+    pub fn allocation(&self, terms: &ContractTerms) -> Option<Allocation> {
+        let fees = terms.service_fee_per_period().cents().checked_mul(i64::from(self.periods))?;
+        allocate(
+            self.cost,
+            self.savings,
+            Cents::from_stored(fees),
+            self.intake.motivated,
+            self.intake.minimum,
+            terms.risk_shift_mode(),
+        )
+    }
+
+    /// Applies a correction of `cost` and `savings`: the window after it, and what it changes.
+    /// `None` on overflow.
+    #[must_use]
+    pub fn correct(
+        &self,
+        terms: &ContractTerms,
+        cost: Cents,
+        savings: Cents,
+    ) -> Option<(ClosedWindow, WindowAdjustment)> {
+        let after =
+            ClosedWindow { cost: self.cost.checked_add(cost)?, savings: self.savings.checked_add(savings)?, ..*self };
+        let (old, new) = (self.allocation(terms)?, after.allocation(terms)?);
+        let covered = new.covered.checked_sub(old.covered)?;
+        let shifted = new.shifted.checked_sub(old.shifted)?;
+        let adjustment = WindowAdjustment {
+            window_start: self.start,
+            intake: self.intake,
+            covered,
+            shifted,
+            borne: new.borne.checked_sub(old.borne)?,
+            net_balance: covered.checked_add(shifted)?.checked_sub(cost)?,
+        };
+        Some((after, adjustment))
+    }
 }
 
 /// An issued settlement statement.
@@ -99,18 +207,22 @@ pub struct Statement {
     pub corrections: Vec<CorrectionTotals>,
     /// What this statement adds to its window: the period and same-window corrections.
     pub contribution: PeriodTotals,
-    /// The settlement arithmetic.
+    /// The settlement arithmetic of the statement's window.
     pub figures: SettlementFigures,
+    /// The statement's whole net balance: the window's, plus the net of corrections to closed
+    /// windows. Positive means the municipality pays Flextensie.
+    pub net_balance: Cents,
     /// The window's intake outcome, when this statement closes it.
     pub intake: Option<IntakeOutcome>,
     /// The pool's composition on the period's last day.
     pub composition: CompositionRecord,
     /// The contract's target share of arrangement 3, in percent.
     pub target_arrangement_3_percent: u32,
-    /// Inputs of the period still waiting for verification (they settle later as corrections).
-    pub pending_hour_entries: i64,
-    /// Savings records of the period still waiting for verification.
-    pub pending_savings_records: i64,
+    /// Hour entries dated up to the period's end still waiting for a decision: once verified,
+    /// a later statement carries them as corrections.
+    pub pending_hours: Vec<LineReference>,
+    /// Savings records dated up to the period's end still waiting for a decision.
+    pub pending_savings: Vec<LineReference>,
 }
 
 impl Statement {
@@ -137,6 +249,16 @@ impl Statement {
             let subject = correction.period_start.to_string();
             row("correction_cost", &subject, String::new(), String::new(), correction.cost);
             row("correction_savings", &subject, String::new(), String::new(), correction.savings);
+            if let Some(adjustment) = &correction.adjustment {
+                for (kind, amount) in [
+                    ("correction_covered", adjustment.covered),
+                    ("correction_shifted", adjustment.shifted),
+                    ("correction_borne", adjustment.borne),
+                    ("correction_net_balance", adjustment.net_balance),
+                ] {
+                    row(kind, &subject, String::new(), String::new(), amount);
+                }
+            }
         }
         let figures = &self.figures;
         for (kind, amount) in [
@@ -147,12 +269,44 @@ impl Statement {
             ("uncovered_to_date", figures.uncovered_to_date),
             ("shifted", figures.allocation.map_or(Cents::ZERO, |allocation| allocation.shifted)),
             ("borne", figures.allocation.map_or(Cents::ZERO, |allocation| allocation.borne)),
-            ("net_balance", figures.net_balance),
+            ("window_net_balance", figures.net_balance),
+            ("net_balance", self.net_balance),
         ] {
             row(kind, "", String::new(), String::new(), amount);
         }
         csv
     }
+}
+
+/// Allocates the corrections of closed windows (those not `same_window`) one after the other,
+/// each with its own window's intake outcome, on top of the statements issued `before`.
+/// `windows` are the contract's windows as (first day, last day). Returns the net balance of
+/// all adjustments; `None` when a corrected window is not closed, or on overflow.
+#[must_use]
+pub fn adjust_closed_windows(
+    terms: &ContractTerms,
+    windows: &[(NaiveDate, NaiveDate)],
+    before: &[Statement],
+    corrections: &mut [CorrectionTotals],
+) -> Option<Cents> {
+    let mut closed: Vec<ClosedWindow> = Vec::new();
+    let mut net = Cents::ZERO;
+    for correction in corrections.iter_mut().filter(|correction| !correction.same_window) {
+        let &(start, end) = windows.iter().find(|(start, end)| (*start..=*end).contains(&correction.period_start))?;
+        let index = match closed.iter().position(|window| window.start == start) {
+            Some(index) => index,
+            None => {
+                closed.push(ClosedWindow::from_statements(start, end, before)?);
+                closed.len() - 1
+            }
+        };
+        let window = closed.get_mut(index)?;
+        let (after, adjustment) = window.correct(terms, correction.cost, correction.savings)?;
+        *window = after;
+        net = net.checked_add(adjustment.net_balance)?;
+        correction.adjustment = Some(adjustment);
+    }
+    Some(net)
 }
 
 fn total(values: impl IntoIterator<Item = Cents>) -> Option<Cents> {
@@ -290,6 +444,44 @@ mod tests {
         assert_eq!(enough[2].allocation.unwrap().borne.cents(), 412_138);
     }
 
+    /// Window 1 of the worked example as its March statement closes it.
+    fn closed_worked_example(intake: u32) -> ClosedWindow {
+        ClosedWindow {
+            start: NaiveDate::from_ymd_opt(2027, 1, 1).unwrap(),
+            periods: 3,
+            cost: cents(1_627_138),
+            savings: cents(1_590_000),
+            intake: IntakeOutcome { motivated: intake, minimum: 30 },
+        }
+    }
+
+    #[test]
+    fn a_correction_to_a_closed_window_is_allocated_with_that_windows_intake() {
+        let full = worked_example_terms();
+        let window = closed_worked_example(24);
+        assert_eq!(window.allocation(&full).unwrap().shifted.cents(), 412_138);
+        // One more hour in January at 48.75: the result is spent, so under FULL it all shifts.
+        let (after, hour) = window.correct(&full, cents(4_875), Cents::ZERO).unwrap();
+        assert_eq!((hour.covered.cents(), hour.shifted.cents(), hour.borne.cents()), (0, 4_875, 0));
+        assert_eq!(hour.net_balance, Cents::ZERO);
+        assert_eq!(after.cost.cents(), 1_632_013);
+        // 1,000.00 more savings: covers 1,000.00 more and shifts 1,000.00 less.
+        let (_, saved) = window.correct(&full, Cents::ZERO, cents(100_000)).unwrap();
+        assert_eq!((saved.covered.cents(), saved.shifted.cents(), saved.net_balance.cents()), (100_000, -100_000, 0));
+        // PRO_RATA: 4,170.13 uncovered, a fifth (834.03) shifts: 9.75 more than 824.28.
+        let mut input = worked_example_input();
+        input.risk_shift_mode = Some(RiskShiftMode::ProRata);
+        let pro_rata = ContractTerms::parse(input).unwrap();
+        let (_, hour) = window.correct(&pro_rata, cents(4_875), Cents::ZERO).unwrap();
+        assert_eq!((hour.shifted.cents(), hour.borne.cents(), hour.net_balance.cents()), (975, 3_900, -3_900));
+        // With intake at the minimum Flextensie bears the hour, and gains from the savings.
+        let enough = closed_worked_example(30);
+        let (_, hour) = enough.correct(&full, cents(4_875), Cents::ZERO).unwrap();
+        assert_eq!((hour.shifted.cents(), hour.borne.cents(), hour.net_balance.cents()), (0, 4_875, -4_875));
+        let (_, saved) = enough.correct(&full, Cents::ZERO, cents(100_000)).unwrap();
+        assert_eq!((saved.borne.cents(), saved.net_balance.cents()), (-100_000, 100_000));
+    }
+
     proptest! {
         // 2,000 random windows per property: each run covers a wide spread of shortfalls,
         // surpluses and intake outcomes in well under a second.
@@ -354,6 +546,59 @@ mod tests {
             prop_assert_eq!(after.cost_to_date, base.cost_to_date);
             prop_assert_eq!(after.allocation, base.allocation);
             prop_assert_eq!(after.covered_to_date, base.covered_to_date);
+        }
+
+        #[test]
+        fn corrections_to_a_closed_window_telescope_and_a_reversal_changes_nothing(
+            cost in 0_i64..10_000_000,
+            savings in 0_i64..10_000_000,
+            periods in 1_u32..=6,
+            motivated in 0_u32..60,
+            minimum in 0_u32..60,
+            pro_rata in any::<bool>(),
+            corrections in prop::collection::vec((-200_000_i64..500_000, -200_000_i64..500_000), 1..8),
+        ) {
+            let mut input = worked_example_input();
+            input.risk_shift_mode = Some(if pro_rata { RiskShiftMode::ProRata } else { RiskShiftMode::Full });
+            let terms = ContractTerms::parse(input).unwrap();
+            let start = NaiveDate::from_ymd_opt(2027, 1, 1).unwrap();
+            let first = ClosedWindow {
+                start, periods, cost: cents(cost), savings: cents(savings), intake: IntakeOutcome { motivated, minimum },
+            };
+            let mut window = first;
+            let (mut covered, mut shifted, mut borne, mut net) = (0_i64, 0_i64, 0_i64, 0_i64);
+            let mut applied = Vec::new();
+            for &(cost_change, savings_change) in &corrections {
+                // Hours never take a window's cost below zero.
+                let cost_change = cost_change.max(-window.cost.cents());
+                let (after, adjustment) = window.correct(&terms, cents(cost_change), cents(savings_change)).unwrap();
+                // Every change is allocated in full, and nets to minus what Flextensie bears.
+                prop_assert_eq!(
+                    adjustment.covered.cents() + adjustment.shifted.cents() + adjustment.borne.cents(),
+                    cost_change
+                );
+                prop_assert_eq!(adjustment.net_balance.cents(), -adjustment.borne.cents());
+                prop_assert_eq!(adjustment.intake, first.intake);
+                covered += adjustment.covered.cents();
+                shifted += adjustment.shifted.cents();
+                borne += adjustment.borne.cents();
+                net += adjustment.net_balance.cents();
+                applied.push((cost_change, savings_change));
+                window = after;
+            }
+            let (initial, last) = (first.allocation(&terms).unwrap(), window.allocation(&terms).unwrap());
+            prop_assert_eq!(covered, last.covered.cents() - initial.covered.cents());
+            prop_assert_eq!(shifted, last.shifted.cents() - initial.shifted.cents());
+            prop_assert_eq!(borne, last.borne.cents() - initial.borne.cents());
+            prop_assert!(last.covered <= last.result);
+            // Reversing every correction undoes every adjustment.
+            for &(cost_change, savings_change) in applied.iter().rev() {
+                let (after, adjustment) = window.correct(&terms, cents(-cost_change), cents(-savings_change)).unwrap();
+                net += adjustment.net_balance.cents();
+                window = after;
+            }
+            prop_assert_eq!(window, first);
+            prop_assert_eq!(net, 0);
         }
     }
 }

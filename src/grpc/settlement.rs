@@ -6,7 +6,9 @@ use super::api;
 use super::api::settlement_service_server::SettlementService as SettlementServiceApi;
 use super::contracts::{context, invalid};
 use super::convert::{date, raw_date, timestamp};
-use crate::domain::names::{intercedent_name, parse_contract_name, parse_statement_name, statement_name};
+use crate::domain::names::{
+    hour_entry_name, intercedent_name, parse_contract_name, parse_statement_name, savings_name, statement_name,
+};
 use crate::domain::{Cents, PageRequest, RequestId, Violations, parse_date};
 use crate::service::{SettlePeriod, SettlementService};
 use crate::storage::statements::StoredStatement;
@@ -62,6 +64,15 @@ fn statement_message(stored: &StoredStatement, audit_sequence: Option<i64>) -> a
                 cost_cents: correction.cost.cents(),
                 savings_cents: correction.savings.cents(),
                 same_window: correction.same_window,
+                adjustment: correction.adjustment.map(|adjustment| api::WindowAdjustment {
+                    window_start: Some(date(adjustment.window_start)),
+                    motivated_intake: count(adjustment.intake.motivated),
+                    minimum_intake: count(adjustment.intake.minimum),
+                    covered_cents: adjustment.covered.cents(),
+                    shifted_cents: adjustment.shifted.cents(),
+                    borne_cents: adjustment.borne.cents(),
+                    net_balance_cents: adjustment.net_balance.cents(),
+                }),
             })
             .collect(),
         cost_to_date_cents: figures.cost_to_date.cents(),
@@ -73,7 +84,8 @@ fn statement_message(stored: &StoredStatement, audit_sequence: Option<i64>) -> a
         uncovered_to_date_cents: figures.uncovered_to_date.cents(),
         shifted_cents: allocation.map_or(Cents::ZERO, |allocation| allocation.shifted).cents(),
         borne_cents: allocation.map_or(Cents::ZERO, |allocation| allocation.borne).cents(),
-        net_balance_cents: figures.net_balance.cents(),
+        net_balance_cents: statement.net_balance.cents(),
+        window_net_balance_cents: figures.net_balance.cents(),
         motivated_intake: statement.intake.map_or(0, |intake| count(intake.motivated)),
         minimum_intake: statement.intake.map_or(0, |intake| count(intake.minimum)),
         composition: Some(api::Composition {
@@ -85,8 +97,16 @@ fn statement_message(stored: &StoredStatement, audit_sequence: Option<i64>) -> a
             target_arrangement_3_percent: count(statement.target_arrangement_3_percent),
             target_met: composition.target_met,
         }),
-        pending_hour_entries: statement.pending_hour_entries,
-        pending_savings_records: statement.pending_savings_records,
+        pending_hour_entries: statement
+            .pending_hours
+            .iter()
+            .map(|id| hour_entry_name(&statement.contract_id, id))
+            .collect(),
+        pending_savings_records: statement
+            .pending_savings
+            .iter()
+            .map(|id| savings_name(&statement.contract_id, id))
+            .collect(),
         content_sha256: stored.content_sha256.clone(),
         audit_sequence: audit_sequence.unwrap_or_default(),
         settled_by: stored.settled_by.clone(),

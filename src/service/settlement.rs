@@ -10,14 +10,16 @@ use tracing::instrument;
 
 use super::{Clock, RequestContext, read_scoped, scoped_contract};
 use crate::domain::audit::canonical_json;
-use crate::domain::hours::{EntryState, RatedMinutes, cost_lines, total_cost};
+use crate::domain::hours::{RatedMinutes, cost_lines, total_cost};
 use crate::domain::names::statement_name;
 use crate::domain::pool::{composition, motivated_intake, prorated_minimum};
-use crate::domain::settlement::{CorrectionTotals, IntakeOutcome, PeriodTotals, Statement, settle};
+use crate::domain::settlement::{
+    CorrectionTotals, IntakeOutcome, PeriodTotals, Statement, adjust_closed_windows, settle,
+};
 use crate::domain::{Action, Cents, Contract, ContractId, LineReference, Page, PageRequest, Period, RequestId};
 use crate::error::{Context, Error, PreconditionViolation};
 use crate::storage::statements::{self as rows, InputKind, StoredStatement};
-use crate::storage::{AnyConnection, Applied, Mutation, Store, contracts, hex, hours, lock_keys, pool, savings};
+use crate::storage::{AnyConnection, Applied, Mutation, Store, contracts, hex, hours, lock_keys, pool};
 
 /// A checked request to settle a period.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -196,8 +198,7 @@ fn draft(
         .ok_or_else(|| Error::internal("settling a period", "no intake window holds the period"))?;
 
     // The verified inputs no statement took in yet: this period's, and late ones.
-    let hour_ids = rows::untaken_verified_hours(connection, &contract.id, period.start)?;
-    let entries = hours::get_entries(connection, &contract.id, &hour_ids)?;
+    let entries = rows::untaken_verified_hours(connection, &contract.id, period.start)?;
     let intercedents: Vec<String> = entries
         .iter()
         .map(|entry| entry.intercedent.as_str().to_owned())
@@ -226,8 +227,7 @@ fn draft(
         })
         .collect::<Result<Vec<_>, Error>>()?;
     let all_lines = cost_lines(rated).ok_or_else(|| Error::internal("settling a period", "cost overflows"))?;
-    let savings_ids = rows::untaken_verified_savings(connection, &contract.id, period.start)?;
-    let records = savings::get_records(connection, &contract.id, &savings_ids)?;
+    let records = rows::untaken_verified_savings(connection, &contract.id, period.start)?;
     let overflow = || Error::internal("settling a period", "an amount overflows");
     let sum = |values: Vec<Cents>| values.into_iter().try_fold(Cents::ZERO, Cents::checked_add).ok_or_else(overflow);
 
@@ -251,8 +251,22 @@ fn draft(
             cost,
             savings: saved,
             same_window: corrected >= window_start,
+            adjustment: None,
         });
     }
+    // Corrections of closed windows are allocated with each window's own intake outcome.
+    let closed_net = if corrections.iter().all(|correction| correction.same_window) {
+        Cents::ZERO
+    } else {
+        let before: Vec<Statement> =
+            rows::statements_between(connection, &contract.id, terms.start_date(), period.start)?
+                .into_iter()
+                .map(|stored| stored.statement)
+                .collect();
+        let windows: Vec<_> = contract.windows().into_iter().map(|(start, _, end)| (start, end)).collect();
+        adjust_closed_windows(terms, &windows, &before, &mut corrections)
+            .ok_or_else(|| Error::internal("settling a period", "a corrected window is not closed, or overflows"))?
+    };
     let same_window = |pick: fn(&CorrectionTotals) -> Cents| {
         sum(corrections.iter().filter(|correction| correction.same_window).map(pick).collect())
     };
@@ -277,15 +291,6 @@ fn draft(
     });
     let figures = settle(terms, &window_periods, intake).ok_or_else(overflow)?;
     let target = terms.composition_target().arrangement_3_percent();
-    let pending_hours = hours::period_day_sums(connection, &contract.id, period.start)?
-        .iter()
-        .filter(|sum| sum.state == EntryState::Submitted)
-        .map(|sum| sum.entries)
-        .sum();
-    let pending_savings = savings::period_sums(connection, &contract.id, period.start)?
-        .into_iter()
-        .find(|(state, _, _)| *state == EntryState::Submitted)
-        .map_or(0, |(_, records, _)| records);
     let statement = Statement {
         number: String::new(),
         contract_id: contract.id.clone(),
@@ -298,11 +303,14 @@ fn draft(
         corrections,
         contribution,
         figures,
+        net_balance: figures.net_balance.checked_add(closed_net).ok_or_else(overflow)?,
         intake,
         composition: composition(&candidates, period.end, target).into(),
         target_arrangement_3_percent: target,
-        pending_hour_entries: pending_hours,
-        pending_savings_records: pending_savings,
+        pending_hours: rows::pending_hours(connection, &contract.id, period.start)?,
+        pending_savings: rows::pending_savings(connection, &contract.id, period.start)?,
     };
+    let hour_ids = entries.into_iter().map(|entry| entry.id).collect();
+    let savings_ids = records.into_iter().map(|record| record.id).collect();
     Ok((statement, hour_ids, savings_ids))
 }

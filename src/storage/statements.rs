@@ -12,7 +12,7 @@ use super::{AnyConnection, from_stored_time, to_stored_time};
 use crate::domain::hours::Verdict;
 use crate::domain::names::statement_name;
 use crate::domain::settlement::Statement;
-use crate::domain::{ContractId, LineReference};
+use crate::domain::{Cents, ContractId, IntercedentId, LineReference, Minutes};
 use crate::error::{Context, Error};
 
 /// A stored statement with its hash.
@@ -157,6 +157,10 @@ pub fn insert_statement(connection: &mut AnyConnection, stored: &StoredStatement
     Ok(())
 }
 
+/// Rows per INSERT of statement inputs: 4 parameters a row stays well under both backends'
+/// parameter limits.
+const INPUT_CHUNK_ROWS: usize = 1_000;
+
 /// Records that the statement of `period_start` took in these inputs.
 ///
 /// # Errors
@@ -168,21 +172,70 @@ pub fn insert_inputs(
     ids: &[LineReference],
     period_start: NaiveDate,
 ) -> Result<(), Error> {
-    for id in ids {
-        diesel::insert_into(statement_inputs::table)
-            .values((
+    let rows: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            (
                 statement_inputs::contract_id.eq(contract.as_str()),
                 statement_inputs::kind.eq(kind.as_str()),
                 statement_inputs::input_id.eq(id.as_str()),
                 statement_inputs::statement_period_start.eq(period_start),
-            ))
-            .execute(connection)
-            .context("recording a statement's inputs")?;
-    }
-    Ok(())
+            )
+        })
+        .collect();
+    let inserted = match connection {
+        AnyConnection::Postgresql(pg) => rows
+            .chunks(INPUT_CHUNK_ROWS)
+            .try_for_each(|chunk| diesel::insert_into(statement_inputs::table).values(chunk).execute(pg).map(drop)),
+        AnyConnection::Sqlite(sqlite) => rows.iter().try_for_each(|row| {
+            diesel::insert_into(statement_inputs::table).values(row.clone()).execute(sqlite).map(drop)
+        }),
+    };
+    inserted.context("recording a statement's inputs")
 }
 
-/// Ids of verified hour entries dated up to `period_start`'s period that no statement took in.
+/// A verified hour entry as settlement reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HourInput {
+    /// The entry.
+    pub id: LineReference,
+    /// Whose hours.
+    pub intercedent: IntercedentId,
+    /// The day worked.
+    pub work_date: NaiveDate,
+    /// First day of the work date's period.
+    pub period_start: NaiveDate,
+    /// Signed minutes (negative for a take-back).
+    pub minutes: Minutes,
+}
+
+/// A verified savings record as settlement reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavingsInput {
+    /// The record.
+    pub id: LineReference,
+    /// First day of the period it belongs to.
+    pub period_start: NaiveDate,
+    /// Signed amount.
+    pub amount: Cents,
+}
+
+fn corrupt(detail: String) -> Error {
+    Error::internal("reading inputs to settle", detail)
+}
+
+/// `statement_inputs` rows of one kind of input, matched to the input on the left.
+macro_rules! taken_by_a_statement {
+    ($inputs:ident, $kind:expr) => {
+        statement_inputs::table.on(statement_inputs::contract_id
+            .eq($inputs::contract_id)
+            .and(statement_inputs::kind.eq($kind.as_str()))
+            .and(statement_inputs::input_id.eq($inputs::id)))
+    };
+}
+
+/// Verified hour entries dated up to `period_start`'s period that no statement took in (an
+/// anti-join: it stays linear in the number of entries).
 ///
 /// # Errors
 /// A storage fault.
@@ -190,30 +243,41 @@ pub fn untaken_verified_hours(
     connection: &mut AnyConnection,
     contract: &ContractId,
     period_start: NaiveDate,
-) -> Result<Vec<LineReference>, Error> {
-    let taken = statement_inputs::table
-        .filter(statement_inputs::contract_id.eq(contract.as_str().to_owned()))
-        .filter(statement_inputs::kind.eq(InputKind::Hours.as_str()))
-        .select(statement_inputs::input_id);
-    let ids: Vec<String> = hour_entries::table
+) -> Result<Vec<HourInput>, Error> {
+    let rows: Vec<(String, String, NaiveDate, NaiveDate, i64)> = hour_entries::table
         .inner_join(
             hour_decisions::table.on(hour_decisions::contract_id
                 .eq(hour_entries::contract_id)
                 .and(hour_decisions::entry_id.eq(hour_entries::id))),
         )
+        .left_join(taken_by_a_statement!(hour_entries, InputKind::Hours))
         .filter(hour_entries::contract_id.eq(contract.as_str().to_owned()))
         .filter(hour_entries::period_start.le(period_start))
         .filter(hour_decisions::verdict.eq(Verdict::Verified.as_str()))
-        .filter(diesel::dsl::not(hour_entries::id.eq_any(taken)))
-        .select(hour_entries::id)
+        .filter(statement_inputs::input_id.is_null())
+        .select((
+            hour_entries::id,
+            hour_entries::intercedent_id,
+            hour_entries::work_date,
+            hour_entries::period_start,
+            hour_entries::minutes,
+        ))
         .load(connection)
         .context("reading hours to settle")?;
-    ids.iter()
-        .map(|id| LineReference::parse(id).map_err(|detail| Error::internal("reading hours to settle", detail)))
+    rows.into_iter()
+        .map(|(id, intercedent, work_date, period_start, minutes)| {
+            Ok(HourInput {
+                id: LineReference::parse(&id).map_err(corrupt)?,
+                intercedent: IntercedentId::parse(&intercedent).map_err(corrupt)?,
+                work_date,
+                period_start,
+                minutes: Minutes::new(minutes),
+            })
+        })
         .collect()
 }
 
-/// Ids of verified savings records dated up to `period_start`'s period that no statement took in.
+/// Verified savings records dated up to `period_start`'s period that no statement took in.
 ///
 /// # Errors
 /// A storage fault.
@@ -221,27 +285,80 @@ pub fn untaken_verified_savings(
     connection: &mut AnyConnection,
     contract: &ContractId,
     period_start: NaiveDate,
-) -> Result<Vec<LineReference>, Error> {
-    let taken = statement_inputs::table
-        .filter(statement_inputs::contract_id.eq(contract.as_str().to_owned()))
-        .filter(statement_inputs::kind.eq(InputKind::Savings.as_str()))
-        .select(statement_inputs::input_id);
-    let ids: Vec<String> = savings_records::table
+) -> Result<Vec<SavingsInput>, Error> {
+    let rows: Vec<(String, NaiveDate, i64)> = savings_records::table
         .inner_join(
+            savings_decisions::table.on(savings_decisions::contract_id
+                .eq(savings_records::contract_id)
+                .and(savings_decisions::record_id.eq(savings_records::id))),
+        )
+        .left_join(taken_by_a_statement!(savings_records, InputKind::Savings))
+        .filter(savings_records::contract_id.eq(contract.as_str().to_owned()))
+        .filter(savings_records::period_start.le(period_start))
+        .filter(savings_decisions::verdict.eq(Verdict::Verified.as_str()))
+        .filter(statement_inputs::input_id.is_null())
+        .select((savings_records::id, savings_records::period_start, savings_records::amount_cents))
+        .load(connection)
+        .context("reading savings to settle")?;
+    rows.into_iter()
+        .map(|(id, period_start, amount)| {
+            Ok(SavingsInput {
+                id: LineReference::parse(&id).map_err(corrupt)?,
+                period_start,
+                amount: Cents::from_stored(amount),
+            })
+        })
+        .collect()
+}
+
+/// Hour entries dated up to `period_start`'s period that wait for a decision.
+///
+/// # Errors
+/// A storage fault.
+pub fn pending_hours(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    period_start: NaiveDate,
+) -> Result<Vec<LineReference>, Error> {
+    let ids: Vec<String> = hour_entries::table
+        .left_join(
+            hour_decisions::table.on(hour_decisions::contract_id
+                .eq(hour_entries::contract_id)
+                .and(hour_decisions::entry_id.eq(hour_entries::id))),
+        )
+        .filter(hour_entries::contract_id.eq(contract.as_str().to_owned()))
+        .filter(hour_entries::period_start.le(period_start))
+        .filter(hour_decisions::entry_id.is_null())
+        .order(hour_entries::id.asc())
+        .select(hour_entries::id)
+        .load(connection)
+        .context("reading pending hours")?;
+    ids.iter().map(|id| LineReference::parse(id).map_err(corrupt)).collect()
+}
+
+/// Savings records dated up to `period_start`'s period that wait for a decision.
+///
+/// # Errors
+/// A storage fault.
+pub fn pending_savings(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    period_start: NaiveDate,
+) -> Result<Vec<LineReference>, Error> {
+    let ids: Vec<String> = savings_records::table
+        .left_join(
             savings_decisions::table.on(savings_decisions::contract_id
                 .eq(savings_records::contract_id)
                 .and(savings_decisions::record_id.eq(savings_records::id))),
         )
         .filter(savings_records::contract_id.eq(contract.as_str().to_owned()))
         .filter(savings_records::period_start.le(period_start))
-        .filter(savings_decisions::verdict.eq(Verdict::Verified.as_str()))
-        .filter(diesel::dsl::not(savings_records::id.eq_any(taken)))
+        .filter(savings_decisions::record_id.is_null())
+        .order(savings_records::id.asc())
         .select(savings_records::id)
         .load(connection)
-        .context("reading savings to settle")?;
-    ids.iter()
-        .map(|id| LineReference::parse(id).map_err(|detail| Error::internal("reading savings to settle", detail)))
-        .collect()
+        .context("reading pending savings")?;
+    ids.iter().map(|id| LineReference::parse(id).map_err(corrupt)).collect()
 }
 
 /// Lists a contract's statements, oldest first.

@@ -48,6 +48,27 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Runs each `async fn(Backend)` on SQLite and, when PostgreSQL is configured, on PostgreSQL.
+macro_rules! on_both {
+    ($($name:ident),*) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(crate::helpers::Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if crate::helpers::postgres_configured() {
+                        super::$name(crate::helpers::Backend::Postgres).await;
+                    }
+                }
+            }
+        )*
+    };
+}
+
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -17,6 +17,7 @@ mod intercedents;
 mod pool;
 mod savings;
 mod schema;
+mod settlement;
 mod shutdown;
 mod tls;
 mod tokens;

@@ -1,0 +1,329 @@
+//! Settlement through the API: DESIGN.md §4's worked example to the cent, late inputs as
+//! corrections (also of a closed window), pending inputs, immutability, concurrent settlement.
+
+use flexsettle::domain::Role;
+use flexsettle::grpc::api;
+use tonic_types::StatusExt;
+
+use crate::gonogo::{CONTRACT, date, spawn, utrecht, worked_example, worked_example_with_intake};
+use crate::helpers::{Backend, TestApp};
+
+type SettlementClient = flexsettle::grpc::api::settlement_service_client::SettlementServiceClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, crate::helpers::Bearer>,
+>;
+
+fn settlement_as(app: &TestApp, role: Role) -> SettlementClient {
+    let value = format!("Bearer {}", app.token(role)).parse().unwrap();
+    let channel = tonic::transport::Channel::from_shared(app.address.clone()).unwrap().connect_lazy();
+    flexsettle::grpc::api::settlement_service_client::SettlementServiceClient::with_interceptor(
+        channel,
+        crate::helpers::Bearer::new(Some(value)),
+    )
+}
+
+async fn settle(app: &TestApp, month: u32) -> Result<api::Statement, tonic::Status> {
+    settlement_as(app, Role::Billing)
+        .settle_period(api::SettlePeriodRequest {
+            request_id: format!("settle-{month}"),
+            parent: CONTRACT.to_owned(),
+            period_start: date(&format!("2027-{month:02}-01")),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn the_worked_example_settles_to_the_cent_under_full(backend: Backend) {
+    let app = spawn(backend).await;
+    worked_example(&app, api::RiskShiftMode::Full).await;
+    let early = settle(&app, 2).await.unwrap_err();
+    assert_eq!(early.get_details_precondition_failure().unwrap().violations[0].r#type, "PREVIOUS_PERIOD_NOT_SETTLED");
+    // A preview computes January's figures and stores nothing.
+    let audit = app.audit_size().await;
+    let preview = settlement_as(&app, utrecht())
+        .preview_settlement(api::PreviewSettlementRequest {
+            parent: CONTRACT.to_owned(),
+            period_start: date("2027-01-01"),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (preview.number.as_str(), preview.covered_this_period_cents, preview.net_balance_cents),
+        ("", 285_000, -177_438)
+    );
+    assert_eq!(app.audit_size().await, audit);
+    let mut statements = Vec::new();
+    for month in 1..=3 {
+        statements.push(settle(&app, month).await.unwrap());
+    }
+    let row = |s: &api::Statement| {
+        (
+            s.number.clone(),
+            s.cost_to_date_cents,
+            s.result_to_date_cents,
+            s.covered_to_date_cents,
+            s.covered_this_period_cents,
+            s.uncovered_to_date_cents,
+            s.net_balance_cents,
+        )
+    };
+    assert_eq!(
+        statements.iter().map(row).collect::<Vec<_>>(),
+        [
+            ("GM0344-2027-0001".to_owned(), 587_438, 285_000, 285_000, 285_000, 302_438, -177_438),
+            ("GM0344-2027-0002".to_owned(), 1_074_938, 1_140_000, 1_074_938, 789_938, 0, 427_438),
+            ("GM0344-2027-0003".to_owned(), 1_627_138, 1_215_000, 1_215_000, 140_062, 412_138, 125_000),
+        ]
+    );
+    let march = &statements[2];
+    assert!(march.closes_window);
+    assert_eq!(
+        (march.motivated_intake, march.minimum_intake, march.shifted_cents, march.borne_cents),
+        (24, 30, 412_138, 0)
+    );
+    assert_eq!(march.cost_lines.len(), 1);
+    assert_eq!(
+        (march.cost_lines[0].rate_per_hour_cents, march.cost_lines[0].minutes, march.cost_lines[0].cost_cents),
+        (5_020, 6_600, 552_200)
+    );
+    assert_eq!(statements.iter().map(|s| s.net_balance_cents).sum::<i64>(), 375_000);
+    assert!(march.audit_sequence > statements[1].audit_sequence);
+    // Settling a settled period gives its statement back; the next period has not ended.
+    let again = settlement_as(&app, Role::Billing)
+        .settle_period(api::SettlePeriodRequest {
+            request_id: "again".to_owned(),
+            parent: CONTRACT.to_owned(),
+            period_start: date("2027-03-01"),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again, statements[2]);
+    for month in 4..=6 {
+        settle(&app, month).await.unwrap();
+    }
+    let july = settle(&app, 7).await.unwrap_err();
+    assert_eq!(july.get_details_precondition_failure().unwrap().violations[0].r#type, "PERIOD_NOT_ENDED");
+    // Exports: the canonical JSON hashes to the statement's content_sha256; the CSV adds up.
+    let export =
+        |format: api::ExportFormat| api::ExportStatementRequest { name: march.name.clone(), format: format.into() };
+    let json =
+        settlement_as(&app, utrecht()).export_statement(export(api::ExportFormat::Json)).await.unwrap().into_inner();
+    assert_eq!(json.content_type, "application/json");
+    use sha2::Digest;
+    assert_eq!(flexsettle::storage::hex(&sha2::Sha256::digest(&json.content)), march.content_sha256);
+    let csv =
+        settlement_as(&app, utrecht()).export_statement(export(api::ExportFormat::Csv)).await.unwrap().into_inner();
+    let csv = String::from_utf8(csv.content).unwrap();
+    assert!(csv.contains("GM0344-2027-0003,cost,int-1,6600,50.20,5522.00"), "{csv}");
+    assert!(csv.contains("GM0344-2027-0003,shifted,,,,4121.38"), "{csv}");
+    assert!(csv.contains("GM0344-2027-0003,net_balance,,,,1250.00"), "{csv}");
+    // An issued statement is never edited.
+    assert!(app.execute_sql("UPDATE statements SET number = 'forged'").await.is_err());
+    assert!(app.execute_sql("DELETE FROM statement_inputs").await.is_err());
+}
+
+async fn the_worked_example_settles_to_the_cent_under_pro_rata_and_at_the_minimum(backend: Backend) {
+    let app = spawn(backend).await;
+    worked_example(&app, api::RiskShiftMode::ProRata).await;
+    let mut balances = Vec::new();
+    for month in 1..=3 {
+        balances.push(settle(&app, month).await.unwrap());
+    }
+    let march = &balances[2];
+    assert_eq!((march.shifted_cents, march.borne_cents, march.net_balance_cents), (82_428, 329_710, -204_710));
+    assert_eq!(balances.iter().map(|s| s.net_balance_cents).sum::<i64>(), 45_290);
+    let app = spawn(backend).await;
+    worked_example_with_intake(&app, api::RiskShiftMode::Full, 30).await;
+    let mut at_minimum = Vec::new();
+    for month in 1..=3 {
+        at_minimum.push(settle(&app, month).await.unwrap());
+    }
+    // Intake at the minimum: nothing shifts, Flextensie bears all 4,121.38.
+    let march = &at_minimum[2];
+    assert_eq!((march.motivated_intake, march.shifted_cents, march.borne_cents), (30, 0, 412_138));
+    assert_eq!(march.net_balance_cents, -287_138);
+    assert_eq!(at_minimum.iter().map(|s| s.net_balance_cents).sum::<i64>(), 375_000 - 412_138);
+}
+
+async fn a_late_input_is_carried_by_the_next_statement_as_a_correction(backend: Backend) {
+    let app = spawn(backend).await;
+    worked_example(&app, api::RiskShiftMode::Full).await;
+    let january = settle(&app, 1).await.unwrap();
+    // 60 more minutes worked on 31 January, submitted and verified after January was settled.
+    let late = api::HourLine {
+        intercedent_id: "int-1".to_owned(),
+        work_date: date("2027-01-31"),
+        kind: api::TimeKind::Work.into(),
+        minutes: 60,
+        line_reference: "jan-late".to_owned(),
+        note: String::new(),
+    };
+    let entry = app
+        .hours_as(Role::Billing)
+        .submit_hours(api::SubmitHoursRequest {
+            request_id: "late".to_owned(),
+            parent: CONTRACT.to_owned(),
+            entries: vec![late],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entries
+        .remove(0);
+    assert!(entry.late, "dated in a settled period");
+    app.hours_as(utrecht())
+        .verify_hours(api::VerifyHoursRequest {
+            request_id: "vl".to_owned(),
+            parent: CONTRACT.to_owned(),
+            entries: vec![entry.name],
+        })
+        .await
+        .unwrap();
+    let february = settle(&app, 2).await.unwrap();
+    let corrections: Vec<_> =
+        february.corrections.iter().map(|c| (c.period_start, c.cost_cents, c.same_window)).collect();
+    assert_eq!(corrections, [(date("2027-01-01"), 4_875, true)]);
+    // The correction joins the window's figures; January's statement is untouched.
+    assert_eq!(february.cost_to_date_cents, 587_438 + 4_875 + 487_500);
+    let read = settlement_as(&app, Role::Auditor)
+        .get_statement(api::GetStatementRequest { name: january.name.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(read, january);
+}
+
+/// Submits a line of `minutes` for int-1 on `day`; verifies it when asked. Returns
+/// the entry's name.
+async fn record_hours(app: &TestApp, reference: &str, day: &str, minutes: i64, verify: bool) -> String {
+    let line = api::HourLine {
+        intercedent_id: "int-1".to_owned(),
+        work_date: date(day),
+        kind: api::TimeKind::Work.into(),
+        minutes,
+        line_reference: reference.to_owned(),
+        note: String::new(),
+    };
+    let entry = app
+        .hours_as(Role::Billing)
+        .submit_hours(api::SubmitHoursRequest {
+            request_id: format!("submit-{reference}"),
+            parent: CONTRACT.to_owned(),
+            entries: vec![line],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entries
+        .remove(0);
+    if verify {
+        app.hours_as(utrecht())
+            .verify_hours(api::VerifyHoursRequest {
+                request_id: format!("verify-{reference}"),
+                parent: CONTRACT.to_owned(),
+                entries: vec![entry.name.clone()],
+            })
+            .await
+            .unwrap();
+    }
+    entry.name
+}
+
+async fn a_correction_to_a_closed_window_uses_that_windows_intake_outcome(backend: Backend) {
+    let app = spawn(backend).await;
+    worked_example(&app, api::RiskShiftMode::ProRata).await;
+    for month in 1..=3 {
+        settle(&app, month).await.unwrap();
+    }
+    // After the window closed: one more verified hour in January, and 30 minutes in February
+    // that nobody has verified yet.
+    record_hours(&app, "jan-late", "2027-01-31", 60, true).await;
+    let pending = record_hours(&app, "feb-late", "2027-02-26", 30, false).await;
+    let april = settle(&app, 4).await.unwrap();
+    assert_eq!(april.pending_hour_entries, [pending.clone()], "listed as pending, not settled");
+    let [january] = april.corrections.as_slice() else { panic!("{:?}", april.corrections) };
+    assert_eq!((january.period_start, january.cost_cents, january.same_window), (date("2027-01-01"), 4_875, false));
+    // Window 1 kept its intake (24 of 30): a fifth of the extra uncovered 48.75 shifts
+    // (834.03 − 824.28), Flextensie bears the rest.
+    let adjustment = january.adjustment.unwrap();
+    assert_eq!(
+        (adjustment.window_start, adjustment.motivated_intake, adjustment.minimum_intake),
+        (date("2027-01-01"), 24, 30)
+    );
+    assert_eq!(
+        (adjustment.covered_cents, adjustment.shifted_cents, adjustment.borne_cents, adjustment.net_balance_cents),
+        (0, 975, 3_900, -3_900)
+    );
+    // April's own window is untouched by it; the statement's balance carries it.
+    assert_eq!(april.cost_to_date_cents, 0);
+    assert_eq!(april.net_balance_cents, april.window_net_balance_cents - 3_900);
+    // Once verified, the February line settles with May, on top of January's correction.
+    app.hours_as(utrecht())
+        .verify_hours(api::VerifyHoursRequest {
+            request_id: "verify-feb-late".to_owned(),
+            parent: CONTRACT.to_owned(),
+            entries: vec![pending],
+        })
+        .await
+        .unwrap();
+    let may = settle(&app, 5).await.unwrap();
+    assert!(may.pending_hour_entries.is_empty());
+    let [february] = may.corrections.as_slice() else { panic!("{:?}", may.corrections) };
+    let second = february.adjustment.unwrap();
+    assert_eq!(february.cost_cents, 2_438, "30 minutes at 48.75, rounded half away from zero");
+    assert_eq!(second.covered_cents + second.shifted_cents + second.borne_cents, 2_438);
+    // Together the corrections shift exactly what the window, allocated from scratch, shifts:
+    // a fifth of 16,271.38 + 48.75 + 24.38 − 12,150.00, rounded once.
+    assert_eq!(82_428 + adjustment.shifted_cents + second.shifted_cents, (419_451 + 2) / 5);
+    // The CSV names the correction's allocation.
+    let csv = settlement_as(&app, utrecht())
+        .export_statement(api::ExportStatementRequest {
+            name: april.name.clone(),
+            format: api::ExportFormat::Csv.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let csv = String::from_utf8(csv.content).unwrap();
+    assert!(csv.contains(&format!("{},correction_shifted,2027-01-01,,,9.75", april.number)), "{csv}");
+}
+
+async fn two_concurrent_settlements_of_a_period_issue_one_statement(backend: Backend) {
+    let app = spawn(backend).await;
+    worked_example(&app, api::RiskShiftMode::Full).await;
+    let calls = (0..4).map(|n| {
+        let mut client = settlement_as(&app, Role::Billing);
+        tokio::spawn(async move {
+            client
+                .settle_period(api::SettlePeriodRequest {
+                    request_id: format!("race-{n}"),
+                    parent: CONTRACT.to_owned(),
+                    period_start: date("2027-01-01"),
+                })
+                .await
+                .map(|response| response.into_inner().number)
+        })
+    });
+    let mut numbers = std::collections::BTreeSet::new();
+    for call in calls {
+        numbers.insert(call.await.unwrap().unwrap());
+    }
+    assert_eq!(numbers.into_iter().collect::<Vec<_>>(), ["GM0344-2027-0001"]);
+    let listed = settlement_as(&app, Role::Auditor)
+        .list_statements(api::ListStatementsRequest { parent: CONTRACT.to_owned(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.statements.len(), 1);
+    let settlements = app.audit_entries().await.iter().filter(|entry| entry.action == "statement.settle").count();
+    assert_eq!(settlements, 1, "the other calls changed nothing");
+}
+
+on_both!(
+    the_worked_example_settles_to_the_cent_under_full,
+    the_worked_example_settles_to_the_cent_under_pro_rata_and_at_the_minimum,
+    a_late_input_is_carried_by_the_next_statement_as_a_correction,
+    a_correction_to_a_closed_window_uses_that_windows_intake_outcome,
+    two_concurrent_settlements_of_a_period_issue_one_statement
+);
