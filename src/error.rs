@@ -86,6 +86,13 @@ impl Error {
     pub fn internal(context: &'static str, source: impl Into<BoxError>) -> Error {
         Error::Internal { context, source: source.into() }
     }
+
+    /// A refusal for one unmet precondition: its kind (e.g. `PERIOD_NOT_ENDED`), the resource
+    /// it concerns, and what would meet it.
+    #[must_use]
+    pub fn precondition(kind: &'static str, subject: String, description: String) -> Error {
+        Error::FailedPrecondition(vec![PreconditionViolation { kind, subject, description }])
+    }
 }
 
 impl From<Violations> for Error {

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use tracing::instrument;
 
+use super::settlement::settlement_lock_key;
 use super::{Clock, RequestContext, read_scoped, scoped_contract};
 use crate::domain::names::{contract_name, hourly_rate_name, intercedent_name};
 use crate::domain::{
@@ -11,7 +12,7 @@ use crate::domain::{
 };
 use crate::error::Error;
 use crate::storage::contracts as rows;
-use crate::storage::{Applied, Mutation, Store};
+use crate::storage::{Applied, Mutation, Store, lock_keys, statements};
 
 /// A checked request to create a contract.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -214,8 +215,24 @@ impl ContractService {
         let context = context.clone();
         self.store
             .mutate(mutation, move |connection| {
-                scoped_contract(connection, &context, &contract)?;
+                let scoped = scoped_contract(connection, &context, &contract)?;
                 rows::get_intercedent(connection, &contract, &intercedent)?;
+                // A rate reprices every hour from its date on (R3): never those a statement
+                // settled. The settlement lock orders this against a settlement in progress.
+                lock_keys(connection, [settlement_lock_key(&contract).as_str()])?;
+                if let Some(settled) = statements::last_settled_period(connection, &contract)?
+                    && let Some(period) = scoped.terms.period_of(settled)
+                    && rate.effective_date <= period.end
+                {
+                    return Err(Error::precondition(
+                        "RATE_IN_SETTLED_PERIOD",
+                        hourly_rate_name(&contract, &intercedent, rate.effective_date),
+                        format!(
+                            "the periods up to {} are settled and their hours priced; a new rate takes effect after that",
+                            period.end
+                        ),
+                    ));
+                }
                 rows::insert_rate(connection, &contract, &intercedent, &rate)?;
                 Ok(Applied::changed(hourly_rate_name(&contract, &intercedent, rate.effective_date), rate))
             })

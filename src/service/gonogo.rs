@@ -15,7 +15,7 @@ use crate::domain::hours::{EntryState, totals_by_state};
 use crate::domain::names::{contract_name, evaluation_name};
 use crate::domain::savings::Party;
 use crate::domain::{Action, Cents, Contract, ContractId, RequestId, Violations};
-use crate::error::{Context, Error, PreconditionViolation};
+use crate::error::{Context, Error};
 use crate::storage::contracts::ContractChange;
 use crate::storage::gonogo::{self as rows, PartyDecision, StoredEvaluation};
 use crate::storage::{AnyConnection, Applied, Mutation, Store, contracts, hex, hours, lock_keys, pool, savings};
@@ -63,10 +63,6 @@ pub struct ExerciseExtension {
 pub struct GoNoGoService {
     store: Store,
     clock: Clock,
-}
-
-fn precondition(kind: &'static str, subject: String, description: String) -> Error {
-    Error::FailedPrecondition(vec![PreconditionViolation { kind, subject, description }])
 }
 
 /// The verified cost and savings of every period that starts before `until`.
@@ -136,7 +132,7 @@ impl GoNoGoService {
                     )));
                 }
                 if checkpoint > super::hours::dutch_today(now) {
-                    return Err(precondition(
+                    return Err(Error::precondition(
                         "CHECKPOINT_NOT_REACHED",
                         name,
                         format!("{checkpoint} has not been reached"),
@@ -252,7 +248,8 @@ impl GoNoGoService {
             .mutate(mutation, move |connection| {
                 let contract = scoped_contract(connection, &context, &command.contract)?;
                 let name = contract_name(&contract.id);
-                let refuse = |description: String| precondition("EXTENSION_NOT_AVAILABLE", name.clone(), description);
+                let refuse =
+                    |description: String| Error::precondition("EXTENSION_NOT_AVAILABLE", name.clone(), description);
                 let term_end =
                     contract.terms.end_date().ok_or_else(|| Error::internal("extending a contract", "no term end"))?;
                 if contract.terms.extension_option_months() == 0 {

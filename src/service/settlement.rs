@@ -17,7 +17,7 @@ use crate::domain::settlement::{
     CorrectionTotals, IntakeOutcome, PeriodTotals, Statement, adjust_closed_windows, settle,
 };
 use crate::domain::{Action, Cents, Contract, ContractId, LineReference, Page, PageRequest, Period, RequestId};
-use crate::error::{Context, Error, PreconditionViolation};
+use crate::error::{Context, Error};
 use crate::storage::statements::{self as rows, InputKind, StoredStatement};
 use crate::storage::{AnyConnection, Applied, Mutation, Store, contracts, hex, hours, lock_keys, pool};
 
@@ -33,15 +33,16 @@ pub struct SettlePeriod {
     pub period_start: NaiveDate,
 }
 
+/// The lock a settlement of `contract` holds, and whatever must not change under it.
+pub(crate) fn settlement_lock_key(contract: &ContractId) -> String {
+    format!("settle\0{}", contract.as_str())
+}
+
 /// Settles periods and reads statements.
 #[derive(Debug, Clone)]
 pub struct SettlementService {
     store: Store,
     clock: Clock,
-}
-
-fn refused(kind: &'static str, subject: String, description: String) -> Error {
-    Error::FailedPrecondition(vec![PreconditionViolation { kind, subject, description }])
 }
 
 impl SettlementService {
@@ -67,7 +68,7 @@ impl SettlementService {
             .mutate(mutation, move |connection| {
                 let contract = scoped_contract(connection, &context, &command.contract)?;
                 // One settlement of a contract at a time, across replicas.
-                lock_keys(connection, [format!("settle\0{}", contract.id.as_str()).as_str()])?;
+                lock_keys(connection, [settlement_lock_key(&contract.id).as_str()])?;
                 let terms = &contract.terms;
                 let name = statement_name(&contract.id, command.period_start);
                 let period = super::period_starting(&contract, command.period_start)?;
@@ -169,14 +170,14 @@ fn draft(
     let terms = &contract.terms;
     let name = name.to_owned();
     if !contract.covers(period.start) {
-        return Err(refused(
+        return Err(Error::precondition(
             "AFTER_CONTRACT_END",
             name,
             format!("the contract ends on {}", contract.end_date().map_or_else(String::new, |end| end.to_string())),
         ));
     }
     if period.end >= super::hours::dutch_today(now) {
-        return Err(refused(
+        return Err(Error::precondition(
             "PERIOD_NOT_ENDED",
             name,
             format!("the period ends on {}; it is settled after that", period.end),
@@ -185,7 +186,7 @@ fn draft(
     if let Some(previous) = period.index.checked_sub(1).and_then(|index| terms.period(index))
         && !hours::period_is_settled(connection, &contract.id, previous.start)?
     {
-        return Err(refused(
+        return Err(Error::precondition(
             "PREVIOUS_PERIOD_NOT_SETTLED",
             name,
             format!("settle the period starting {} first", previous.start),

@@ -99,6 +99,18 @@ pub fn find_statement(
     row.map(|(content, sha, time, by)| into_stored((content, sha, time), by)).transpose()
 }
 
+/// First day of the contract's last settled period, if any.
+///
+/// # Errors
+/// A storage fault.
+pub fn last_settled_period(connection: &mut AnyConnection, contract: &ContractId) -> Result<Option<NaiveDate>, Error> {
+    statements::table
+        .filter(statements::contract_id.eq(contract.as_str().to_owned()))
+        .select(diesel::dsl::max(statements::period_start))
+        .first(connection)
+        .context("finding the last settled period")
+}
+
 /// The sequence number of a statement's audit entry.
 ///
 /// # Errors

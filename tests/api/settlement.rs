@@ -289,6 +289,37 @@ async fn a_correction_to_a_closed_window_uses_that_windows_intake_outcome(backen
     assert!(csv.contains(&format!("{},correction_shifted,2027-01-01,,,9.75", april.number)), "{csv}");
 }
 
+async fn a_rate_dated_in_a_settled_period_is_refused(backend: Backend) {
+    let app = spawn(backend).await;
+    worked_example(&app, api::RiskShiftMode::Full).await;
+    let january = settle(&app, 1).await.unwrap();
+    let raise = |request_id: &str, month: i32, day: i32| api::CreateHourlyRateRequest {
+        request_id: request_id.to_owned(),
+        parent: format!("{CONTRACT}/intercedents/int-1"),
+        hourly_rate: Some(api::HourlyRate {
+            effective_date: crate::helpers::date(2027, month, day),
+            rate_per_hour_cents: 9_999,
+            ..Default::default()
+        }),
+    };
+    let audit = app.audit_size().await;
+    // From 15 January it would reprice hours January's statement settled at 48.75.
+    let refused = app.contracts.clone().create_hourly_rate(raise("backdated", 1, 15)).await.unwrap_err();
+    let violation = &refused.get_details_precondition_failure().unwrap().violations[0];
+    assert_eq!(violation.r#type, "RATE_IN_SETTLED_PERIOD");
+    assert!(violation.description.contains("2027-01-31"), "{}", violation.description);
+    assert_eq!(app.audit_size().await, audit, "a refusal changes nothing");
+    // From February, the first unsettled period, it is taken; January stays as issued.
+    app.contracts.clone().create_hourly_rate(raise("february", 2, 1)).await.unwrap();
+    let read = settlement_as(&app, Role::Auditor)
+        .get_statement(api::GetStatementRequest { name: january.name.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(read, january);
+    assert_eq!(settle(&app, 2).await.unwrap().cost_lines[0].rate_per_hour_cents, 9_999);
+}
+
 async fn two_concurrent_settlements_of_a_period_issue_one_statement(backend: Backend) {
     let app = spawn(backend).await;
     worked_example(&app, api::RiskShiftMode::Full).await;
@@ -325,5 +356,6 @@ on_both!(
     the_worked_example_settles_to_the_cent_under_pro_rata_and_at_the_minimum,
     a_late_input_is_carried_by_the_next_statement_as_a_correction,
     a_correction_to_a_closed_window_uses_that_windows_intake_outcome,
+    a_rate_dated_in_a_settled_period_is_refused,
     two_concurrent_settlements_of_a_period_issue_one_statement
 );
