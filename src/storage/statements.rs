@@ -199,9 +199,9 @@ pub fn insert_inputs(
         AnyConnection::Postgresql(pg) => rows
             .chunks(INPUT_CHUNK_ROWS)
             .try_for_each(|chunk| diesel::insert_into(statement_inputs::table).values(chunk).execute(pg).map(drop)),
-        AnyConnection::Sqlite(sqlite) => rows.iter().try_for_each(|row| {
-            diesel::insert_into(statement_inputs::table).values(row.clone()).execute(sqlite).map(drop)
-        }),
+        AnyConnection::Sqlite(sqlite) => rows
+            .iter()
+            .try_for_each(|row| diesel::insert_into(statement_inputs::table).values(*row).execute(sqlite).map(drop)),
     };
     inserted.context("recording a statement's inputs")
 }

@@ -241,7 +241,7 @@ async fn a_correction_to_a_closed_window_uses_that_windows_intake_outcome(backen
     record_hours(&app, "jan-late", "2027-01-31", 60, true).await;
     let pending = record_hours(&app, "feb-late", "2027-02-26", 30, false).await;
     let april = settle(&app, 4).await.unwrap();
-    assert_eq!(april.pending_hour_entries, [pending.clone()], "listed as pending, not settled");
+    assert_eq!(april.pending_hour_entries, std::slice::from_ref(&pending), "listed as pending, not settled");
     let [january] = april.corrections.as_slice() else { panic!("{:?}", april.corrections) };
     assert_eq!((january.period_start, january.cost_cents, january.same_window), (date("2027-01-01"), 4_875, false));
     // Window 1 kept its intake (24 of 30): a fifth of the extra uncovered 48.75 shifts
