@@ -91,7 +91,7 @@ async fn load_inputs(server: &Server, contract: &str, entries: usize, savings: u
     let mut tasks = Vec::new();
     for client in 0..CLIENTS {
         let (billing, gemeente) = (server.channel(Role::Billing).await, server.channel(gemeente()).await);
-        let parent = parent.clone();
+        let (parent, contract) = (parent.clone(), contract.to_owned());
         tasks.push(tokio::spawn(async move {
             let (mut submit, mut verify) = (HoursServiceClient::new(billing), HoursServiceClient::new(gemeente));
             for call in (0..entries.div_ceil(PER_CALL)).filter(|call| call % CLIENTS == client) {
@@ -107,7 +107,7 @@ async fn load_inputs(server: &Server, contract: &str, entries: usize, savings: u
                     .collect();
                 let submitted = submit
                     .submit_hours(api::SubmitHoursRequest {
-                        request_id: format!("submit-{call}"),
+                        request_id: format!("{contract}:submit-{call}"),
                         parent: parent.clone(),
                         entries: lines,
                     })
@@ -116,7 +116,7 @@ async fn load_inputs(server: &Server, contract: &str, entries: usize, savings: u
                     .into_inner();
                 verify
                     .verify_hours(api::VerifyHoursRequest {
-                        request_id: format!("verify-{call}"),
+                        request_id: format!("{contract}:verify-{call}"),
                         parent: parent.clone(),
                         entries: submitted.entries.into_iter().map(|entry| entry.name).collect(),
                     })
@@ -140,7 +140,7 @@ async fn load_inputs(server: &Server, contract: &str, entries: usize, savings: u
         };
         submit
             .submit_savings(api::SubmitSavingsRequest {
-                request_id: format!("savings-{k}"),
+                request_id: format!("{contract}:savings-{k}"),
                 parent: parent.clone(),
                 savings: Some(record),
             })
@@ -151,7 +151,7 @@ async fn load_inputs(server: &Server, contract: &str, entries: usize, savings: u
     for (call, first) in (0..savings).step_by(PER_CALL).enumerate() {
         verify
             .verify_savings(api::VerifySavingsRequest {
-                request_id: format!("verify-savings-{call}"),
+                request_id: format!("{contract}:verify-savings-{call}"),
                 parent: parent.clone(),
                 savings: (first..(first + PER_CALL).min(savings)).map(|k| format!("{parent}/savings/s{k}")).collect(),
             })

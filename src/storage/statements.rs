@@ -169,10 +169,6 @@ pub fn insert_statement(connection: &mut AnyConnection, stored: &StoredStatement
     Ok(())
 }
 
-/// Rows per INSERT of statement inputs: 4 parameters a row stays well under both backends'
-/// parameter limits.
-const INPUT_CHUNK_ROWS: usize = 1_000;
-
 /// Records that the statement of `period_start` took in these inputs.
 ///
 /// # Errors
@@ -184,24 +180,32 @@ pub fn insert_inputs(
     ids: &[LineReference],
     period_start: NaiveDate,
 ) -> Result<(), Error> {
-    let rows: Vec<_> = ids
-        .iter()
-        .map(|id| {
-            (
-                statement_inputs::contract_id.eq(contract.as_str()),
-                statement_inputs::kind.eq(kind.as_str()),
-                statement_inputs::input_id.eq(id.as_str()),
-                statement_inputs::statement_period_start.eq(period_start),
-            )
-        })
-        .collect();
     let inserted = match connection {
-        AnyConnection::Postgresql(pg) => rows
-            .chunks(INPUT_CHUNK_ROWS)
-            .try_for_each(|chunk| diesel::insert_into(statement_inputs::table).values(chunk).execute(pg).map(drop)),
-        AnyConnection::Sqlite(sqlite) => rows
-            .iter()
-            .try_for_each(|row| diesel::insert_into(statement_inputs::table).values(*row).execute(sqlite).map(drop)),
+        // One statement whatever the count: the ids travel as one array parameter.
+        AnyConnection::Postgresql(pg) => diesel::sql_query(
+            "INSERT INTO statement_inputs (contract_id, kind, input_id, statement_period_start) \
+             SELECT $1, $2, input_id, $3 FROM unnest($4::text[]) AS input_id",
+        )
+        .bind::<diesel::sql_types::Text, _>(contract.as_str())
+        .bind::<diesel::sql_types::Text, _>(kind.as_str())
+        .bind::<diesel::sql_types::Date, _>(period_start)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(
+            ids.iter().map(LineReference::as_str).collect::<Vec<_>>(),
+        )
+        .execute(pg)
+        .map(drop),
+        // In-process: a prepared single-row INSERT per input is as fast.
+        AnyConnection::Sqlite(sqlite) => ids.iter().try_for_each(|id| {
+            diesel::insert_into(statement_inputs::table)
+                .values((
+                    statement_inputs::contract_id.eq(contract.as_str()),
+                    statement_inputs::kind.eq(kind.as_str()),
+                    statement_inputs::input_id.eq(id.as_str()),
+                    statement_inputs::statement_period_start.eq(period_start),
+                ))
+                .execute(sqlite)
+                .map(drop)
+        }),
     };
     inserted.context("recording a statement's inputs")
 }
