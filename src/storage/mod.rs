@@ -324,6 +324,7 @@ impl Store {
     {
         self.run(&self.writers, move |connection| {
             connection.transaction(|connection| {
+                begin_writing(connection)?;
                 idempotency::lock(connection, &mutation)?;
                 if let Some(first) = idempotency::find(connection, &mutation)? {
                     return first.replay(&mutation);
@@ -356,6 +357,19 @@ impl Store {
         .await
         .context("running database work")?
     }
+}
+
+/// On SQLite, takes the database's write lock as the transaction's first statement, before
+/// it reads anything: a second process on the same file (another replica, `flexsettle
+/// migrate`) then waits its busy timeout for the lock instead of failing on a stale snapshot.
+/// Within one process the single writer connection serialises already.
+fn begin_writing(connection: &mut AnyConnection) -> Result<(), Error> {
+    if let AnyConnection::Sqlite(sqlite) = connection {
+        sqlite
+            .batch_execute("UPDATE sequences SET last_value = last_value WHERE 0")
+            .context("taking the write lock")?;
+    }
+    Ok(())
 }
 
 /// Serialises transactions that touch the same things: on PostgreSQL a transaction-scoped

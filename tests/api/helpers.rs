@@ -1,6 +1,8 @@
 //! Test harness: fresh databases, a server per test, and the macro that runs a test on both
 //! backends.
 
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::sync::Once;
 
 use flexsettle::auth::{DevKeyPair, TokenRequest, mint};
@@ -428,4 +430,68 @@ pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
         .into_iter()
         .map(|violation| violation.field)
         .collect()
+}
+
+/// A `flexsettle serve` child process on `database_url` and port 0.
+pub struct ServerProcess {
+    /// The process.
+    pub child: Child,
+    /// `http://127.0.0.1:{port}`.
+    pub address: String,
+}
+
+impl ServerProcess {
+    /// Starts the binary and waits until it listens.
+    pub fn start(database_url: &str, data_dir: &std::path::Path) -> ServerProcess {
+        ServerProcess::start_with(database_url, data_dir, &[])
+    }
+
+    /// Starts the binary with extra `FLEXSETTLE_*` settings and waits until it listens.
+    pub fn start_with(database_url: &str, data_dir: &std::path::Path, settings: &[(&str, &str)]) -> ServerProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_flexsettle"))
+            .arg("serve")
+            .env("FLEXSETTLE_LISTEN_ADDR", "127.0.0.1:0")
+            .env("FLEXSETTLE_DATABASE_URL", database_url)
+            .env("FLEXSETTLE_DATA_DIR", data_dir)
+            .env("FLEXSETTLE_LOG__FORMAT", "json")
+            .env("FLEXSETTLE_LOG__FILTER", "info")
+            .envs(settings.iter().copied())
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the server binary starts");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        // The server logs `listening` with its address once it is bound; read up to it.
+        let address = loop {
+            let line = lines.next().expect("the server logged `listening` before exiting").expect("a log line");
+            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if event["message"] == "listening" {
+                break format!("http://{}", event["address"].as_str().expect("an address field"));
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        ServerProcess { child, address }
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill runs");
+        assert!(status.success());
+    }
+}
+
+impl Drop for ServerProcess {
+    /// A test that fails half-way leaves no server behind.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }

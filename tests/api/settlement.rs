@@ -1,24 +1,39 @@
 //! Settlement through the API: DESIGN.md §4's worked example to the cent, late inputs as
 //! corrections (also of a closed window), pending inputs, immutability, concurrent settlement.
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
 use flexsettle::domain::Role;
 use flexsettle::grpc::api;
 use tonic_types::StatusExt;
 
 use crate::gonogo::{CONTRACT, date, spawn, utrecht, worked_example, worked_example_with_intake};
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, ServerProcess, TestApp};
 
 type SettlementClient = flexsettle::grpc::api::settlement_service_client::SettlementServiceClient<
     tonic::service::interceptor::InterceptedService<tonic::transport::Channel, crate::helpers::Bearer>,
 >;
 
 fn settlement_as(app: &TestApp, role: Role) -> SettlementClient {
+    settlement_at(&app.address, app, role)
+}
+
+/// A settlement client of the server at `address`, with a token of `app`'s keys.
+fn settlement_at(address: &str, app: &TestApp, role: Role) -> SettlementClient {
     let value = format!("Bearer {}", app.token(role)).parse().unwrap();
-    let channel = tonic::transport::Channel::from_shared(app.address.clone()).unwrap().connect_lazy();
+    let channel = tonic::transport::Channel::from_shared(address.to_owned()).unwrap().connect_lazy();
     flexsettle::grpc::api::settlement_service_client::SettlementServiceClient::with_interceptor(
         channel,
         crate::helpers::Bearer::new(Some(value)),
     )
+}
+
+/// An hours client of the server at `address`, with a token of `app`'s keys.
+fn hours_at(address: &str, app: &TestApp, role: Role) -> crate::helpers::HoursClient {
+    let value = format!("Bearer {}", app.token(role)).parse().unwrap();
+    let channel = tonic::transport::Channel::from_shared(address.to_owned()).unwrap().connect_lazy();
+    api::hours_service_client::HoursServiceClient::with_interceptor(channel, crate::helpers::Bearer::new(Some(value)))
 }
 
 async fn settle(app: &TestApp, month: u32) -> Result<api::Statement, tonic::Status> {
@@ -351,11 +366,121 @@ async fn two_concurrent_settlements_of_a_period_issue_one_statement(backend: Bac
     assert_eq!(settlements, 1, "the other calls changed nothing");
 }
 
+/// Settles `month` with `calls` concurrent calls spread over the `replicas`; the statement
+/// numbers they answer with.
+async fn settle_from_everywhere(app: &TestApp, replicas: &[String], month: u32, calls: usize) -> BTreeSet<String> {
+    let calls: Vec<_> = (0..calls)
+        .map(|n| {
+            let mut client = settlement_at(&replicas[n % replicas.len()], app, Role::Billing);
+            tokio::spawn(async move {
+                client
+                    .settle_period(api::SettlePeriodRequest {
+                        request_id: format!("replica-settle-{month}-{n}"),
+                        parent: CONTRACT.to_owned(),
+                        period_start: date(&format!("2027-{month:02}-01")),
+                    })
+                    .await
+                    .map(|response| response.into_inner().number)
+            })
+        })
+        .collect();
+    let mut numbers = BTreeSet::new();
+    for call in calls {
+        numbers.insert(call.await.unwrap().unwrap());
+    }
+    numbers
+}
+
+async fn two_server_processes_settle_a_period_once_and_lose_no_input(backend: Backend) {
+    let app = spawn(backend).await;
+    worked_example(&app, api::RiskShiftMode::Full).await;
+    // Two replicas: the real binary twice, on the same database, keys and clock.
+    let (url, data) = (app.settings.database_url.clone(), app.settings.data_dir.clone());
+    let processes = tokio::task::spawn_blocking(move || {
+        let clock = [("FLEXSETTLE_CLOCK__FIXED_NOW", "2027-07-15T10:00:00Z")];
+        [ServerProcess::start_with(&url, &data, &clock), ServerProcess::start_with(&url, &data, &clock)]
+    })
+    .await
+    .unwrap();
+    let replicas: Vec<String> = processes.iter().map(|process| process.address.clone()).collect();
+
+    // Eight calls for January at once, four to each process: one statement.
+    let january = settle_from_everywhere(&app, &replicas, 1, 8).await;
+    assert_eq!(january.into_iter().collect::<Vec<_>>(), ["GM0344-2027-0001"]);
+
+    // February is settled from both processes while one of them records and verifies more
+    // February hours (60 minutes each: 48.75, exact to the cent).
+    const DURING: usize = 40;
+    let recorded = Arc::new(tokio::sync::Notify::new());
+    let writer = {
+        let (mut submit, mut verify) =
+            (hours_at(&replicas[0], &app, Role::Billing), hours_at(&replicas[0], &app, utrecht()));
+        let recorded = recorded.clone();
+        tokio::spawn(async move {
+            for k in 0..DURING {
+                let line = api::HourLine {
+                    intercedent_id: "int-1".to_owned(),
+                    work_date: date(&format!("2027-02-{:02}", 21 + k / 5)),
+                    kind: api::TimeKind::Work.into(),
+                    minutes: 60,
+                    line_reference: format!("during-{k}"),
+                    note: String::new(),
+                };
+                let request = api::SubmitHoursRequest {
+                    request_id: format!("during-{k}"),
+                    parent: CONTRACT.to_owned(),
+                    entries: vec![line],
+                };
+                let entry = submit.submit_hours(request).await.unwrap().into_inner().entries.remove(0);
+                let request = api::VerifyHoursRequest {
+                    request_id: format!("verify-during-{k}"),
+                    parent: CONTRACT.to_owned(),
+                    entries: vec![entry.name],
+                };
+                verify.verify_hours(request).await.unwrap();
+                if k == DURING / 4 {
+                    recorded.notify_one();
+                }
+            }
+        })
+    };
+    recorded.notified().await;
+    let february = settle_from_everywhere(&app, &replicas, 2, 4).await;
+    assert_eq!(february.into_iter().collect::<Vec<_>>(), ["GM0344-2027-0002"]);
+    writer.await.unwrap();
+    let march = settle_from_everywhere(&app, &replicas, 3, 2).await;
+    assert_eq!(march.into_iter().collect::<Vec<_>>(), ["GM0344-2027-0003"]);
+
+    // Every hour recorded meanwhile is in February's statement or in March's correction of
+    // February: never in none, never in both.
+    let mut reader = settlement_at(&replicas[1], &app, Role::Auditor);
+    let statement = |month: u32| api::GetStatementRequest { name: format!("{CONTRACT}/statements/2027-{month:02}-01") };
+    let february = reader.get_statement(statement(2)).await.unwrap().into_inner();
+    let march = reader.get_statement(statement(3)).await.unwrap().into_inner();
+    let in_february: i64 = february.cost_lines.iter().map(|line| line.cost_cents).sum::<i64>() - 487_500;
+    let in_march: i64 = march
+        .corrections
+        .iter()
+        .filter(|correction| correction.period_start == date("2027-02-01"))
+        .map(|correction| correction.cost_cents)
+        .sum();
+    assert_eq!((in_february % 4_875, in_march % 4_875), (0, 0));
+    eprintln!(
+        "hours recorded during settlement: {} in February's statement, {} in March's",
+        in_february / 4_875,
+        in_march / 4_875
+    );
+    assert_eq!(in_february + in_march, 4_875 * i64::try_from(DURING).unwrap());
+    let settlements = app.audit_entries().await.iter().filter(|entry| entry.action == "statement.settle").count();
+    assert_eq!(settlements, 3, "one audit entry per statement");
+}
+
 on_both!(
     the_worked_example_settles_to_the_cent_under_full,
     the_worked_example_settles_to_the_cent_under_pro_rata_and_at_the_minimum,
     a_late_input_is_carried_by_the_next_statement_as_a_correction,
     a_correction_to_a_closed_window_uses_that_windows_intake_outcome,
     a_rate_dated_in_a_settled_period_is_refused,
-    two_concurrent_settlements_of_a_period_issue_one_statement
+    two_concurrent_settlements_of_a_period_issue_one_statement,
+    two_server_processes_settle_a_period_once_and_lose_no_input
 );

@@ -1,8 +1,6 @@
 //! Graceful shutdown: SIGTERM during a stream of CreateContract calls loses no acknowledged
 //! contract. The real binary runs as a child process; the test restarts it and counts.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -10,7 +8,7 @@ use flexsettle::configuration::AuthSettings;
 use flexsettle::domain::Role;
 use tokio::sync::Mutex;
 
-use crate::helpers::{TestDatabase, client, create_contract_request, dev_token};
+use crate::helpers::{ServerProcess, TestDatabase, client, create_contract_request, dev_token};
 
 /// Acknowledged contracts after which the server gets SIGTERM.
 const ACKED_BEFORE_SIGTERM: usize = 40;
@@ -18,50 +16,6 @@ const ACKED_BEFORE_SIGTERM: usize = 40;
 const WRITERS: usize = 4;
 /// Upper bound of calls per writer, so the loop always ends.
 const CALLS_PER_WRITER_MAX: usize = 5_000;
-
-/// A `flexsettle serve` child process on `database_url` and port 0.
-struct ServerProcess {
-    child: Child,
-    address: String,
-}
-
-impl ServerProcess {
-    fn start(database_url: &str, data_dir: &std::path::Path) -> ServerProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_flexsettle"))
-            .arg("serve")
-            .env("FLEXSETTLE_LISTEN_ADDR", "127.0.0.1:0")
-            .env("FLEXSETTLE_DATABASE_URL", database_url)
-            .env("FLEXSETTLE_DATA_DIR", data_dir)
-            .env("FLEXSETTLE_LOG__FORMAT", "json")
-            .env("FLEXSETTLE_LOG__FILTER", "info")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the server binary starts");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        // The server logs `listening` with its address once it is bound; read up to it.
-        let address = loop {
-            let line = lines.next().expect("the server logged `listening` before exiting").expect("a log line");
-            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            if event["message"] == "listening" {
-                break format!("http://{}", event["address"].as_str().expect("an address field"));
-            }
-        };
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        ServerProcess { child, address }
-    }
-
-    fn terminate(&self) {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill runs");
-        assert!(status.success());
-    }
-}
 
 on_both_backends! {
     async fn sigterm_during_a_stream_of_creates_loses_no_acknowledged_contract(app) {
