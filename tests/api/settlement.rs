@@ -255,8 +255,29 @@ async fn a_correction_to_a_closed_window_uses_that_windows_intake_outcome(backen
     // that nobody has verified yet.
     record_hours(&app, "jan-late", "2027-01-31", 60, true).await;
     let pending = record_hours(&app, "feb-late", "2027-02-26", 30, false).await;
+    // And 500.00 more savings for March, that the municipality has not verified yet.
+    let savings = api::SavingsRecord {
+        period_start: date("2027-03-01"),
+        amount_cents: 50_000,
+        kind: api::SavingsKind::FullOutflow.into(),
+        source_reference: "uwv-late-3".to_owned(),
+        certainty: api::SavingsCertainty::Definitive.into(),
+        ..Default::default()
+    };
+    let late_savings = app
+        .savings_as(Role::Billing)
+        .submit_savings(api::SubmitSavingsRequest {
+            request_id: "late-savings".to_owned(),
+            parent: CONTRACT.to_owned(),
+            savings: Some(savings),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .name;
     let april = settle(&app, 4).await.unwrap();
     assert_eq!(april.pending_hour_entries, std::slice::from_ref(&pending), "listed as pending, not settled");
+    assert_eq!(april.pending_savings_records, std::slice::from_ref(&late_savings));
     let [january] = april.corrections.as_slice() else { panic!("{:?}", april.corrections) };
     assert_eq!((january.period_start, january.cost_cents, january.same_window), (date("2027-01-01"), 4_875, false));
     // Window 1 kept its intake (24 of 30): a fifth of the extra uncovered 48.75 shifts
@@ -273,7 +294,8 @@ async fn a_correction_to_a_closed_window_uses_that_windows_intake_outcome(backen
     // April's own window is untouched by it; the statement's balance carries it.
     assert_eq!(april.cost_to_date_cents, 0);
     assert_eq!(april.net_balance_cents, april.window_net_balance_cents - 3_900);
-    // Once verified, the February line settles with May, on top of January's correction.
+    // Once verified, the February line and the March savings settle with May, on top of
+    // January's correction, one after the other.
     app.hours_as(utrecht())
         .verify_hours(api::VerifyHoursRequest {
             request_id: "verify-feb-late".to_owned(),
@@ -282,15 +304,32 @@ async fn a_correction_to_a_closed_window_uses_that_windows_intake_outcome(backen
         })
         .await
         .unwrap();
+    app.savings_as(utrecht())
+        .verify_savings(api::VerifySavingsRequest {
+            request_id: "verify-late-savings".to_owned(),
+            parent: CONTRACT.to_owned(),
+            savings: vec![late_savings],
+        })
+        .await
+        .unwrap();
     let may = settle(&app, 5).await.unwrap();
-    assert!(may.pending_hour_entries.is_empty());
-    let [february] = may.corrections.as_slice() else { panic!("{:?}", may.corrections) };
-    let second = february.adjustment.unwrap();
-    assert_eq!(february.cost_cents, 2_438, "30 minutes at 48.75, rounded half away from zero");
-    assert_eq!(second.covered_cents + second.shifted_cents + second.borne_cents, 2_438);
+    assert!(may.pending_hour_entries.is_empty() && may.pending_savings_records.is_empty());
+    let [february, march] = may.corrections.as_slice() else { panic!("{:?}", may.corrections) };
+    assert_eq!((february.period_start, february.cost_cents, february.savings_cents), (date("2027-02-01"), 2_438, 0));
+    assert_eq!((march.period_start, march.cost_cents, march.savings_cents), (date("2027-03-01"), 0, 50_000));
+    let (second, third) = (february.adjustment.unwrap(), march.adjustment.unwrap());
+    assert_eq!(second.covered_cents + second.shifted_cents + second.borne_cents, 2_438, "30 minutes at 48.75");
+    // More savings: 500.00 more of the cost is covered, and less is left to allocate.
+    assert_eq!(third.covered_cents, 50_000);
+    assert_eq!(third.covered_cents + third.shifted_cents + third.borne_cents, 0);
     // Together the corrections shift exactly what the window, allocated from scratch, shifts:
-    // a fifth of 16,271.38 + 48.75 + 24.38 − 12,150.00, rounded once.
-    assert_eq!(82_428 + adjustment.shifted_cents + second.shifted_cents, (419_451 + 2) / 5);
+    // a fifth of (16,271.38 + 48.75 + 24.38) − (16,400.00 − 3,750.00) = 3,694.51, rounded once.
+    let shifted = 82_428 + adjustment.shifted_cents + second.shifted_cents + third.shifted_cents;
+    assert_eq!(shifted, 73_890);
+    assert_eq!(
+        may.net_balance_cents,
+        may.window_net_balance_cents + second.net_balance_cents + third.net_balance_cents
+    );
     // The CSV names the correction's allocation.
     let csv = settlement_as(&app, utrecht())
         .export_statement(api::ExportStatementRequest {
