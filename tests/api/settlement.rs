@@ -166,35 +166,8 @@ async fn a_late_input_is_carried_by_the_next_statement_as_a_correction(backend: 
     worked_example(&app, api::RiskShiftMode::Full).await;
     let january = settle(&app, 1).await.unwrap();
     // 60 more minutes worked on 31 January, submitted and verified after January was settled.
-    let late = api::HourLine {
-        intercedent_id: "int-1".to_owned(),
-        work_date: date("2027-01-31"),
-        kind: api::TimeKind::Work.into(),
-        minutes: 60,
-        line_reference: "jan-late".to_owned(),
-        note: String::new(),
-    };
-    let entry = app
-        .hours_as(Role::Billing)
-        .submit_hours(api::SubmitHoursRequest {
-            request_id: "late".to_owned(),
-            parent: CONTRACT.to_owned(),
-            entries: vec![late],
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .entries
-        .remove(0);
+    let entry = record_hours(&app, "jan-late", "2027-01-31", 60, true).await;
     assert!(entry.late, "dated in a settled period");
-    app.hours_as(utrecht())
-        .verify_hours(api::VerifyHoursRequest {
-            request_id: "vl".to_owned(),
-            parent: CONTRACT.to_owned(),
-            entries: vec![entry.name],
-        })
-        .await
-        .unwrap();
     let february = settle(&app, 2).await.unwrap();
     let corrections: Vec<_> =
         february.corrections.iter().map(|c| (c.period_start, c.cost_cents, c.same_window)).collect();
@@ -209,9 +182,8 @@ async fn a_late_input_is_carried_by_the_next_statement_as_a_correction(backend: 
     assert_eq!(read, january);
 }
 
-/// Submits a line of `minutes` for int-1 on `day`; verifies it when asked. Returns
-/// the entry's name.
-async fn record_hours(app: &TestApp, reference: &str, day: &str, minutes: i64, verify: bool) -> String {
+/// Submits a line of `minutes` for int-1 on `day`, and verifies it when asked.
+async fn record_hours(app: &TestApp, reference: &str, day: &str, minutes: i64, verify: bool) -> api::HourEntry {
     let line = api::HourLine {
         intercedent_id: "int-1".to_owned(),
         work_date: date(day),
@@ -242,7 +214,7 @@ async fn record_hours(app: &TestApp, reference: &str, day: &str, minutes: i64, v
             .await
             .unwrap();
     }
-    entry.name
+    entry
 }
 
 async fn a_correction_to_a_closed_window_uses_that_windows_intake_outcome(backend: Backend) {
@@ -254,7 +226,7 @@ async fn a_correction_to_a_closed_window_uses_that_windows_intake_outcome(backen
     // After the window closed: one more verified hour in January, and 30 minutes in February
     // that nobody has verified yet.
     record_hours(&app, "jan-late", "2027-01-31", 60, true).await;
-    let pending = record_hours(&app, "feb-late", "2027-02-26", 30, false).await;
+    let pending = record_hours(&app, "feb-late", "2027-02-26", 30, false).await.name;
     // And 500.00 more savings for March, that the municipality has not verified yet.
     let savings = api::SavingsRecord {
         period_start: date("2027-03-01"),
