@@ -5,7 +5,7 @@ use tonic::{Request, Response, Status};
 use super::api;
 use super::api::go_no_go_service_server::GoNoGoService as GoNoGoServiceApi;
 use super::contracts::{context, contract_message, invalid};
-use super::convert::{date, raw_date, timestamp};
+use super::convert::{count, date, raw_date, timestamp};
 use crate::domain::gonogo::Verdict;
 use crate::domain::hours::parse_note;
 use crate::domain::names::{evaluation_name, parse_contract_name, parse_evaluation_name};
@@ -25,10 +25,6 @@ impl GoNoGoApi {
     pub fn new(service: GoNoGoService) -> GoNoGoApi {
         GoNoGoApi { service }
     }
-}
-
-fn count(value: u32) -> i32 {
-    i32::try_from(value).unwrap_or(i32::MAX)
 }
 
 fn verdict_message(verdict: Verdict) -> api::GoNoGoVerdict {

@@ -5,7 +5,7 @@ use tonic::{Request, Response, Status};
 use super::api;
 use super::api::pool_service_server::PoolService as PoolServiceApi;
 use super::contracts::{context, invalid};
-use super::convert::{date, raw_date, timestamp};
+use super::convert::{count, date, raw_date, timestamp};
 use crate::domain::names::{candidate_name, parse_candidate_name, parse_contract_name};
 use crate::domain::pool::{Candidate, EventKind, NewCandidate, NewEvent};
 use crate::domain::{ContractId, PageRequest, RequestId, Violations, parse_date};
@@ -65,10 +65,6 @@ fn candidate_message(candidate: &Candidate) -> api::Candidate {
         registered_by: candidate.registered_by.clone(),
         create_time: Some(timestamp(candidate.create_time)),
     }
-}
-
-fn count(value: u32) -> i32 {
-    i32::try_from(value).unwrap_or(i32::MAX)
 }
 
 /// A contract and a span, read from a query's fields.

@@ -5,7 +5,7 @@ use tonic::{Request, Response, Status};
 use super::api;
 use super::api::settlement_service_server::SettlementService as SettlementServiceApi;
 use super::contracts::{context, invalid};
-use super::convert::{date, raw_date, timestamp};
+use super::convert::{count, count_of, date, raw_date, timestamp};
 use crate::domain::names::{
     hour_entry_name, intercedent_name, parse_contract_name, parse_statement_name, savings_name, statement_name,
 };
@@ -25,10 +25,6 @@ impl SettlementApi {
     pub fn new(service: SettlementService) -> SettlementApi {
         SettlementApi { service }
     }
-}
-
-fn count(value: u32) -> i32 {
-    i32::try_from(value).unwrap_or(i32::MAX)
 }
 
 fn statement_message(stored: &StoredStatement, audit_sequence: Option<i64>) -> api::Statement {
@@ -97,12 +93,14 @@ fn statement_message(stored: &StoredStatement, audit_sequence: Option<i64>) -> a
             target_arrangement_3_percent: count(statement.target_arrangement_3_percent),
             target_met: composition.target_met,
         }),
-        pending_hour_entries: statement
+        pending_hour_entries: count_of(&statement.pending_hours),
+        pending_savings_records: count_of(&statement.pending_savings),
+        pending_hour_entry_names: statement
             .pending_hours
             .iter()
             .map(|id| hour_entry_name(&statement.contract_id, id))
             .collect(),
-        pending_savings_records: statement
+        pending_savings_record_names: statement
             .pending_savings
             .iter()
             .map(|id| savings_name(&statement.contract_id, id))

@@ -248,8 +248,9 @@ async fn a_correction_to_a_closed_window_uses_that_windows_intake_outcome(backen
         .into_inner()
         .name;
     let april = settle(&app, 4).await.unwrap();
-    assert_eq!(april.pending_hour_entries, std::slice::from_ref(&pending), "listed as pending, not settled");
-    assert_eq!(april.pending_savings_records, std::slice::from_ref(&late_savings));
+    assert_eq!(april.pending_hour_entry_names, std::slice::from_ref(&pending), "listed as pending, not settled");
+    assert_eq!(april.pending_savings_record_names, std::slice::from_ref(&late_savings));
+    assert_eq!((april.pending_hour_entries, april.pending_savings_records), (1, 1));
     let [january] = april.corrections.as_slice() else { panic!("{:?}", april.corrections) };
     assert_eq!((january.period_start, january.cost_cents, january.same_window), (date("2027-01-01"), 4_875, false));
     // Window 1 kept its intake (24 of 30): a fifth of the extra uncovered 48.75 shifts
@@ -285,7 +286,8 @@ async fn a_correction_to_a_closed_window_uses_that_windows_intake_outcome(backen
         .await
         .unwrap();
     let may = settle(&app, 5).await.unwrap();
-    assert!(may.pending_hour_entries.is_empty() && may.pending_savings_records.is_empty());
+    assert!(may.pending_hour_entry_names.is_empty() && may.pending_savings_record_names.is_empty());
+    assert_eq!((may.pending_hour_entries, may.pending_savings_records), (0, 0));
     let [february, march] = may.corrections.as_slice() else { panic!("{:?}", may.corrections) };
     assert_eq!((february.period_start, february.cost_cents, february.savings_cents), (date("2027-02-01"), 2_438, 0));
     assert_eq!((march.period_start, march.cost_cents, march.savings_cents), (date("2027-03-01"), 0, 50_000));
