@@ -312,6 +312,16 @@ async fn a_no_go_ends_the_contract_at_the_checkpoint(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(extend.get_details_precondition_failure().unwrap().violations[0].r#type, "EXTENSION_NOT_AVAILABLE");
+    // The periods up to the end settle; the first one after it is refused.
+    for month in 1..=6 {
+        crate::settlement::settle(&app, month).await.unwrap();
+    }
+    let july = crate::settlement::settle(&app, 7).await.unwrap_err();
+    let violation = &july.get_details_precondition_failure().unwrap().violations[0];
+    assert_eq!(
+        (violation.r#type.as_str(), violation.subject.as_str()),
+        ("AFTER_CONTRACT_END", "contracts/utrecht/statements/2027-07-01")
+    );
 }
 
 async fn the_extension_option_is_exercised_once(backend: Backend) {

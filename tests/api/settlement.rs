@@ -36,7 +36,7 @@ fn hours_at(address: &str, app: &TestApp, role: Role) -> crate::helpers::HoursCl
     api::hours_service_client::HoursServiceClient::with_interceptor(channel, crate::helpers::Bearer::new(Some(value)))
 }
 
-async fn settle(app: &TestApp, month: u32) -> Result<api::Statement, tonic::Status> {
+pub(crate) async fn settle(app: &TestApp, month: u32) -> Result<api::Statement, tonic::Status> {
     settlement_as(app, Role::Billing)
         .settle_period(api::SettlePeriodRequest {
             request_id: format!("settle-{month}"),
