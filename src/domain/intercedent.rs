@@ -140,6 +140,13 @@ impl RateSchedule {
         in_force.checked_sub(1).map(|index| self.rates[index].rate)
     }
 
+    /// The first day after `date` on which another rate takes effect, if any: a rate dated
+    /// `date` would be in force up to the day before it.
+    #[must_use]
+    pub fn next_change_after(&self, date: NaiveDate) -> Option<NaiveDate> {
+        self.rates.iter().map(|rate| rate.effective_date).find(|effective| *effective > date)
+    }
+
     /// True when a rate is already effective on exactly `date`.
     #[must_use]
     pub fn has_rate_effective_on(&self, date: NaiveDate) -> bool {

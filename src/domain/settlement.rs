@@ -184,6 +184,15 @@ impl ClosedWindow {
     }
 }
 
+/// Inputs still waiting for a decision when a statement was drawn up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingInputs {
+    /// How many.
+    pub count: i64,
+    /// The first of them by id (a bounded list: the count says whether it is whole).
+    pub first: Vec<LineReference>,
+}
+
 /// An issued settlement statement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Statement {
@@ -220,9 +229,9 @@ pub struct Statement {
     pub target_arrangement_3_percent: u32,
     /// Hour entries dated up to the period's end still waiting for a decision: once verified,
     /// a later statement carries them as corrections.
-    pub pending_hours: Vec<LineReference>,
+    pub pending_hours: PendingInputs,
     /// Savings records dated up to the period's end still waiting for a decision.
-    pub pending_savings: Vec<LineReference>,
+    pub pending_savings: PendingInputs,
 }
 
 impl Statement {

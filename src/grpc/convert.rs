@@ -60,8 +60,3 @@ pub(super) fn distinct_names<T: Clone + Eq + std::hash::Hash>(
 pub(crate) fn count(value: u32) -> i32 {
     i32::try_from(value).unwrap_or(i32::MAX)
 }
-
-/// How many `items` there are, on the wire's `int64`.
-pub(crate) fn count_of<T>(items: &[T]) -> i64 {
-    i64::try_from(items.len()).unwrap_or(i64::MAX)
-}

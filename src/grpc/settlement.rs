@@ -5,7 +5,7 @@ use tonic::{Request, Response, Status};
 use super::api;
 use super::api::settlement_service_server::SettlementService as SettlementServiceApi;
 use super::contracts::{context, invalid};
-use super::convert::{count, count_of, date, raw_date, timestamp};
+use super::convert::{count, date, raw_date, timestamp};
 use crate::domain::names::{
     hour_entry_name, intercedent_name, parse_contract_name, parse_statement_name, savings_name, statement_name,
 };
@@ -93,15 +93,17 @@ fn statement_message(stored: &StoredStatement, audit_sequence: Option<i64>) -> a
             target_arrangement_3_percent: count(statement.target_arrangement_3_percent),
             target_met: composition.target_met,
         }),
-        pending_hour_entries: count_of(&statement.pending_hours),
-        pending_savings_records: count_of(&statement.pending_savings),
+        pending_hour_entries: statement.pending_hours.count,
+        pending_savings_records: statement.pending_savings.count,
         pending_hour_entry_names: statement
             .pending_hours
+            .first
             .iter()
             .map(|id| hour_entry_name(&statement.contract_id, id))
             .collect(),
         pending_savings_record_names: statement
             .pending_savings
+            .first
             .iter()
             .map(|id| savings_name(&statement.contract_id, id))
             .collect(),

@@ -215,21 +215,22 @@ impl ContractService {
         let context = context.clone();
         self.store
             .mutate(mutation, move |connection| {
-                let scoped = scoped_contract(connection, &context, &contract)?;
-                rows::get_intercedent(connection, &contract, &intercedent)?;
-                // A rate reprices every hour from its date on (R3): never those a statement
-                // settled. The settlement lock orders this against a settlement in progress.
+                scoped_contract(connection, &context, &contract)?;
+                let current = rows::get_intercedent(connection, &contract, &intercedent)?;
+                // A rate prices every hour from its date up to the next rate (R3): never hours a
+                // statement settled. The settlement lock orders this against a settlement.
                 lock_keys(connection, [settlement_lock_key(&contract).as_str()])?;
-                if let Some(settled) = statements::last_settled_period(connection, &contract)?
-                    && let Some(period) = scoped.terms.period_of(settled)
-                    && rate.effective_date <= period.end
+                let until = current.rates.next_change_after(rate.effective_date);
+                if let Some(settled) =
+                    statements::last_settled_work_date(connection, &contract, &intercedent, rate.effective_date, until)?
                 {
                     return Err(Error::precondition(
                         "RATE_IN_SETTLED_PERIOD",
                         hourly_rate_name(&contract, &intercedent, rate.effective_date),
                         format!(
-                            "the periods up to {} are settled and their hours priced; a new rate takes effect after that",
-                            period.end
+                            "hours of {} worked up to {settled} are settled at the rate then in force; date the \
+                             new rate after {settled}",
+                            intercedent.as_str()
                         ),
                     ));
                 }

@@ -11,7 +11,7 @@ use super::schema::{
 use super::{AnyConnection, from_stored_time, to_stored_time};
 use crate::domain::hours::Verdict;
 use crate::domain::names::statement_name;
-use crate::domain::settlement::Statement;
+use crate::domain::settlement::{PendingInputs, Statement};
 use crate::domain::{Cents, ContractId, IntercedentId, LineReference, Minutes};
 use crate::error::{Context, Error};
 
@@ -44,6 +44,16 @@ impl InputKind {
             InputKind::Savings => "SAVINGS",
         }
     }
+}
+
+/// `statement_inputs` rows of one kind of input, matched to the input on the left.
+macro_rules! taken_by_a_statement {
+    ($inputs:ident, $kind:expr) => {
+        statement_inputs::table.on(statement_inputs::contract_id
+            .eq($inputs::contract_id)
+            .and(statement_inputs::kind.eq($kind.as_str()))
+            .and(statement_inputs::input_id.eq($inputs::id)))
+    };
 }
 
 type StatementRow = (String, String, chrono::NaiveDateTime);
@@ -99,16 +109,29 @@ pub fn find_statement(
     row.map(|(content, sha, time, by)| into_stored((content, sha, time), by)).transpose()
 }
 
-/// First day of the contract's last settled period, if any.
+/// The last day in `from..until` (open-ended without `until`) on which `intercedent` worked
+/// hours that a statement took in, if any.
 ///
 /// # Errors
 /// A storage fault.
-pub fn last_settled_period(connection: &mut AnyConnection, contract: &ContractId) -> Result<Option<NaiveDate>, Error> {
-    statements::table
-        .filter(statements::contract_id.eq(contract.as_str().to_owned()))
-        .select(diesel::dsl::max(statements::period_start))
-        .first(connection)
-        .context("finding the last settled period")
+pub fn last_settled_work_date(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    intercedent: &IntercedentId,
+    from: NaiveDate,
+    until: Option<NaiveDate>,
+) -> Result<Option<NaiveDate>, Error> {
+    let mut query = hour_entries::table
+        .inner_join(taken_by_a_statement!(hour_entries, InputKind::Hours))
+        .filter(hour_entries::contract_id.eq(contract.as_str().to_owned()))
+        .filter(hour_entries::intercedent_id.eq(intercedent.as_str().to_owned()))
+        .filter(hour_entries::work_date.ge(from))
+        .select(diesel::dsl::max(hour_entries::work_date))
+        .into_boxed();
+    if let Some(until) = until {
+        query = query.filter(hour_entries::work_date.lt(until));
+    }
+    query.first(connection).context("finding settled hours")
 }
 
 /// The sequence number of a statement's audit entry.
@@ -240,16 +263,6 @@ fn corrupt(detail: String) -> Error {
     Error::internal("reading inputs to settle", detail)
 }
 
-/// `statement_inputs` rows of one kind of input, matched to the input on the left.
-macro_rules! taken_by_a_statement {
-    ($inputs:ident, $kind:expr) => {
-        statement_inputs::table.on(statement_inputs::contract_id
-            .eq($inputs::contract_id)
-            .and(statement_inputs::kind.eq($kind.as_str()))
-            .and(statement_inputs::input_id.eq($inputs::id)))
-    };
-}
-
 /// Verified hour entries dated up to `period_start`'s period that no statement took in (an
 /// anti-join: it stays linear in the number of entries).
 ///
@@ -327,6 +340,35 @@ pub fn untaken_verified_savings(
         .collect()
 }
 
+/// How many pending inputs a statement names; it counts them all.
+pub const PENDING_NAMED_MAX: i64 = 1_000;
+
+/// Inputs of one kind dated up to a period that wait for a decision: how many, and the first
+/// [`PENDING_NAMED_MAX`] by id.
+macro_rules! pending_inputs {
+    ($connection:expr, $contract:expr, $period_start:expr, $inputs:ident, $decisions:ident, $input_id:ident) => {{
+        let undecided =
+            || {
+                $inputs::table
+                    .left_join($decisions::table.on(
+                        $decisions::contract_id.eq($inputs::contract_id).and($decisions::$input_id.eq($inputs::id)),
+                    ))
+                    .filter($inputs::contract_id.eq($contract.as_str().to_owned()))
+                    .filter($inputs::period_start.le($period_start))
+                    .filter($decisions::$input_id.is_null())
+            };
+        let count: i64 = undecided().count().get_result($connection).context("counting pending inputs")?;
+        let ids: Vec<String> = undecided()
+            .order($inputs::id.asc())
+            .select($inputs::id)
+            .limit(PENDING_NAMED_MAX)
+            .load($connection)
+            .context("reading pending inputs")?;
+        let first = ids.iter().map(|id| LineReference::parse(id).map_err(corrupt)).collect::<Result<_, _>>()?;
+        Ok(PendingInputs { count, first })
+    }};
+}
+
 /// Hour entries dated up to `period_start`'s period that wait for a decision.
 ///
 /// # Errors
@@ -335,21 +377,8 @@ pub fn pending_hours(
     connection: &mut AnyConnection,
     contract: &ContractId,
     period_start: NaiveDate,
-) -> Result<Vec<LineReference>, Error> {
-    let ids: Vec<String> = hour_entries::table
-        .left_join(
-            hour_decisions::table.on(hour_decisions::contract_id
-                .eq(hour_entries::contract_id)
-                .and(hour_decisions::entry_id.eq(hour_entries::id))),
-        )
-        .filter(hour_entries::contract_id.eq(contract.as_str().to_owned()))
-        .filter(hour_entries::period_start.le(period_start))
-        .filter(hour_decisions::entry_id.is_null())
-        .order(hour_entries::id.asc())
-        .select(hour_entries::id)
-        .load(connection)
-        .context("reading pending hours")?;
-    ids.iter().map(|id| LineReference::parse(id).map_err(corrupt)).collect()
+) -> Result<PendingInputs, Error> {
+    pending_inputs!(connection, contract, period_start, hour_entries, hour_decisions, entry_id)
 }
 
 /// Savings records dated up to `period_start`'s period that wait for a decision.
@@ -360,21 +389,8 @@ pub fn pending_savings(
     connection: &mut AnyConnection,
     contract: &ContractId,
     period_start: NaiveDate,
-) -> Result<Vec<LineReference>, Error> {
-    let ids: Vec<String> = savings_records::table
-        .left_join(
-            savings_decisions::table.on(savings_decisions::contract_id
-                .eq(savings_records::contract_id)
-                .and(savings_decisions::record_id.eq(savings_records::id))),
-        )
-        .filter(savings_records::contract_id.eq(contract.as_str().to_owned()))
-        .filter(savings_records::period_start.le(period_start))
-        .filter(savings_decisions::record_id.is_null())
-        .order(savings_records::id.asc())
-        .select(savings_records::id)
-        .load(connection)
-        .context("reading pending savings")?;
-    ids.iter().map(|id| LineReference::parse(id).map_err(corrupt)).collect()
+) -> Result<PendingInputs, Error> {
+    pending_inputs!(connection, contract, period_start, savings_records, savings_decisions, record_id)
 }
 
 /// Lists a contract's statements, oldest first.

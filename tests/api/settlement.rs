@@ -317,13 +317,13 @@ async fn a_correction_to_a_closed_window_uses_that_windows_intake_outcome(backen
     assert!(csv.contains(&format!("{},correction_shifted,2027-01-01,,,9.75", april.number)), "{csv}");
 }
 
-async fn a_rate_dated_in_a_settled_period_is_refused(backend: Backend) {
+async fn a_rate_that_would_reprice_settled_hours_is_refused(backend: Backend) {
     let app = spawn(backend).await;
     worked_example(&app, api::RiskShiftMode::Full).await;
     let january = settle(&app, 1).await.unwrap();
-    let raise = |request_id: &str, month: i32, day: i32| api::CreateHourlyRateRequest {
+    let raise = |request_id: &str, intercedent: &str, month: i32, day: i32| api::CreateHourlyRateRequest {
         request_id: request_id.to_owned(),
-        parent: format!("{CONTRACT}/intercedents/int-1"),
+        parent: format!("{CONTRACT}/intercedents/{intercedent}"),
         hourly_rate: Some(api::HourlyRate {
             effective_date: crate::helpers::date(2027, month, day),
             rate_per_hour_cents: 9_999,
@@ -331,14 +331,15 @@ async fn a_rate_dated_in_a_settled_period_is_refused(backend: Backend) {
         }),
     };
     let audit = app.audit_size().await;
-    // From 15 January it would reprice hours January's statement settled at 48.75.
-    let refused = app.contracts.clone().create_hourly_rate(raise("backdated", 1, 15)).await.unwrap_err();
+    // From 15 January it would reprice hours January's statement settled at 48.75 (the last
+    // on 30 January).
+    let refused = app.contracts.clone().create_hourly_rate(raise("backdated", "int-1", 1, 15)).await.unwrap_err();
     let violation = &refused.get_details_precondition_failure().unwrap().violations[0];
     assert_eq!(violation.r#type, "RATE_IN_SETTLED_PERIOD");
-    assert!(violation.description.contains("2027-01-31"), "{}", violation.description);
+    assert!(violation.description.contains("int-1 worked up to 2027-01-30"), "{}", violation.description);
     assert_eq!(app.audit_size().await, audit, "a refusal changes nothing");
-    // From February, the first unsettled period, it is taken; January stays as issued.
-    app.contracts.clone().create_hourly_rate(raise("february", 2, 1)).await.unwrap();
+    // From 31 January on it reprices nothing settled, and is taken; January stays as issued.
+    app.contracts.clone().create_hourly_rate(raise("after", "int-1", 1, 31)).await.unwrap();
     let read = settlement_as(&app, Role::Auditor)
         .get_statement(api::GetStatementRequest { name: january.name.clone() })
         .await
@@ -346,6 +347,25 @@ async fn a_rate_dated_in_a_settled_period_is_refused(backend: Backend) {
         .into_inner();
     assert_eq!(read, january);
     assert_eq!(settle(&app, 2).await.unwrap().cost_lines[0].rate_per_hour_cents, 9_999);
+    // An intercedent with no settled hours may get a rate dated in a settled period.
+    app.contracts
+        .clone()
+        .create_intercedent(api::CreateIntercedentRequest {
+            request_id: "int-2".to_owned(),
+            parent: CONTRACT.to_owned(),
+            intercedent_id: "int-2".to_owned(),
+            intercedent: Some(api::Intercedent {
+                hourly_rates: vec![api::HourlyRate {
+                    effective_date: crate::helpers::date(2027, 3, 1),
+                    rate_per_hour_cents: 5_000,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+    app.contracts.clone().create_hourly_rate(raise("int-2-january", "int-2", 1, 10)).await.unwrap();
 }
 
 async fn two_concurrent_settlements_of_a_period_issue_one_statement(backend: Backend) {
@@ -493,7 +513,7 @@ on_both!(
     the_worked_example_settles_to_the_cent_under_pro_rata_and_at_the_minimum,
     a_late_input_is_carried_by_the_next_statement_as_a_correction,
     a_correction_to_a_closed_window_uses_that_windows_intake_outcome,
-    a_rate_dated_in_a_settled_period_is_refused,
+    a_rate_that_would_reprice_settled_hours_is_refused,
     two_concurrent_settlements_of_a_period_issue_one_statement,
     two_server_processes_settle_a_period_once_and_lose_no_input
 );
