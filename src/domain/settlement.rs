@@ -63,6 +63,25 @@ pub struct SettlementFigures {
     pub net_balance: Cents,
 }
 
+impl SettlementFigures {
+    /// The figures of a period with no window of its own (a run-off statement): all zero.
+    pub const NONE: SettlementFigures = SettlementFigures {
+        period_cost: Cents::ZERO,
+        period_savings: Cents::ZERO,
+        period_fee: Cents::ZERO,
+        cost_to_date: Cents::ZERO,
+        savings_to_date: Cents::ZERO,
+        fees_to_date: Cents::ZERO,
+        result_to_date: Cents::ZERO,
+        covered_to_date: Cents::ZERO,
+        covered_before: Cents::ZERO,
+        covered_this_period: Cents::ZERO,
+        uncovered_to_date: Cents::ZERO,
+        allocation: None,
+        net_balance: Cents::ZERO,
+    };
+}
+
 /// Inputs dated in an earlier, settled period that this statement carries as a correction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CorrectionTotals {
@@ -202,6 +221,9 @@ pub struct Statement {
     pub contract_id: ContractId,
     /// The settled period.
     pub period: Period,
+    /// A run-off statement: a period after the contract's end that carries only corrections of
+    /// its closed windows (no hours, savings or fee of its own).
+    pub run_off: bool,
     /// First day of the period's intake window.
     pub window_start: NaiveDate,
     /// Last day of the window within the contract.

@@ -40,6 +40,7 @@ fn statement_message(stored: &StoredStatement, audit_sequence: Option<i64>) -> a
         window_start: Some(date(statement.window_start)),
         window_end: Some(date(statement.window_end)),
         closes_window: statement.closes_window,
+        run_off: statement.run_off,
         cost_lines: statement
             .cost_lines
             .iter()

@@ -14,7 +14,7 @@ use crate::domain::hours::{RatedMinutes, cost_lines, total_cost};
 use crate::domain::names::statement_name;
 use crate::domain::pool::{composition, motivated_intake, prorated_minimum};
 use crate::domain::settlement::{
-    CorrectionTotals, IntakeOutcome, PeriodTotals, Statement, adjust_closed_windows, settle,
+    CorrectionTotals, IntakeOutcome, PeriodTotals, SettlementFigures, Statement, adjust_closed_windows, settle,
 };
 use crate::domain::{Action, Cents, Contract, ContractId, LineReference, Page, PageRequest, Period, RequestId};
 use crate::error::{Context, Error};
@@ -158,6 +158,34 @@ impl SettlementService {
     }
 }
 
+fn after_the_end(contract: &Contract, name: String, detail: String) -> Error {
+    let end = contract.end_date().map_or_else(String::new, |end| end.to_string());
+    Error::precondition("AFTER_CONTRACT_END", name, format!("the contract ended on {end} {detail}"))
+}
+
+/// A period after the contract's end settles only after the contract's last period and after
+/// every earlier run-off statement, and only when late inputs wait.
+fn check_run_off(connection: &mut AnyConnection, contract: &Contract, period: Period, name: &str) -> Result<(), Error> {
+    let last = contract
+        .end_date()
+        .and_then(|end| contract.terms.period_of(end))
+        .filter(|last| last.start < period.start)
+        .ok_or_else(|| after_the_end(contract, name.to_owned(), "or has not begun".to_owned()))?;
+    match rows::last_settled_period(connection, &contract.id)? {
+        Some(settled) if settled >= last.start && settled < period.start => Ok(()),
+        Some(settled) if settled >= period.start => Err(after_the_end(
+            contract,
+            name.to_owned(),
+            format!("and a later run-off statement (of the period starting {settled}) is issued"),
+        )),
+        _ => Err(after_the_end(
+            contract,
+            name.to_owned(),
+            format!("; settle its last period (starting {}) first", last.start),
+        )),
+    }
+}
+
 /// The statement of `period` as it would be issued now (without its number), and the ids of the
 /// hour entries and savings records it takes in.
 fn draft(
@@ -169,12 +197,11 @@ fn draft(
 ) -> Result<(Statement, Vec<LineReference>, Vec<LineReference>), Error> {
     let terms = &contract.terms;
     let name = name.to_owned();
-    if !contract.covers(period.start) {
-        return Err(Error::precondition(
-            "AFTER_CONTRACT_END",
-            name,
-            format!("the contract ends on {}", contract.end_date().map_or_else(String::new, |end| end.to_string())),
-        ));
+    // After the contract's end a period only settles as a run-off statement: the corrections
+    // that late inputs make to its closed windows, once its last period is settled.
+    let run_off = !contract.covers(period.start);
+    if run_off {
+        check_run_off(connection, contract, period, &name)?;
     }
     if period.end >= super::hours::dutch_today(now) {
         return Err(Error::precondition(
@@ -183,7 +210,8 @@ fn draft(
             format!("the period ends on {}; it is settled after that", period.end),
         ));
     }
-    if let Some(previous) = period.index.checked_sub(1).and_then(|index| terms.period(index))
+    if !run_off
+        && let Some(previous) = period.index.checked_sub(1).and_then(|index| terms.period(index))
         && !hours::period_is_settled(connection, &contract.id, previous.start)?
     {
         return Err(Error::precondition(
@@ -192,11 +220,15 @@ fn draft(
             format!("settle the period starting {} first", previous.start),
         ));
     }
-    let (window_start, full_end, window_end) = contract
-        .windows()
-        .into_iter()
-        .find(|(start, _, end)| (*start..=*end).contains(&period.start))
-        .ok_or_else(|| Error::internal("settling a period", "no intake window holds the period"))?;
+    let (window_start, full_end, window_end) = if run_off {
+        (period.start, period.end, period.end)
+    } else {
+        contract
+            .windows()
+            .into_iter()
+            .find(|(start, _, end)| (*start..=*end).contains(&period.start))
+            .ok_or_else(|| Error::internal("settling a period", "no intake window holds the period"))?
+    };
 
     // The verified inputs no statement took in yet: this period's, and late ones.
     let entries = rows::untaken_verified_hours(connection, &contract.id, period.start)?;
@@ -284,18 +316,23 @@ fn draft(
             .collect();
     window_periods.push(contribution);
 
+    if run_off && entries.is_empty() && records.is_empty() {
+        return Err(after_the_end(contract, name, "and no late input waits to be settled".to_owned()));
+    }
     let candidates = pool::pool(connection, &contract.id, period.end)?;
-    let closes_window = period.end >= window_end;
+    let closes_window = !run_off && period.end >= window_end;
     let intake = closes_window.then(|| IntakeOutcome {
         motivated: motivated_intake(&candidates, window_start, window_end),
         minimum: prorated_minimum(terms.minimum_intake_per_window(), window_start, full_end, window_end),
     });
-    let figures = settle(terms, &window_periods, intake).ok_or_else(overflow)?;
+    let figures =
+        if run_off { SettlementFigures::NONE } else { settle(terms, &window_periods, intake).ok_or_else(overflow)? };
     let target = terms.composition_target().arrangement_3_percent();
     let statement = Statement {
         number: String::new(),
         contract_id: contract.id.clone(),
         period,
+        run_off,
         window_start,
         window_end,
         closes_window,

@@ -109,6 +109,18 @@ pub fn find_statement(
     row.map(|(content, sha, time, by)| into_stored((content, sha, time), by)).transpose()
 }
 
+/// First day of the contract's last settled period, if any.
+///
+/// # Errors
+/// A storage fault.
+pub fn last_settled_period(connection: &mut AnyConnection, contract: &ContractId) -> Result<Option<NaiveDate>, Error> {
+    statements::table
+        .filter(statements::contract_id.eq(contract.as_str().to_owned()))
+        .select(diesel::dsl::max(statements::period_start))
+        .first(connection)
+        .context("finding the last settled period")
+}
+
 /// The last day in `from..until` (open-ended without `until`) on which `intercedent` worked
 /// hours that a statement took in, if any.
 ///

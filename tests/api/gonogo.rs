@@ -31,8 +31,13 @@ fn gonogo_as(app: &TestApp, role: Role) -> GoNoGoClient {
 
 /// A server whose clock stands in July 2027, after the worked example's first half year.
 pub(crate) async fn spawn(backend: Backend) -> TestApp {
-    TestApp::spawn_with(backend, |settings| settings.clock.fixed_now = Some("2027-07-15T10:00:00Z".parse().unwrap()))
-        .await
+    spawn_at(backend, "2027-07-15T10:00:00Z").await
+}
+
+/// A server whose clock stands at `now`.
+async fn spawn_at(backend: Backend, now: &str) -> TestApp {
+    let now = now.parse().unwrap();
+    TestApp::spawn_with(backend, |settings| settings.clock.fixed_now = Some(now)).await
 }
 
 /// DESIGN.md §4's worked example: hours, savings and intake of January to March 2027, all
@@ -250,7 +255,8 @@ async fn pro_rata_leaves_flextensie_its_share_of_the_risk(backend: Backend) {
 }
 
 async fn a_no_go_ends_the_contract_at_the_checkpoint(backend: Backend) {
-    let app = spawn(backend).await;
+    // In August 2027: July, the first month after the end, is over.
+    let app = spawn_at(backend, "2027-08-15T10:00:00Z").await;
     worked_example(&app, api::RiskShiftMode::Full).await;
     evaluate(&app, Role::Billing, "e-1").await.unwrap();
     let decide = |request_id: &str, verdict: api::GoNoGoVerdict, reasons: &str| api::RecordGoNoGoDecisionRequest {
@@ -312,7 +318,7 @@ async fn a_no_go_ends_the_contract_at_the_checkpoint(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(extend.get_details_precondition_failure().unwrap().violations[0].r#type, "EXTENSION_NOT_AVAILABLE");
-    // The periods up to the end settle; the first one after it is refused.
+    // The periods up to the end settle; the first one after it has nothing to settle.
     for month in 1..=6 {
         crate::settlement::settle(&app, month).await.unwrap();
     }
@@ -322,6 +328,23 @@ async fn a_no_go_ends_the_contract_at_the_checkpoint(backend: Backend) {
         (violation.r#type.as_str(), violation.subject.as_str()),
         ("AFTER_CONTRACT_END", "contracts/utrecht/statements/2027-07-01")
     );
+    // An hour of June (at 50.20) verified after June's statement is not lost: a run-off statement carries
+    // it as a correction of the closed window April–June, with that window's intake (none of
+    // the 30 needed: under FULL the uncovered hour shifts to the municipality).
+    let late = crate::settlement::record_hours(&app, "jun-late", "2027-06-30", 60, true).await;
+    assert!(late.late);
+    let run_off = crate::settlement::settle(&app, 7).await.unwrap();
+    assert!(run_off.run_off && !run_off.closes_window);
+    assert_eq!((run_off.number.as_str(), run_off.fee_cents, run_off.cost_lines.len()), ("GM0344-2027-0007", 0, 0));
+    let [june] = run_off.corrections.as_slice() else { panic!("{:?}", run_off.corrections) };
+    let adjustment = june.adjustment.unwrap();
+    assert_eq!((june.period_start, june.cost_cents, june.same_window), (date("2027-06-01"), 5_020, false));
+    assert_eq!(
+        (adjustment.window_start, adjustment.motivated_intake, adjustment.minimum_intake),
+        (date("2027-04-01"), 0, 30)
+    );
+    assert_eq!((adjustment.covered_cents, adjustment.shifted_cents, adjustment.net_balance_cents), (0, 5_020, 0));
+    assert_eq!(run_off.net_balance_cents, 0);
 }
 
 async fn the_extension_option_is_exercised_once(backend: Backend) {

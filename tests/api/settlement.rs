@@ -183,7 +183,13 @@ async fn a_late_input_is_carried_by_the_next_statement_as_a_correction(backend: 
 }
 
 /// Submits a line of `minutes` for int-1 on `day`, and verifies it when asked.
-async fn record_hours(app: &TestApp, reference: &str, day: &str, minutes: i64, verify: bool) -> api::HourEntry {
+pub(crate) async fn record_hours(
+    app: &TestApp,
+    reference: &str,
+    day: &str,
+    minutes: i64,
+    verify: bool,
+) -> api::HourEntry {
     let line = api::HourLine {
         intercedent_id: "int-1".to_owned(),
         work_date: date(day),
