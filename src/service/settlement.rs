@@ -79,7 +79,7 @@ impl SettlementService {
                 let year = period.start.year();
                 statement.number = format!(
                     "{}-{year}-{:04}",
-                    terms.gemeente().as_str(),
+                    rows::number_prefix(connection, &contract.id, terms.gemeente().as_str())?,
                     rows::next_number(connection, &contract.id, year)?
                 );
                 let content = canonical_json(&statement).context("encoding a statement")?;

@@ -163,25 +163,55 @@ pub fn audit_sequence(
         .context("finding a statement's audit entry")
 }
 
+/// Advances the sequence `name`, starting it at 0 when it does not exist yet (two
+/// transactions starting it at once both succeed: the second start does nothing).
+fn advance(connection: &mut AnyConnection, name: &str) -> Result<i64, Error> {
+    let start = diesel::insert_into(sequences::table)
+        .values((sequences::name.eq(name), sequences::last_value.eq(0_i64)))
+        .on_conflict_do_nothing();
+    match connection {
+        AnyConnection::Postgresql(pg) => start.execute(pg),
+        AnyConnection::Sqlite(sqlite) => start.execute(sqlite),
+    }
+    .context("starting a sequence")?;
+    next_in_sequence(connection, name)
+}
+
+/// The prefix of a contract's statement numbers: its municipality's CBS code, and for the
+/// municipality's second and later contracts (in the order of their first statement) a
+/// series number, as in `GM0344.2`. Numbers then never repeat between contracts.
+///
+/// # Errors
+/// A storage fault.
+pub fn number_prefix(connection: &mut AnyConnection, contract: &ContractId, gemeente: &str) -> Result<String, Error> {
+    let own = format!("statement-series/{}", contract.as_str());
+    let series: Option<i64> = sequences::table
+        .find(&own)
+        .select(sequences::last_value)
+        .first(connection)
+        .optional()
+        .context("reading a statement series")?;
+    let series = match series {
+        Some(series) => series,
+        None => {
+            let series = advance(connection, &format!("statement-series/{gemeente}"))?;
+            diesel::insert_into(sequences::table)
+                .values((sequences::name.eq(&own), sequences::last_value.eq(series)))
+                .execute(connection)
+                .context("recording a contract's statement series")?;
+            series
+        }
+    };
+    Ok(if series <= 1 { gemeente.to_owned() } else { format!("{gemeente}.{series}") })
+}
+
 /// The next statement number of a contract in `year`: 1, 2, 3, … without gaps (the caller
 /// holds the contract's settlement lock).
 ///
 /// # Errors
 /// A storage fault.
 pub fn next_number(connection: &mut AnyConnection, contract: &ContractId, year: i32) -> Result<i64, Error> {
-    let name = format!("statements/{}/{year}", contract.as_str());
-    let exists: i64 = sequences::table
-        .filter(sequences::name.eq(&name))
-        .count()
-        .get_result(connection)
-        .context("reading a sequence")?;
-    if exists == 0 {
-        diesel::insert_into(sequences::table)
-            .values((sequences::name.eq(&name), sequences::last_value.eq(0_i64)))
-            .execute(connection)
-            .context("starting a statement sequence")?;
-    }
-    next_in_sequence(connection, &name)
+    advance(connection, &format!("statements/{}/{year}", contract.as_str()))
 }
 
 /// Stores a statement.

@@ -374,6 +374,33 @@ async fn a_rate_that_would_reprice_settled_hours_is_refused(backend: Backend) {
     app.contracts.clone().create_hourly_rate(raise("int-2-january", "int-2", 1, 10)).await.unwrap();
 }
 
+async fn a_municipalitys_second_contract_numbers_its_statements_in_a_series_of_its_own(backend: Backend) {
+    let app = spawn(backend).await;
+    worked_example(&app, api::RiskShiftMode::Full).await;
+    app.create_contract(api::CreateContractRequest {
+        request_id: "second".to_owned(),
+        contract_id: "utrecht-bis".to_owned(),
+        contract: Some(crate::helpers::worked_example_contract()),
+    })
+    .await
+    .unwrap();
+    let first = settle(&app, 1).await.unwrap();
+    let second = settlement_as(&app, Role::Billing)
+        .settle_period(api::SettlePeriodRequest {
+            request_id: "bis-1".to_owned(),
+            parent: "contracts/utrecht-bis".to_owned(),
+            period_start: date("2027-01-01"),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let then = settle(&app, 2).await.unwrap();
+    assert_eq!(
+        [first.number, second.number, then.number],
+        ["GM0344-2027-0001", "GM0344.2-2027-0001", "GM0344-2027-0002"]
+    );
+}
+
 async fn two_concurrent_settlements_of_a_period_issue_one_statement(backend: Backend) {
     let app = spawn(backend).await;
     worked_example(&app, api::RiskShiftMode::Full).await;
@@ -520,6 +547,7 @@ on_both!(
     a_late_input_is_carried_by_the_next_statement_as_a_correction,
     a_correction_to_a_closed_window_uses_that_windows_intake_outcome,
     a_rate_that_would_reprice_settled_hours_is_refused,
+    a_municipalitys_second_contract_numbers_its_statements_in_a_series_of_its_own,
     two_concurrent_settlements_of_a_period_issue_one_statement,
     two_server_processes_settle_a_period_once_and_lose_no_input
 );
