@@ -92,9 +92,18 @@ impl SettlementService {
                 rows::insert_statement(connection, &stored, &content)?;
                 rows::insert_inputs(connection, &contract.id, InputKind::Hours, &hour_ids, period.start)?;
                 rows::insert_inputs(connection, &contract.id, InputKind::Savings, &savings_ids, period.start)?;
+                tracing::debug!(hour_entries = hour_ids.len(), savings_records = savings_ids.len(), "inputs taken in");
                 Ok(Applied::changed(name, stored))
             })
             .await
+            .inspect(|stored| {
+                tracing::info!(
+                    statement.number = stored.statement.number.as_str(),
+                    corrections = stored.statement.corrections.len(),
+                    net_balance_cents = stored.statement.net_balance.cents(),
+                    "period settled"
+                );
+            })
     }
 
     /// Computes the statement a period would get if it were settled now, and stores nothing.
