@@ -132,35 +132,108 @@ pub struct WindowAdjustment {
     pub net_balance: Cents,
 }
 
-impl ClosedWindow {
-    /// Rebuilds a closed window from the statements issued so far: those of its periods (the
-    /// last of which closed it) and the corrections later statements carried to it. `None` if
-    /// no statement closed it, or on overflow.
+/// What the statements issued so far hold of one window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowTotals {
+    /// Its settled periods.
+    pub periods: u32,
+    /// Its cost, corrections included.
+    pub cost: Cents,
+    /// Its savings, corrections included.
+    pub savings: Cents,
+    /// Its intake outcome, once a statement closed it.
+    pub intake: Option<IntakeOutcome>,
+}
+
+impl WindowTotals {
+    /// Sums the window `start..=end` over `statements`: the contributions of its own periods,
+    /// and the corrections later statements carried to it. `None` on overflow.
     #[must_use]
-    pub fn from_statements<'a>(
-        start: NaiveDate,
-        end: NaiveDate,
-        statements: impl IntoIterator<Item = &'a Statement>,
-    ) -> Option<ClosedWindow> {
-        let (mut periods, mut cost, mut savings, mut intake) = (0_u32, Cents::ZERO, Cents::ZERO, None);
+    pub fn of(start: NaiveDate, end: NaiveDate, statements: &[Statement]) -> Option<WindowTotals> {
+        let mut totals = WindowTotals { periods: 0, cost: Cents::ZERO, savings: Cents::ZERO, intake: None };
         for statement in statements {
             if (start..=end).contains(&statement.period.start) {
-                periods = periods.checked_add(1)?;
-                cost = cost.checked_add(statement.contribution.cost)?;
-                savings = savings.checked_add(statement.contribution.savings)?;
+                totals.periods = totals.periods.checked_add(1)?;
+                totals.cost = totals.cost.checked_add(statement.contribution.cost)?;
+                totals.savings = totals.savings.checked_add(statement.contribution.savings)?;
                 if statement.closes_window {
-                    intake = statement.intake;
+                    totals.intake = statement.intake;
                 }
-            } else {
-                for correction in &statement.corrections {
-                    if correction.adjustment.is_some_and(|adjustment| adjustment.window_start == start) {
-                        cost = cost.checked_add(correction.cost)?;
-                        savings = savings.checked_add(correction.savings)?;
-                    }
+                continue;
+            }
+            for correction in &statement.corrections {
+                if correction.adjustment.is_some_and(|adjustment| adjustment.window_start == start) {
+                    totals.cost = totals.cost.checked_add(correction.cost)?;
+                    totals.savings = totals.savings.checked_add(correction.savings)?;
                 }
             }
+            if let Some(closing) = statement.closings.iter().find(|closing| closing.window_start == start) {
+                totals.intake = Some(closing.intake);
+            }
         }
-        Some(ClosedWindow { start, periods, cost, savings, intake: intake? })
+        Some(totals)
+    }
+}
+
+/// The allocation of a window that ended without a closing statement: a no-go cut it short
+/// after its last period was settled. A run-off statement closes it with the intake outcome
+/// of its shortened span (R5, R6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowClosing {
+    /// First day of the window.
+    pub window_start: NaiveDate,
+    /// Its last day, as the contract's end cut it.
+    pub window_end: NaiveDate,
+    /// Its intake outcome (the minimum pro-rated to the shortened span).
+    pub intake: IntakeOutcome,
+    /// The allocation of its cost; the covered part was charged period by period.
+    pub allocation: Allocation,
+    /// What the closing adds to the balance: the shifted part.
+    pub net_balance: Cents,
+}
+
+impl WindowClosing {
+    /// Closes the window `start..=end` that the statements `before` left open, with `intake`.
+    /// `None` on overflow.
+    #[must_use]
+    pub fn of(
+        terms: &ContractTerms,
+        start: NaiveDate,
+        end: NaiveDate,
+        before: &[Statement],
+        intake: IntakeOutcome,
+    ) -> Option<WindowClosing> {
+        let totals = WindowTotals::of(start, end, before)?;
+        let window =
+            ClosedWindow { start, periods: totals.periods, cost: totals.cost, savings: totals.savings, intake };
+        let allocation = window.allocation(terms)?;
+        Some(WindowClosing {
+            window_start: start,
+            window_end: end,
+            intake,
+            allocation,
+            net_balance: allocation.shifted,
+        })
+    }
+}
+
+impl ClosedWindow {
+    /// Rebuilds a closed window from the statements issued so far: those of its periods, the
+    /// corrections later statements carried to it, and the intake outcome of the statement that
+    /// closed it (its last period's, or a run-off's closing in `before` or in `closing_now`).
+    /// `None` if nothing closed it, or on overflow.
+    #[must_use]
+    pub fn from_statements(
+        start: NaiveDate,
+        end: NaiveDate,
+        statements: &[Statement],
+        closing_now: &[WindowClosing],
+    ) -> Option<ClosedWindow> {
+        let totals = WindowTotals::of(start, end, statements)?;
+        let intake = totals.intake.or_else(|| {
+            closing_now.iter().find(|closing| closing.window_start == start).map(|closing| closing.intake)
+        })?;
+        Some(ClosedWindow { start, periods: totals.periods, cost: totals.cost, savings: totals.savings, intake })
     }
 
     /// The window's allocation under `terms`. `None` on overflow.
@@ -236,12 +309,15 @@ pub struct Statement {
     pub savings: Cents,
     /// Late inputs of earlier periods, each period on its own line.
     pub corrections: Vec<CorrectionTotals>,
+    /// Windows a run-off statement closes (a no-go cut them short after their last period was
+    /// settled).
+    pub closings: Vec<WindowClosing>,
     /// What this statement adds to its window: the period and same-window corrections.
     pub contribution: PeriodTotals,
     /// The settlement arithmetic of the statement's window.
     pub figures: SettlementFigures,
     /// The statement's whole net balance: the window's, plus the net of corrections to closed
-    /// windows. Positive means the municipality pays Flextensie.
+    /// windows and of window closings. Positive means the municipality pays Flextensie.
     pub net_balance: Cents,
     /// The window's intake outcome, when this statement closes it.
     pub intake: Option<IntakeOutcome>,
@@ -291,6 +367,17 @@ impl Statement {
                 }
             }
         }
+        for closing in &self.closings {
+            let subject = closing.window_start.to_string();
+            for (kind, amount) in [
+                ("closing_covered", closing.allocation.covered),
+                ("closing_shifted", closing.allocation.shifted),
+                ("closing_borne", closing.allocation.borne),
+                ("closing_net_balance", closing.net_balance),
+            ] {
+                row(kind, &subject, String::new(), String::new(), amount);
+            }
+        }
         let figures = &self.figures;
         for (kind, amount) in [
             ("cost_to_date", figures.cost_to_date),
@@ -310,7 +397,8 @@ impl Statement {
 }
 
 /// Allocates the corrections of closed windows (those not `same_window`) one after the other,
-/// each with its own window's intake outcome, on top of the statements issued `before`.
+/// each with its own window's intake outcome, on top of the statements issued `before` and the
+/// windows this statement closes (`closing_now`).
 /// `windows` are the contract's windows as (first day, last day). Returns the net balance of
 /// all adjustments; `None` when a corrected window is not closed, or on overflow.
 #[must_use]
@@ -318,6 +406,7 @@ pub fn adjust_closed_windows(
     terms: &ContractTerms,
     windows: &[(NaiveDate, NaiveDate)],
     before: &[Statement],
+    closing_now: &[WindowClosing],
     corrections: &mut [CorrectionTotals],
 ) -> Option<Cents> {
     let mut closed: Vec<ClosedWindow> = Vec::new();
@@ -327,7 +416,7 @@ pub fn adjust_closed_windows(
         let index = match closed.iter().position(|window| window.start == start) {
             Some(index) => index,
             None => {
-                closed.push(ClosedWindow::from_statements(start, end, before)?);
+                closed.push(ClosedWindow::from_statements(start, end, before, closing_now)?);
                 closed.len() - 1
             }
         };

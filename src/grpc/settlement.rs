@@ -72,6 +72,20 @@ fn statement_message(stored: &StoredStatement, audit_sequence: Option<i64>) -> a
                 }),
             })
             .collect(),
+        closings: statement
+            .closings
+            .iter()
+            .map(|closing| api::WindowClosing {
+                window_start: Some(date(closing.window_start)),
+                window_end: Some(date(closing.window_end)),
+                motivated_intake: count(closing.intake.motivated),
+                minimum_intake: count(closing.intake.minimum),
+                covered_cents: closing.allocation.covered.cents(),
+                shifted_cents: closing.allocation.shifted.cents(),
+                borne_cents: closing.allocation.borne.cents(),
+                net_balance_cents: closing.net_balance.cents(),
+            })
+            .collect(),
         cost_to_date_cents: figures.cost_to_date.cents(),
         savings_to_date_cents: figures.savings_to_date.cents(),
         fees_to_date_cents: figures.fees_to_date.cents(),

@@ -217,6 +217,11 @@ impl ContractService {
             .mutate(mutation, move |connection| {
                 scoped_contract(connection, &context, &contract)?;
                 let current = rows::get_intercedent(connection, &contract, &intercedent)?;
+                if current.rates.has_rate_effective_on(rate.effective_date) {
+                    return Err(Error::AlreadyExists {
+                        resource: hourly_rate_name(&contract, &intercedent, rate.effective_date),
+                    });
+                }
                 // A rate prices every hour from its date up to the next rate (R3): never hours a
                 // statement settled. The settlement lock orders this against a settlement.
                 lock_keys(connection, [settlement_lock_key(&contract).as_str()])?;

@@ -14,7 +14,8 @@ use crate::domain::hours::{RatedMinutes, cost_lines, total_cost};
 use crate::domain::names::statement_name;
 use crate::domain::pool::{composition, motivated_intake, prorated_minimum};
 use crate::domain::settlement::{
-    CorrectionTotals, IntakeOutcome, PeriodTotals, SettlementFigures, Statement, adjust_closed_windows, settle,
+    CorrectionTotals, IntakeOutcome, PeriodTotals, SettlementFigures, Statement, WindowClosing, WindowTotals,
+    adjust_closed_windows, settle,
 };
 use crate::domain::{Action, Cents, Contract, ContractId, LineReference, Page, PageRequest, Period, RequestId};
 use crate::error::{Context, Error};
@@ -167,32 +168,65 @@ impl SettlementService {
     }
 }
 
-fn after_the_end(contract: &Contract, name: String, detail: String) -> Error {
-    let end = contract.end_date().map_or_else(String::new, |end| end.to_string());
-    Error::precondition("AFTER_CONTRACT_END", name, format!("the contract ended on {end} {detail}"))
+fn after_the_end(contract: &Contract, name: String, detail: &str) -> Error {
+    let end = contract.end_date().map_or_else(|| "(no end)".to_owned(), |end| end.to_string());
+    Error::precondition("AFTER_CONTRACT_END", name, format!("the contract ended on {end}: {detail}"))
 }
 
-/// A period after the contract's end settles only after the contract's last period and after
-/// every earlier run-off statement, and only when late inputs wait.
-fn check_run_off(connection: &mut AnyConnection, contract: &Contract, period: Period, name: &str) -> Result<(), Error> {
+/// A period after the contract's end settles as a run-off statement only after the contract's
+/// last period and after every earlier run-off statement. Gives the contract's last period.
+fn check_run_off(
+    connection: &mut AnyConnection,
+    contract: &Contract,
+    period: Period,
+    name: &str,
+) -> Result<Period, Error> {
     let last = contract
         .end_date()
         .and_then(|end| contract.terms.period_of(end))
         .filter(|last| last.start < period.start)
-        .ok_or_else(|| after_the_end(contract, name.to_owned(), "or has not begun".to_owned()))?;
+        .ok_or_else(|| after_the_end(contract, name.to_owned(), "the period is not after it"))?;
     match rows::last_settled_period(connection, &contract.id)? {
-        Some(settled) if settled >= last.start && settled < period.start => Ok(()),
         Some(settled) if settled >= period.start => Err(after_the_end(
             contract,
             name.to_owned(),
-            format!("and a later run-off statement (of the period starting {settled}) is issued"),
+            &format!("a later run-off statement (of the period starting {settled}) is issued"),
         )),
-        _ => Err(after_the_end(
-            contract,
+        Some(settled) if settled >= last.start => Ok(last),
+        _ => Err(Error::precondition(
+            "PREVIOUS_PERIOD_NOT_SETTLED",
             name.to_owned(),
-            format!("; settle its last period (starting {}) first", last.start),
+            format!("settle the contract's last period (starting {}) first", last.start),
         )),
     }
+}
+
+/// The windows that ended without a closing statement — a no-go cut them short after their
+/// last period was settled — closed now with the intake outcome of their shortened span.
+fn late_closings(
+    connection: &mut AnyConnection,
+    contract: &Contract,
+    before: &[Statement],
+) -> Result<Vec<WindowClosing>, Error> {
+    let terms = &contract.terms;
+    let mut closings = Vec::new();
+    for (start, full_end, end) in contract.windows() {
+        let totals = WindowTotals::of(start, end, before)
+            .ok_or_else(|| Error::internal("closing a window", "an amount overflows"))?;
+        if totals.periods == 0 || totals.intake.is_some() {
+            continue;
+        }
+        let candidates = pool::pool(connection, &contract.id, end)?;
+        let intake = IntakeOutcome {
+            motivated: motivated_intake(&candidates, start, end),
+            minimum: prorated_minimum(terms.minimum_intake_per_window(), start, full_end, end),
+        };
+        closings.push(
+            WindowClosing::of(terms, start, end, before, intake)
+                .ok_or_else(|| Error::internal("closing a window", "an amount overflows"))?,
+        );
+    }
+    Ok(closings)
 }
 
 /// The statement of `period` as it would be issued now (without its number), and the ids of the
@@ -209,9 +243,8 @@ fn draft(
     // After the contract's end a period only settles as a run-off statement: the corrections
     // that late inputs make to its closed windows, once its last period is settled.
     let run_off = !contract.covers(period.start);
-    if run_off {
-        check_run_off(connection, contract, period, &name)?;
-    }
+    // A run-off takes in inputs dated in the contract only: never those of days a no-go cut off.
+    let inputs_until = if run_off { check_run_off(connection, contract, period, &name)?.start } else { period.start };
     if period.end >= super::hours::dutch_today(now) {
         return Err(Error::precondition(
             "PERIOD_NOT_ENDED",
@@ -240,7 +273,7 @@ fn draft(
     };
 
     // The verified inputs no statement took in yet: this period's, and late ones.
-    let entries = rows::untaken_verified_hours(connection, &contract.id, period.start)?;
+    let entries = rows::untaken_verified_hours(connection, &contract.id, inputs_until)?;
     let intercedents: Vec<String> = entries
         .iter()
         .map(|entry| entry.intercedent.as_str().to_owned())
@@ -269,7 +302,7 @@ fn draft(
         })
         .collect::<Result<Vec<_>, Error>>()?;
     let all_lines = cost_lines(rated).ok_or_else(|| Error::internal("settling a period", "cost overflows"))?;
-    let records = rows::untaken_verified_savings(connection, &contract.id, period.start)?;
+    let records = rows::untaken_verified_savings(connection, &contract.id, inputs_until)?;
     let overflow = || Error::internal("settling a period", "an amount overflows");
     let sum = |values: Vec<Cents>| values.into_iter().try_fold(Cents::ZERO, Cents::checked_add).ok_or_else(overflow);
 
@@ -296,18 +329,22 @@ fn draft(
             adjustment: None,
         });
     }
-    // Corrections of closed windows are allocated with each window's own intake outcome.
-    let closed_net = if corrections.iter().all(|correction| correction.same_window) {
-        Cents::ZERO
-    } else {
+    // A run-off closes the windows a no-go left open; corrections of closed windows are
+    // allocated with each window's own intake outcome.
+    let (closings, closed_net) = if run_off || corrections.iter().any(|correction| !correction.same_window) {
         let before: Vec<Statement> =
             rows::statements_between(connection, &contract.id, terms.start_date(), period.start)?
                 .into_iter()
                 .map(|stored| stored.statement)
                 .collect();
+        let closings = if run_off { late_closings(connection, contract, &before)? } else { Vec::new() };
         let windows: Vec<_> = contract.windows().into_iter().map(|(start, _, end)| (start, end)).collect();
-        adjust_closed_windows(terms, &windows, &before, &mut corrections)
-            .ok_or_else(|| Error::internal("settling a period", "a corrected window is not closed, or overflows"))?
+        let corrected = adjust_closed_windows(terms, &windows, &before, &closings, &mut corrections)
+            .ok_or_else(|| Error::internal("settling a period", "a corrected window is not closed, or overflows"))?;
+        let closed = sum(closings.iter().map(|closing| closing.net_balance).collect())?;
+        (closings, corrected.checked_add(closed).ok_or_else(overflow)?)
+    } else {
+        (Vec::new(), Cents::ZERO)
     };
     let same_window = |pick: fn(&CorrectionTotals) -> Cents| {
         sum(corrections.iter().filter(|correction| correction.same_window).map(pick).collect())
@@ -325,8 +362,8 @@ fn draft(
             .collect();
     window_periods.push(contribution);
 
-    if run_off && entries.is_empty() && records.is_empty() {
-        return Err(after_the_end(contract, name, "and no late input waits to be settled".to_owned()));
+    if run_off && entries.is_empty() && records.is_empty() && closings.is_empty() {
+        return Err(after_the_end(contract, name, "no late input waits to be settled, and no window to close"));
     }
     let candidates = pool::pool(connection, &contract.id, period.end)?;
     let closes_window = !run_off && period.end >= window_end;
@@ -348,14 +385,15 @@ fn draft(
         cost_lines: lines,
         savings: period_savings,
         corrections,
+        closings,
         contribution,
         figures,
         net_balance: figures.net_balance.checked_add(closed_net).ok_or_else(overflow)?,
         intake,
         composition: composition(&candidates, period.end, target).into(),
         target_arrangement_3_percent: target,
-        pending_hours: rows::pending_hours(connection, &contract.id, period.start)?,
-        pending_savings: rows::pending_savings(connection, &contract.id, period.start)?,
+        pending_hours: rows::pending_hours(connection, &contract.id, inputs_until)?,
+        pending_savings: rows::pending_savings(connection, &contract.id, inputs_until)?,
     };
     let hour_ids = entries.into_iter().map(|entry| entry.id).collect();
     let savings_ids = records.into_iter().map(|record| record.id).collect();

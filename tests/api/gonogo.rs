@@ -49,6 +49,12 @@ pub(crate) async fn worked_example(app: &TestApp, mode: api::RiskShiftMode) {
 /// The worked example with `motivated` of its 27 registrations motivated.
 pub(crate) async fn worked_example_with_intake(app: &TestApp, mode: api::RiskShiftMode, motivated: u32) {
     let contract = api::Contract { risk_shift_mode: mode.into(), ..worked_example_contract() };
+    worked_example_of(app, contract, motivated).await;
+}
+
+/// The worked example's inputs on `contract`, with `motivated` of its 27 registrations
+/// motivated.
+async fn worked_example_of(app: &TestApp, contract: api::Contract, motivated: u32) {
     let request = api::CreateContractRequest {
         request_id: "c".to_owned(),
         contract_id: "utrecht".to_owned(),
@@ -347,6 +353,57 @@ async fn a_no_go_ends_the_contract_at_the_checkpoint(backend: Backend) {
     assert_eq!(run_off.net_balance_cents, 0);
 }
 
+/// Records the no-go of both parties at the first checkpoint.
+async fn no_go(app: &TestApp) {
+    evaluate(app, Role::Billing, "e-1").await.unwrap();
+    for (role, request_id) in [(Role::Billing, "d-1"), (utrecht(), "d-2")] {
+        gonogo_as(app, role)
+            .record_go_no_go_decision(api::RecordGoNoGoDecisionRequest {
+                request_id: request_id.to_owned(),
+                evaluation: format!("{CONTRACT}/evaluations/2027-07-01"),
+                verdict: api::GoNoGoVerdict::NoGo.into(),
+                reasons: "stop".to_owned(),
+            })
+            .await
+            .unwrap();
+    }
+}
+
+async fn a_run_off_closes_the_window_a_no_go_cut_short(backend: Backend) {
+    // Four-month windows: January–April, then May–August, which the no-go cuts to May–June
+    // after June was settled as an ordinary month.
+    let app = spawn_at(backend, "2027-08-15T10:00:00Z").await;
+    let contract = api::Contract { intake_window_months: 4, ..worked_example_contract() };
+    worked_example_of(&app, contract, 24).await;
+    crate::settlement::record_hours(&app, "may-10", "2027-05-10", 300, true).await;
+    // July hours recorded and verified before the no-go: the no-go ends the contract before them.
+    crate::settlement::record_hours(&app, "jul-5", "2027-07-05", 60, true).await;
+    let mut june = None;
+    for month in 1..=6 {
+        june = Some(crate::settlement::settle(&app, month).await.unwrap());
+    }
+    let june = june.unwrap();
+    assert!(!june.closes_window, "May–August was open when June was settled");
+    no_go(&app).await;
+    let run_off = crate::settlement::settle(&app, 7).await.unwrap();
+    assert!(run_off.run_off);
+    // The July hours are not the contract's: neither taken in nor corrected.
+    assert!(run_off.cost_lines.is_empty() && run_off.corrections.is_empty(), "{run_off:?}");
+    // May–June: 5 hours at 50.20 cost 251.00, no savings against 2,500.00 of fees, no intake
+    // against a minimum of 30 × 61/123 days, rounded up to 15: under FULL it all shifts.
+    let [closing] = run_off.closings.as_slice() else { panic!("{:?}", run_off.closings) };
+    assert_eq!((closing.window_start, closing.window_end), (date("2027-05-01"), date("2027-06-30")));
+    assert_eq!((closing.motivated_intake, closing.minimum_intake), (0, 15));
+    assert_eq!(
+        (closing.covered_cents, closing.shifted_cents, closing.borne_cents, closing.net_balance_cents),
+        (0, 25_100, 0, 25_100)
+    );
+    assert_eq!(run_off.net_balance_cents, 25_100);
+    // Nothing more to settle after it.
+    let august = crate::settlement::settle(&app, 8).await.unwrap_err();
+    assert_eq!(august.get_details_precondition_failure().unwrap().violations[0].r#type, "PERIOD_NOT_ENDED");
+}
+
 async fn the_extension_option_is_exercised_once(backend: Backend) {
     let app = spawn(backend).await;
     worked_example(&app, api::RiskShiftMode::Full).await;
@@ -365,5 +422,6 @@ on_both!(
     the_worked_example_is_evaluated_field_by_field,
     pro_rata_leaves_flextensie_its_share_of_the_risk,
     a_no_go_ends_the_contract_at_the_checkpoint,
+    a_run_off_closes_the_window_a_no_go_cut_short,
     the_extension_option_is_exercised_once
 );
