@@ -35,7 +35,7 @@ pub(crate) async fn spawn(backend: Backend) -> TestApp {
 }
 
 /// A server whose clock stands at `now`.
-async fn spawn_at(backend: Backend, now: &str) -> TestApp {
+pub(crate) async fn spawn_at(backend: Backend, now: &str) -> TestApp {
     let now = now.parse().unwrap();
     TestApp::spawn_with(backend, |settings| settings.clock.fixed_now = Some(now)).await
 }

@@ -18,6 +18,7 @@ mod pool;
 mod savings;
 mod schema;
 mod settlement;
+mod settlement_simulation;
 mod shutdown;
 mod tls;
 mod tokens;

@@ -11,11 +11,11 @@ use tonic_types::StatusExt;
 use crate::gonogo::{CONTRACT, date, spawn, utrecht, worked_example, worked_example_with_intake};
 use crate::helpers::{Backend, ServerProcess, TestApp};
 
-type SettlementClient = flexsettle::grpc::api::settlement_service_client::SettlementServiceClient<
+pub(crate) type SettlementClient = flexsettle::grpc::api::settlement_service_client::SettlementServiceClient<
     tonic::service::interceptor::InterceptedService<tonic::transport::Channel, crate::helpers::Bearer>,
 >;
 
-fn settlement_as(app: &TestApp, role: Role) -> SettlementClient {
+pub(crate) fn settlement_as(app: &TestApp, role: Role) -> SettlementClient {
     settlement_at(&app.address, app, role)
 }
 
