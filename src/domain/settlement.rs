@@ -429,6 +429,52 @@ pub fn adjust_closed_windows(
     Some(net)
 }
 
+/// The correction lines of late inputs: one per earlier period, with the cost of its late
+/// cost lines and its late `savings` (as period start and amount). A correction of the
+/// window starting `window_start` joins its figures (`same_window`); the adjustment of a
+/// closed window is left to [`adjust_closed_windows`]. `None` on overflow.
+#[must_use]
+pub fn late_corrections(
+    late_lines: &[CostLine],
+    savings: &[(NaiveDate, Cents)],
+    period_start: NaiveDate,
+    window_start: NaiveDate,
+) -> Option<Vec<CorrectionTotals>> {
+    let mut periods: Vec<NaiveDate> = late_lines.iter().map(|line| line.period_start).collect();
+    periods.extend(savings.iter().map(|(start, _)| *start).filter(|start| *start < period_start));
+    periods.sort_unstable();
+    periods.dedup();
+    periods
+        .into_iter()
+        .map(|corrected| {
+            Some(CorrectionTotals {
+                period_start: corrected,
+                cost: total(late_lines.iter().filter(|line| line.period_start == corrected).map(|line| line.cost))?,
+                savings: total(savings.iter().filter(|(start, _)| *start == corrected).map(|(_, amount)| *amount))?,
+                same_window: corrected >= window_start,
+                adjustment: None,
+            })
+        })
+        .collect()
+}
+
+/// What a statement adds to its window: the period's cost and savings, and the corrections of
+/// earlier periods of the same window. `None` on overflow.
+#[must_use]
+pub fn contribution(
+    period: Period,
+    lines: &[CostLine],
+    savings: Cents,
+    corrections: &[CorrectionTotals],
+) -> Option<PeriodTotals> {
+    let same_window = || corrections.iter().filter(|correction| correction.same_window);
+    Some(PeriodTotals {
+        period,
+        cost: total(lines.iter().map(|line| line.cost).chain(same_window().map(|correction| correction.cost)))?,
+        savings: savings.checked_add(total(same_window().map(|correction| correction.savings))?)?,
+    })
+}
+
 fn total(values: impl IntoIterator<Item = Cents>) -> Option<Cents> {
     values.into_iter().try_fold(Cents::ZERO, Cents::checked_add)
 }
@@ -500,6 +546,7 @@ mod tests {
     use super::*;
     use crate::domain::RiskShiftMode;
     use crate::domain::contract::tests_support::{worked_example_input, worked_example_terms};
+    use crate::domain::hours::CostLine;
 
     fn cents(value: i64) -> Cents {
         Cents::from_stored(value)
@@ -562,6 +609,30 @@ mod tests {
         assert_eq!(total, 45_290, "3,750.00 fees − 3,297.10 borne");
         let enough = worked_example(&worked_example_terms(), 30);
         assert_eq!(enough[2].allocation.unwrap().borne.cents(), 412_138);
+    }
+
+    #[test]
+    fn late_inputs_become_one_correction_per_period_and_only_same_window_ones_join_the_window() {
+        let day = |month, day| NaiveDate::from_ymd_opt(2027, month, day).unwrap();
+        let line = |month, cost| CostLine {
+            intercedent: crate::domain::IntercedentId::parse("int-1").unwrap(),
+            period_start: day(month, 1),
+            rate: crate::domain::HourlyRate::parse(4_875).unwrap(),
+            minutes: crate::domain::Minutes::new(60),
+            cost: cents(cost),
+        };
+        // Settling May (window April–June): late hours of January and April, late savings of
+        // January, and May's own savings, which are no correction.
+        let late = [line(1, 4_875), line(4, 9_750), line(1, 100)];
+        let savings = [(day(1, 1), cents(50_000)), (day(5, 1), cents(7_000))];
+        let corrections = late_corrections(&late, &savings, day(5, 1), day(4, 1)).unwrap();
+        let rows: Vec<_> =
+            corrections.iter().map(|c| (c.period_start, c.cost.cents(), c.savings.cents(), c.same_window)).collect();
+        assert_eq!(rows, [(day(1, 1), 4_975, 50_000, false), (day(4, 1), 9_750, 0, true)]);
+        let terms = worked_example_terms();
+        let may = terms.period(4).unwrap();
+        let added = contribution(may, &[line(5, 20_000)], cents(7_000), &corrections).unwrap();
+        assert_eq!((added.cost.cents(), added.savings.cents()), (29_750, 7_000));
     }
 
     /// Window 1 of the worked example as its March statement closes it.

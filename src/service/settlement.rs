@@ -10,16 +10,16 @@ use tracing::instrument;
 
 use super::{Clock, RequestContext, read_scoped, scoped_contract};
 use crate::domain::audit::canonical_json;
-use crate::domain::hours::{RatedMinutes, cost_lines, total_cost};
+use crate::domain::hours::{CostLine, RatedMinutes, cost_lines};
 use crate::domain::names::statement_name;
 use crate::domain::pool::{composition, motivated_intake, prorated_minimum};
 use crate::domain::settlement::{
     CorrectionTotals, IntakeOutcome, PeriodTotals, SettlementFigures, Statement, WindowClosing, WindowTotals,
-    adjust_closed_windows, settle,
+    adjust_closed_windows, contribution, late_corrections, settle,
 };
 use crate::domain::{Action, Cents, Contract, ContractId, LineReference, Page, PageRequest, Period, RequestId};
 use crate::error::{Context, Error};
-use crate::storage::statements::{self as rows, InputKind, StoredStatement};
+use crate::storage::statements::{self as rows, HourInput, InputKind, StoredStatement};
 use crate::storage::{AnyConnection, Applied, Mutation, Store, contracts, hex, hours, lock_keys, pool};
 
 /// A checked request to settle a period.
@@ -229,51 +229,58 @@ fn late_closings(
     Ok(closings)
 }
 
-/// The statement of `period` as it would be issued now (without its number), and the ids of the
-/// hour entries and savings records it takes in.
-fn draft(
+/// What a period may be settled as: an ordinary period of its window, or a run-off after the
+/// contract's end.
+struct Admission {
+    run_off: bool,
+    /// First day of the last period whose inputs it takes in.
+    inputs_until: NaiveDate,
+    /// The period's window: first day, last day in full, last day within the contract (a
+    /// run-off's own period).
+    window: (NaiveDate, NaiveDate, NaiveDate),
+}
+
+/// Checks that `period` may be settled now: within the contract (or as a run-off after it),
+/// ended, and after the period before it.
+fn admit(
     connection: &mut AnyConnection,
     contract: &Contract,
     period: Period,
     name: &str,
     now: DateTime<Utc>,
-) -> Result<(Statement, Vec<LineReference>, Vec<LineReference>), Error> {
-    let terms = &contract.terms;
-    let name = name.to_owned();
-    // After the contract's end a period only settles as a run-off statement: the corrections
-    // that late inputs make to its closed windows, once its last period is settled.
+) -> Result<Admission, Error> {
     let run_off = !contract.covers(period.start);
     // A run-off takes in inputs dated in the contract only: never those of days a no-go cut off.
-    let inputs_until = if run_off { check_run_off(connection, contract, period, &name)?.start } else { period.start };
+    let inputs_until = if run_off { check_run_off(connection, contract, period, name)?.start } else { period.start };
     if period.end >= super::hours::dutch_today(now) {
         return Err(Error::precondition(
             "PERIOD_NOT_ENDED",
-            name,
+            name.to_owned(),
             format!("the period ends on {}; it is settled after that", period.end),
         ));
     }
-    if !run_off
-        && let Some(previous) = period.index.checked_sub(1).and_then(|index| terms.period(index))
+    if run_off {
+        return Ok(Admission { run_off, inputs_until, window: (period.start, period.end, period.end) });
+    }
+    if let Some(previous) = period.index.checked_sub(1).and_then(|index| contract.terms.period(index))
         && !hours::period_is_settled(connection, &contract.id, previous.start)?
     {
         return Err(Error::precondition(
             "PREVIOUS_PERIOD_NOT_SETTLED",
-            name,
+            name.to_owned(),
             format!("settle the period starting {} first", previous.start),
         ));
     }
-    let (window_start, full_end, window_end) = if run_off {
-        (period.start, period.end, period.end)
-    } else {
-        contract
-            .windows()
-            .into_iter()
-            .find(|(start, _, end)| (*start..=*end).contains(&period.start))
-            .ok_or_else(|| Error::internal("settling a period", "no intake window holds the period"))?
-    };
+    let window = contract
+        .windows()
+        .into_iter()
+        .find(|(start, _, end)| (*start..=*end).contains(&period.start))
+        .ok_or_else(|| Error::internal("settling a period", "no intake window holds the period"))?;
+    Ok(Admission { run_off, inputs_until, window })
+}
 
-    // The verified inputs no statement took in yet: this period's, and late ones.
-    let entries = rows::untaken_verified_hours(connection, &contract.id, inputs_until)?;
+/// Cost lines of `entries`, each hour at the intercedent's rate on its work date (R3).
+fn priced(connection: &mut AnyConnection, contract: &Contract, entries: &[HourInput]) -> Result<Vec<CostLine>, Error> {
     let intercedents: Vec<String> = entries
         .iter()
         .map(|entry| entry.intercedent.as_str().to_owned())
@@ -301,70 +308,77 @@ fn draft(
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
-    let all_lines = cost_lines(rated).ok_or_else(|| Error::internal("settling a period", "cost overflows"))?;
-    let records = rows::untaken_verified_savings(connection, &contract.id, inputs_until)?;
-    let overflow = || Error::internal("settling a period", "an amount overflows");
-    let sum = |values: Vec<Cents>| values.into_iter().try_fold(Cents::ZERO, Cents::checked_add).ok_or_else(overflow);
+    cost_lines(rated).ok_or_else(|| Error::internal("settling a period", "cost overflows"))
+}
 
-    let (lines, late_lines): (Vec<_>, Vec<_>) =
-        all_lines.into_iter().partition(|line| line.period_start == period.start);
-    let period_savings =
-        sum(records.iter().filter(|record| record.period_start == period.start).map(|record| record.amount).collect())?;
-    let mut late_periods: BTreeSet<NaiveDate> = late_lines.iter().map(|line| line.period_start).collect();
-    late_periods.extend(records.iter().map(|record| record.period_start).filter(|start| *start < period.start));
-    let mut corrections = Vec::new();
-    for corrected in late_periods {
-        let cost =
-            sum(late_lines.iter().filter(|line| line.period_start == corrected).map(|line| line.cost).collect())?;
-        let saved = sum(records
-            .iter()
-            .filter(|record| record.period_start == corrected)
-            .map(|record| record.amount)
-            .collect())?;
-        corrections.push(CorrectionTotals {
-            period_start: corrected,
-            cost,
-            savings: saved,
-            same_window: corrected >= window_start,
-            adjustment: None,
-        });
+/// A run-off closes the windows a no-go left open; corrections of closed windows are
+/// allocated with each window's own intake outcome. Gives the closings and the net balance
+/// of closings and adjustments.
+fn settle_closed_windows(
+    connection: &mut AnyConnection,
+    contract: &Contract,
+    period: Period,
+    run_off: bool,
+    corrections: &mut [CorrectionTotals],
+) -> Result<(Vec<WindowClosing>, Cents), Error> {
+    if !run_off && corrections.iter().all(|correction| correction.same_window) {
+        return Ok((Vec::new(), Cents::ZERO));
     }
-    // A run-off closes the windows a no-go left open; corrections of closed windows are
-    // allocated with each window's own intake outcome.
-    let (closings, closed_net) = if run_off || corrections.iter().any(|correction| !correction.same_window) {
-        let before: Vec<Statement> =
-            rows::statements_between(connection, &contract.id, terms.start_date(), period.start)?
-                .into_iter()
-                .map(|stored| stored.statement)
-                .collect();
-        let closings = if run_off { late_closings(connection, contract, &before)? } else { Vec::new() };
-        let windows: Vec<_> = contract.windows().into_iter().map(|(start, _, end)| (start, end)).collect();
-        let corrected = adjust_closed_windows(terms, &windows, &before, &closings, &mut corrections)
-            .ok_or_else(|| Error::internal("settling a period", "a corrected window is not closed, or overflows"))?;
-        let closed = sum(closings.iter().map(|closing| closing.net_balance).collect())?;
-        (closings, corrected.checked_add(closed).ok_or_else(overflow)?)
-    } else {
-        (Vec::new(), Cents::ZERO)
-    };
-    let same_window = |pick: fn(&CorrectionTotals) -> Cents| {
-        sum(corrections.iter().filter(|correction| correction.same_window).map(pick).collect())
-    };
-    let period_cost = total_cost(&lines).ok_or_else(overflow)?;
-    let contribution = PeriodTotals {
-        period,
-        cost: period_cost.checked_add(same_window(|c| c.cost)?).ok_or_else(overflow)?,
-        savings: period_savings.checked_add(same_window(|c| c.savings)?).ok_or_else(overflow)?,
-    };
+    let terms = &contract.terms;
+    let before: Vec<Statement> = rows::statements_between(connection, &contract.id, terms.start_date(), period.start)?
+        .into_iter()
+        .map(|stored| stored.statement)
+        .collect();
+    let closings = if run_off { late_closings(connection, contract, &before)? } else { Vec::new() };
+    let windows: Vec<_> = contract.windows().into_iter().map(|(start, _, end)| (start, end)).collect();
+    let overflow = || Error::internal("settling a period", "a corrected window is not closed, or overflows");
+    let adjusted = adjust_closed_windows(terms, &windows, &before, &closings, corrections).ok_or_else(overflow)?;
+    let net = closings.iter().map(|closing| closing.net_balance).try_fold(adjusted, Cents::checked_add);
+    Ok((closings, net.ok_or_else(overflow)?))
+}
+
+/// The statement of `period` as it would be issued now (without its number), and the ids of the
+/// hour entries and savings records it takes in.
+fn draft(
+    connection: &mut AnyConnection,
+    contract: &Contract,
+    period: Period,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<(Statement, Vec<LineReference>, Vec<LineReference>), Error> {
+    let terms = &contract.terms;
+    let Admission { run_off, inputs_until, window: (window_start, full_end, window_end) } =
+        admit(connection, contract, period, name, now)?;
+    let overflow = || Error::internal("settling a period", "an amount overflows");
+
+    // The verified inputs no statement took in yet: this period's, and late ones.
+    let entries = rows::untaken_verified_hours(connection, &contract.id, inputs_until)?;
+    let records = rows::untaken_verified_savings(connection, &contract.id, inputs_until)?;
+    let (lines, late_lines): (Vec<_>, Vec<_>) =
+        priced(connection, contract, &entries)?.into_iter().partition(|line| line.period_start == period.start);
+    let savings: Vec<(NaiveDate, Cents)> = records.iter().map(|record| (record.period_start, record.amount)).collect();
+    let period_savings = savings
+        .iter()
+        .filter(|(start, _)| *start == period.start)
+        .try_fold(Cents::ZERO, |total, (_, amount)| total.checked_add(*amount))
+        .ok_or_else(overflow)?;
+    let mut corrections = late_corrections(&late_lines, &savings, period.start, window_start).ok_or_else(overflow)?;
+    let (closings, closed_net) = settle_closed_windows(connection, contract, period, run_off, &mut corrections)?;
+    if run_off && entries.is_empty() && records.is_empty() && closings.is_empty() {
+        return Err(after_the_end(
+            contract,
+            name.to_owned(),
+            "no late input waits to be settled, and no window to close",
+        ));
+    }
+
+    let contribution = contribution(period, &lines, period_savings, &corrections).ok_or_else(overflow)?;
     let mut window_periods: Vec<PeriodTotals> =
         rows::statements_between(connection, &contract.id, window_start, period.start)?
             .into_iter()
             .map(|stored| stored.statement.contribution)
             .collect();
     window_periods.push(contribution);
-
-    if run_off && entries.is_empty() && records.is_empty() && closings.is_empty() {
-        return Err(after_the_end(contract, name, "no late input waits to be settled, and no window to close"));
-    }
     let candidates = pool::pool(connection, &contract.id, period.end)?;
     let closes_window = !run_off && period.end >= window_end;
     let intake = closes_window.then(|| IntakeOutcome {
