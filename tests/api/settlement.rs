@@ -354,23 +354,7 @@ async fn a_rate_that_would_reprice_settled_hours_is_refused(backend: Backend) {
     assert_eq!(read, january);
     assert_eq!(settle(&app, 2).await.unwrap().cost_lines[0].rate_per_hour_cents, 9_999);
     // An intercedent with no settled hours may get a rate dated in a settled period.
-    app.contracts
-        .clone()
-        .create_intercedent(api::CreateIntercedentRequest {
-            request_id: "int-2".to_owned(),
-            parent: CONTRACT.to_owned(),
-            intercedent_id: "int-2".to_owned(),
-            intercedent: Some(api::Intercedent {
-                hourly_rates: vec![api::HourlyRate {
-                    effective_date: crate::helpers::date(2027, 3, 1),
-                    rate_per_hour_cents: 5_000,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap();
+    add_intercedent(&app, "int-2", "2027-03-01", 5_000).await;
     app.contracts.clone().create_hourly_rate(raise("int-2-january", "int-2", 1, 10)).await.unwrap();
 }
 
@@ -430,6 +414,27 @@ async fn two_concurrent_settlements_of_a_period_issue_one_statement(backend: Bac
     assert_eq!(listed.statements.len(), 1);
     let settlements = app.audit_entries().await.iter().filter(|entry| entry.action == "statement.settle").count();
     assert_eq!(settlements, 1, "the other calls changed nothing");
+}
+
+/// Attaches intercedent `id` to the contract with one rate of `cents` an hour from `from`.
+pub(crate) async fn add_intercedent(app: &TestApp, id: &str, from: &str, cents: i64) {
+    app.contracts
+        .clone()
+        .create_intercedent(api::CreateIntercedentRequest {
+            request_id: format!("intercedent-{id}"),
+            parent: CONTRACT.to_owned(),
+            intercedent_id: id.to_owned(),
+            intercedent: Some(api::Intercedent {
+                hourly_rates: vec![api::HourlyRate {
+                    effective_date: date(from),
+                    rate_per_hour_cents: cents,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
 }
 
 /// Settles `month` with `calls` concurrent calls spread over the `replicas`; the statement

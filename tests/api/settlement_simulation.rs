@@ -144,23 +144,7 @@ async fn a_year_of_random_inputs_settles_every_input_once_and_balances(backend: 
         let app = crate::gonogo::spawn_at(backend, "2028-02-15T10:00:00Z").await;
         // Window 1's intake: below the minimum (24 of 30) or at it, by seed.
         worked_example_with_intake(&app, mode, if seed % 2 == 1 { 30 } else { 24 }).await;
-        app.contracts
-            .clone()
-            .create_intercedent(api::CreateIntercedentRequest {
-                request_id: "int-2".to_owned(),
-                parent: CONTRACT.to_owned(),
-                intercedent_id: "int-2".to_owned(),
-                intercedent: Some(api::Intercedent {
-                    hourly_rates: vec![api::HourlyRate {
-                        effective_date: date("2027-01-01"),
-                        rate_per_hour_cents: RATE,
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }),
-            })
-            .await
-            .unwrap();
+        crate::settlement::add_intercedent(&app, "int-2", "2027-01-01", RATE).await;
         let mut ledger = Ledger {
             app,
             schedule: Schedule(seed),
