@@ -5,9 +5,8 @@ use chrono::{Months, NaiveDate};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
-use super::pool::{
-    Candidate, Composition, SocialResults, composition, motivated_intake, prorated_minimum, social_results,
-};
+use super::pool::{Candidate, Composition, SocialResults, composition, social_results};
+use super::settlement::IntakeOutcome;
 use super::{Cents, Contract, Period, RiskShiftMode};
 
 /// The verified figures of one settlement period.
@@ -167,10 +166,6 @@ impl From<Composition> for CompositionRecord {
     }
 }
 
-fn sum(values: impl IntoIterator<Item = Cents>) -> Option<Cents> {
-    values.into_iter().try_fold(Cents::ZERO, Cents::checked_add)
-}
-
 /// The service fees of the contract's periods that start from `from` to `to`: one fee per
 /// period the contract runs, whether or not anything was recorded in it.
 fn fees_between(contract: &Contract, from: NaiveDate, to: NaiveDate) -> Option<Cents> {
@@ -179,8 +174,7 @@ fn fees_between(contract: &Contract, from: NaiveDate, to: NaiveDate) -> Option<C
         .take_while(|period| period.start <= to)
         .filter(|period| period.start >= from && contract.covers(period.start))
         .count();
-    let count = i64::try_from(periods).ok()?;
-    contract.terms.service_fee_per_period().cents().checked_mul(count).map(Cents::from_stored)
+    contract.terms.service_fee_per_period().checked_times(periods)
 }
 
 /// Evaluates `checkpoint` (R8) from the verified figures of the periods before it and the pool.
@@ -204,8 +198,8 @@ pub fn evaluate(
     let span_end = checkpoint.pred_opt().ok_or_else(overflow)?;
     let in_span: Vec<&PeriodFigures> =
         periods.iter().filter(|figures| (span_start..=span_end).contains(&figures.period.start)).collect();
-    let savings = sum(in_span.iter().map(|figures| figures.savings)).ok_or_else(overflow)?;
-    let cost = sum(in_span.iter().map(|figures| figures.cost)).ok_or_else(overflow)?;
+    let savings = Cents::checked_sum(in_span.iter().map(|figures| figures.savings)).ok_or_else(overflow)?;
+    let cost = Cents::checked_sum(in_span.iter().map(|figures| figures.cost)).ok_or_else(overflow)?;
     let fees = fees_between(contract, span_start, span_end).ok_or_else(overflow)?;
     let result = savings.checked_sub(fees).ok_or_else(overflow)?;
     let terms = &contract.terms;
@@ -213,11 +207,10 @@ pub fn evaluate(
     for (start, full_end, end) in contract.windows().into_iter().filter(|(start, _, _)| *start < checkpoint) {
         let inside: Vec<&PeriodFigures> =
             periods.iter().filter(|figures| (start..=end).contains(&figures.period.start)).collect();
-        let minimum = prorated_minimum(terms.minimum_intake_per_window(), start, full_end, end);
-        let motivated = motivated_intake(pool, start, end);
+        let IntakeOutcome { motivated, minimum } = IntakeOutcome::of(terms, pool, (start, full_end, end));
         let allocation = allocate(
-            sum(inside.iter().map(|figures| figures.cost)).ok_or_else(overflow)?,
-            sum(inside.iter().map(|figures| figures.savings)).ok_or_else(overflow)?,
+            Cents::checked_sum(inside.iter().map(|figures| figures.cost)).ok_or_else(overflow)?,
+            Cents::checked_sum(inside.iter().map(|figures| figures.savings)).ok_or_else(overflow)?,
             fees_between(contract, start, end.min(span_end)).ok_or_else(overflow)?,
             motivated,
             minimum,
@@ -226,10 +219,11 @@ pub fn evaluate(
         .ok_or_else(overflow)?;
         windows.push(WindowOutcome { start, end, minimum, motivated, closed: end < checkpoint, allocation });
     }
-    let risk_borne = sum(windows.iter().filter(|window| window.closed).map(|window| window.allocation.borne))
-        .ok_or_else(overflow)?;
+    let risk_borne =
+        Cents::checked_sum(windows.iter().filter(|window| window.closed).map(|window| window.allocation.borne))
+            .ok_or_else(overflow)?;
     let pending_uncovered =
-        sum(windows.iter().filter(|window| !window.closed).map(|window| window.allocation.uncovered))
+        Cents::checked_sum(windows.iter().filter(|window| !window.closed).map(|window| window.allocation.uncovered))
             .ok_or_else(overflow)?;
     let target = terms.composition_target().arrangement_3_percent();
     Ok(Evaluation {

@@ -568,7 +568,7 @@ pub fn cost_lines(items: impl IntoIterator<Item = RatedMinutes>) -> Option<Vec<C
 /// The total of cost lines, `None` on overflow.
 #[must_use]
 pub fn total_cost(lines: &[CostLine]) -> Option<Cents> {
-    lines.iter().try_fold(Cents::ZERO, |total, line| total.checked_add(line.cost))
+    Cents::checked_sum(lines.iter().map(|line| line.cost))
 }
 
 /// Which entries a listing shows.

@@ -53,6 +53,18 @@ impl Cents {
     pub fn checked_sub(self, other: Cents) -> Option<Cents> {
         self.0.checked_sub(other.0).map(Cents)
     }
+
+    /// The sum of `amounts`, or `None` on overflow.
+    #[must_use]
+    pub fn checked_sum(amounts: impl IntoIterator<Item = Cents>) -> Option<Cents> {
+        amounts.into_iter().try_fold(Cents::ZERO, Cents::checked_add)
+    }
+
+    /// `count` times this amount (a fee over `count` periods), or `None` on overflow.
+    #[must_use]
+    pub fn checked_times(self, count: usize) -> Option<Cents> {
+        self.0.checked_mul(i64::try_from(count).ok()?).map(Cents)
+    }
 }
 
 impl std::fmt::Display for Cents {

@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 
 use super::gonogo::{Allocation, CompositionRecord, allocate};
 use super::hours::CostLine;
+use super::pool::{Candidate, motivated_intake, prorated_minimum};
 use super::{Cents, ContractId, ContractTerms, LineReference, Period};
 
 /// The verified figures of one settled or to-be-settled period of a window.
@@ -29,6 +30,23 @@ pub struct IntakeOutcome {
     pub motivated: u32,
     /// The window's minimum (pro-rated when cut short).
     pub minimum: u32,
+}
+
+impl IntakeOutcome {
+    /// The outcome of the window (first day, last day in full, last day within the contract)
+    /// given the pool's `candidates`: motivated intake in it (R6), against the contract's
+    /// minimum pro-rated when the window is cut short.
+    #[must_use]
+    pub fn of(
+        terms: &ContractTerms,
+        candidates: &[Candidate],
+        (start, full_end, end): (NaiveDate, NaiveDate, NaiveDate),
+    ) -> IntakeOutcome {
+        IntakeOutcome {
+            motivated: motivated_intake(candidates, start, end),
+            minimum: prorated_minimum(terms.minimum_intake_per_window(), start, full_end, end),
+        }
+    }
 }
 
 /// The figures of a period's statement.
@@ -173,6 +191,12 @@ impl WindowTotals {
         }
         Some(totals)
     }
+
+    /// The window starting `start` with these totals, closed with `intake`.
+    #[must_use]
+    pub fn closed(self, start: NaiveDate, intake: IntakeOutcome) -> ClosedWindow {
+        ClosedWindow { start, periods: self.periods, cost: self.cost, savings: self.savings, intake }
+    }
 }
 
 /// The allocation of a window that ended without a closing statement: a no-go cut it short
@@ -193,20 +217,16 @@ pub struct WindowClosing {
 }
 
 impl WindowClosing {
-    /// Closes the window `start..=end` that the statements `before` left open, with `intake`.
-    /// `None` on overflow.
+    /// Closes the window `start..=end` that the statements left open with `totals`, with
+    /// `intake`. `None` on overflow.
     #[must_use]
     pub fn of(
         terms: &ContractTerms,
-        start: NaiveDate,
-        end: NaiveDate,
-        before: &[Statement],
+        (start, end): (NaiveDate, NaiveDate),
+        totals: WindowTotals,
         intake: IntakeOutcome,
     ) -> Option<WindowClosing> {
-        let totals = WindowTotals::of(start, end, before)?;
-        let window =
-            ClosedWindow { start, periods: totals.periods, cost: totals.cost, savings: totals.savings, intake };
-        let allocation = window.allocation(terms)?;
+        let allocation = totals.closed(start, intake).allocation(terms)?;
         Some(WindowClosing {
             window_start: start,
             window_end: end,
@@ -233,21 +253,14 @@ impl ClosedWindow {
         let intake = totals.intake.or_else(|| {
             closing_now.iter().find(|closing| closing.window_start == start).map(|closing| closing.intake)
         })?;
-        Some(ClosedWindow { start, periods: totals.periods, cost: totals.cost, savings: totals.savings, intake })
+        Some(totals.closed(start, intake))
     }
 
     /// The window's allocation under `terms`. `None` on overflow.
     #[must_use]
     pub fn allocation(&self, terms: &ContractTerms) -> Option<Allocation> {
-        let fees = terms.service_fee_per_period().cents().checked_mul(i64::from(self.periods))?;
-        allocate(
-            self.cost,
-            self.savings,
-            Cents::from_stored(fees),
-            self.intake.motivated,
-            self.intake.minimum,
-            terms.risk_shift_mode(),
-        )
+        let fees = terms.service_fee_per_period().checked_times(usize::try_from(self.periods).ok()?)?;
+        allocate(self.cost, self.savings, fees, self.intake.motivated, self.intake.minimum, terms.risk_shift_mode())
     }
 
     /// Applies a correction of `cost` and `savings`: the window after it, and what it changes.
@@ -449,8 +462,12 @@ pub fn late_corrections(
         .map(|corrected| {
             Some(CorrectionTotals {
                 period_start: corrected,
-                cost: total(late_lines.iter().filter(|line| line.period_start == corrected).map(|line| line.cost))?,
-                savings: total(savings.iter().filter(|(start, _)| *start == corrected).map(|(_, amount)| *amount))?,
+                cost: Cents::checked_sum(
+                    late_lines.iter().filter(|line| line.period_start == corrected).map(|line| line.cost),
+                )?,
+                savings: Cents::checked_sum(
+                    savings.iter().filter(|(start, _)| *start == corrected).map(|(_, amount)| *amount),
+                )?,
                 same_window: corrected >= window_start,
                 adjustment: None,
             })
@@ -470,22 +487,25 @@ pub fn contribution(
     let same_window = || corrections.iter().filter(|correction| correction.same_window);
     Some(PeriodTotals {
         period,
-        cost: total(lines.iter().map(|line| line.cost).chain(same_window().map(|correction| correction.cost)))?,
-        savings: savings.checked_add(total(same_window().map(|correction| correction.savings))?)?,
+        cost: Cents::checked_sum(
+            lines.iter().map(|line| line.cost).chain(same_window().map(|correction| correction.cost)),
+        )?,
+        savings: savings.checked_add(Cents::checked_sum(same_window().map(|correction| correction.savings))?)?,
     })
 }
 
-fn total(values: impl IntoIterator<Item = Cents>) -> Option<Cents> {
-    values.into_iter().try_fold(Cents::ZERO, Cents::checked_add)
-}
-
-/// Window-to-date covered cost after the first `count` periods.
-fn covered_after(periods: &[PeriodTotals], fee: Cents, count: usize) -> Option<Cents> {
-    let seen = periods.get(..count)?;
-    let cost = total(seen.iter().map(|period| period.cost))?.max(Cents::ZERO);
-    let savings = total(seen.iter().map(|period| period.savings))?;
-    let fees = Cents::from_stored(fee.cents().checked_mul(i64::try_from(count).ok()?)?);
-    Some(cost.min(savings.checked_sub(fees)?.max(Cents::ZERO)))
+/// The window to date after `periods`: its cost, savings and fees, and how they are charged
+/// (R4) and, under `outcome`, allocated (R5). Without an outcome nothing shifts yet.
+fn to_date(
+    terms: &ContractTerms,
+    periods: &[PeriodTotals],
+    outcome: Option<IntakeOutcome>,
+) -> Option<(Cents, Cents, Cents, Allocation)> {
+    let cost = Cents::checked_sum(periods.iter().map(|period| period.cost))?;
+    let savings = Cents::checked_sum(periods.iter().map(|period| period.savings))?;
+    let fees = terms.service_fee_per_period().checked_times(periods.len())?;
+    let (motivated, minimum) = outcome.map_or((0, 0), |outcome| (outcome.motivated, outcome.minimum));
+    Some((cost, savings, fees, allocate(cost, savings, fees, motivated, minimum, terms.risk_shift_mode())?))
 }
 
 /// Settles the last period of `window_periods` (the window's periods from its first up to and
@@ -498,28 +518,12 @@ pub fn settle(
     window_periods: &[PeriodTotals],
     closing: Option<IntakeOutcome>,
 ) -> Option<SettlementFigures> {
-    let this = window_periods.last()?;
+    let (this, earlier) = window_periods.split_last()?;
     let fee = terms.service_fee_per_period();
-    let count = window_periods.len();
-    let cost_to_date = total(window_periods.iter().map(|period| period.cost))?;
-    let savings_to_date = total(window_periods.iter().map(|period| period.savings))?;
-    let fees_to_date = Cents::from_stored(fee.cents().checked_mul(i64::try_from(count).ok()?)?);
-    let result_to_date = savings_to_date.checked_sub(fees_to_date)?.max(Cents::ZERO);
-    let covered_to_date = covered_after(window_periods, fee, count)?;
-    let covered_before = covered_after(window_periods, fee, count - 1)?;
-    let covered_this_period = covered_to_date.checked_sub(covered_before)?;
-    let uncovered_to_date = cost_to_date.max(Cents::ZERO).checked_sub(covered_to_date)?;
-    let allocation = match closing {
-        None => None,
-        Some(outcome) => Some(allocate(
-            cost_to_date,
-            savings_to_date,
-            fees_to_date,
-            outcome.motivated,
-            outcome.minimum,
-            terms.risk_shift_mode(),
-        )?),
-    };
+    let (cost_to_date, savings_to_date, fees_to_date, now) = to_date(terms, window_periods, closing)?;
+    let (_, _, _, before) = to_date(terms, earlier, None)?;
+    let covered_this_period = now.covered.checked_sub(before.covered)?;
+    let allocation = closing.map(|_| now);
     let shifted = allocation.map_or(Cents::ZERO, |allocation| allocation.shifted);
     let net_balance = fee.checked_add(covered_this_period)?.checked_add(shifted)?.checked_sub(this.cost)?;
     Some(SettlementFigures {
@@ -529,11 +533,11 @@ pub fn settle(
         cost_to_date,
         savings_to_date,
         fees_to_date,
-        result_to_date,
-        covered_to_date,
-        covered_before,
+        result_to_date: now.result,
+        covered_to_date: now.covered,
+        covered_before: before.covered,
         covered_this_period,
-        uncovered_to_date,
+        uncovered_to_date: now.uncovered,
         allocation,
         net_balance,
     })

@@ -1,8 +1,6 @@
 //! The go/no-go: evaluate a checkpoint, record each party's decision (a no-go ends the
 //! contract at the checkpoint), and exercise the extension option.
 
-use std::collections::BTreeSet;
-
 use chrono::NaiveDate;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -11,14 +9,14 @@ use tracing::instrument;
 use super::{Clock, RequestContext, read_scoped, scoped_contract};
 use crate::domain::audit::canonical_json;
 use crate::domain::gonogo::{PeriodFigures, Verdict, evaluate};
-use crate::domain::hours::{EntryState, totals_by_state};
+use crate::domain::hours::EntryState;
 use crate::domain::names::{contract_name, evaluation_name};
 use crate::domain::savings::Party;
 use crate::domain::{Action, Cents, Contract, ContractId, RequestId, Violations};
 use crate::error::{Context, Error};
 use crate::storage::contracts::ContractChange;
 use crate::storage::gonogo::{self as rows, PartyDecision, StoredEvaluation};
-use crate::storage::{AnyConnection, Applied, Mutation, Store, contracts, hex, hours, lock_keys, pool, savings};
+use crate::storage::{AnyConnection, Applied, Mutation, Store, contracts, hex, lock_keys, pool, savings};
 
 /// A checked request to evaluate a checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -73,12 +71,7 @@ fn period_figures(
 ) -> Result<Vec<PeriodFigures>, Error> {
     let mut figures = Vec::new();
     for period in (0_u32..).map_while(|index| contract.terms.period(index)).take_while(|period| period.start < until) {
-        let sums = hours::period_day_sums(connection, &contract.id, period.start)?;
-        let ids: Vec<String> =
-            sums.iter().map(|sum| sum.intercedent.as_str().to_owned()).collect::<BTreeSet<_>>().into_iter().collect();
-        let rates = contracts::rate_schedules(connection, &contract.id, &ids)?;
-        let states = totals_by_state(period.start, &sums, &rates)
-            .map_err(|detail| Error::internal("totalling hours", detail))?;
+        let states = super::hours::period_state_totals(connection, &contract.id, period.start)?;
         let cost =
             states.iter().find(|state| state.state == EntryState::Verified).map_or(Cents::ZERO, |state| state.cost);
         let saved = savings::period_sums(connection, &contract.id, period.start)?
@@ -131,7 +124,7 @@ impl GoNoGoService {
                         ),
                     )));
                 }
-                if checkpoint > super::hours::dutch_today(now) {
+                if checkpoint > super::dutch_today(now) {
                     return Err(Error::precondition(
                         "CHECKPOINT_NOT_REACHED",
                         name,
@@ -263,7 +256,7 @@ impl GoNoGoService {
                 if let Some(ended) = contract.lifecycle.ended_on {
                     return Err(refuse(format!("the contract ended on {ended} after a no-go")));
                 }
-                if super::hours::dutch_today(now) > term_end {
+                if super::dutch_today(now) > term_end {
                     return Err(refuse(format!("the term ended on {term_end}; the option is exercised before that")));
                 }
                 let from = term_end

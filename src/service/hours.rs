@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use tracing::instrument;
 
-use super::{Clock, RequestContext, read_scoped, scoped_contract};
+use super::{Clock, RequestContext, dutch_today, read_scoped, scoped_contract};
 use crate::domain::hours::{
     CorrectionLine, Decision, EntryFilter, HourEntry, HourLine, LineOutcome, StateTotals, Verdict, check_correction,
     check_decision, check_lines, totals_by_state,
@@ -85,10 +85,16 @@ pub struct HoursService {
     clock: Clock,
 }
 
-/// Today's date in the Netherlands (Europe/Amsterdam, with its summer time): a work date after
-/// it has not begun there.
-pub(super) fn dutch_today(now: DateTime<Utc>) -> NaiveDate {
-    now.with_timezone(&chrono_tz::Europe::Amsterdam).date_naive()
+/// A period's hours per state, each priced at the rates of its days.
+pub(super) fn period_state_totals(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    period_start: NaiveDate,
+) -> Result<Vec<StateTotals>, Error> {
+    let sums = rows::period_day_sums(connection, contract, period_start)?;
+    let rates =
+        crate::storage::contracts::rate_schedules_of(connection, contract, sums.iter().map(|sum| &sum.intercedent))?;
+    totals_by_state(period_start, &sums, &rates).map_err(|detail| Error::internal("totalling hours", detail))
 }
 
 fn refusal(
@@ -259,16 +265,11 @@ impl HoursService {
                     )));
                 }
                 let net = rows::net_minutes_lower_bound(connection, &contract.id, &original.id)?;
-                let day = rows::recorded_for(
-                    connection,
-                    &contract.id,
-                    &[(original.intercedent.clone(), original.work_date)],
-                    &[],
-                )?
-                .day_minutes
-                .get(&(original.intercedent.clone(), original.work_date))
-                .copied()
-                .unwrap_or(0);
+                let day_of = (original.intercedent.clone(), original.work_date);
+                let day = rows::day_minutes(connection, &contract.id, std::slice::from_ref(&day_of))?
+                    .get(&day_of)
+                    .copied()
+                    .unwrap_or(0);
                 check_correction(&original, net, day, &line)
                     .map_err(|refused| Error::FailedPrecondition(vec![refusal(&contract.id, &original.id, refused)]))?;
                 let entry = HourEntry {
@@ -383,17 +384,7 @@ impl HoursService {
     ) -> Result<HoursTotals, Error> {
         read_scoped(&self.store, context, contract, move |connection, contract| {
             let period = super::period_starting(contract, period_start)?;
-            let sums = rows::period_day_sums(connection, &contract.id, period.start)?;
-            let ids: Vec<String> = sums
-                .iter()
-                .map(|sum| sum.intercedent.as_str().to_owned())
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            let rates = crate::storage::contracts::rate_schedules(connection, &contract.id, &ids)?;
-            let states = totals_by_state(period.start, &sums, &rates)
-                .map_err(|detail| Error::internal("totalling hours", detail))?;
-            Ok(HoursTotals { period, states })
+            Ok(HoursTotals { period, states: period_state_totals(connection, &contract.id, period.start)? })
         })
         .await
     }

@@ -117,6 +117,12 @@ pub(crate) fn period_starting(contract: &Contract, start: chrono::NaiveDate) -> 
     })
 }
 
+/// Today's date in the Netherlands (Europe/Amsterdam, with its summer time): a date after it
+/// has not begun there.
+pub(crate) fn dutch_today(now: DateTime<Utc>) -> chrono::NaiveDate {
+    now.with_timezone(&chrono_tz::Europe::Amsterdam).date_naive()
+}
+
 /// Where the service reads the time. Always the system clock in production; a fixed instant
 /// lets tests and demonstrations replay a contract's months (DESIGN.md's worked example runs in
 /// 2027) without waiting for them.

@@ -8,10 +8,11 @@ use super::{Clock, RequestContext, read_scoped, scoped_contract};
 use crate::domain::names::candidate_name;
 use crate::domain::pool::{
     Candidate, CandidateEvent, Composition, NewCandidate, NewEvent, SocialResults, composition, motivated_intake,
-    prorated_minimum, social_results,
+    social_results,
 };
+use crate::domain::settlement::IntakeOutcome;
 use crate::domain::{Action, ContractId, Page, PageRequest, RequestId, Violations};
-use crate::error::{Error, PreconditionViolation};
+use crate::error::Error;
 use crate::storage::pool as rows;
 use crate::storage::{Applied, Mutation, Store, lock_keys};
 
@@ -99,7 +100,7 @@ impl PoolService {
             .mutate(mutation, move |connection| {
                 let contract = scoped_contract(connection, &context, &command.contract)?;
                 let new = command.candidate;
-                if new.registration_date > super::hours::dutch_today(now) {
+                if new.registration_date > super::dutch_today(now) {
                     return Err(Error::InvalidArgument(Violations::single(
                         "candidate.registration_date",
                         format!("{} is in the future", new.registration_date),
@@ -146,13 +147,9 @@ impl PoolService {
                 let name = candidate_name(&contract.id, &command.candidate);
                 lock_keys(connection, [name.as_str()])?;
                 let mut candidate = rows::get_candidate(connection, &contract.id, &command.candidate)?;
-                candidate.check_event(&command.event, super::hours::dutch_today(now)).map_err(|description| {
-                    Error::FailedPrecondition(vec![PreconditionViolation {
-                        kind: "CANDIDATE_STORY",
-                        subject: name.clone(),
-                        description,
-                    }])
-                })?;
+                candidate
+                    .check_event(&command.event, super::dutch_today(now))
+                    .map_err(|description| Error::precondition("CANDIDATE_STORY", name.clone(), description))?;
                 let event = CandidateEvent {
                     kind: command.event.kind,
                     date: command.event.date,
@@ -230,12 +227,9 @@ impl PoolService {
             Ok(contract
                 .windows()
                 .into_iter()
-                .map(|(start, full_end, end)| IntakeWindow {
-                    start,
-                    end,
-                    cut_short: end < full_end,
-                    minimum: prorated_minimum(terms.minimum_intake_per_window(), start, full_end, end),
-                    motivated: motivated_intake(&pool, start, end),
+                .map(|window @ (start, full_end, end)| {
+                    let IntakeOutcome { motivated, minimum } = IntakeOutcome::of(terms, &pool, window);
+                    IntakeWindow { start, end, cut_short: end < full_end, minimum, motivated }
                 })
                 .collect())
         })

@@ -109,7 +109,7 @@ impl SavingsService {
             .mutate(mutation, move |connection| {
                 let contract = scoped_contract(connection, &context, &command.contract)?;
                 let line = command.line;
-                let today = super::hours::dutch_today(now);
+                let today = super::dutch_today(now);
                 check_savings_period(&contract, today, line.period_start)
                     .map_err(|problem| Error::InvalidArgument(Violations::single("savings.period_start", problem)))?;
                 let name = savings_name(&contract.id, &line.source_reference);

@@ -1,8 +1,6 @@
 //! Settling periods: the statement of a period from the verified inputs no statement took in
 //! yet, with the window-to-date arithmetic of `domain::settlement`.
 
-use std::collections::BTreeSet;
-
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -12,7 +10,7 @@ use super::{Clock, RequestContext, read_scoped, scoped_contract};
 use crate::domain::audit::canonical_json;
 use crate::domain::hours::{CostLine, RatedMinutes, cost_lines};
 use crate::domain::names::statement_name;
-use crate::domain::pool::{composition, motivated_intake, prorated_minimum};
+use crate::domain::pool::composition;
 use crate::domain::settlement::{
     CorrectionTotals, IntakeOutcome, PeriodTotals, SettlementFigures, Statement, WindowClosing, WindowTotals,
     adjust_closed_windows, contribution, late_corrections, settle,
@@ -208,23 +206,15 @@ fn late_closings(
     contract: &Contract,
     before: &[Statement],
 ) -> Result<Vec<WindowClosing>, Error> {
-    let terms = &contract.terms;
+    let overflow = || Error::internal("closing a window", "an amount overflows");
     let mut closings = Vec::new();
-    for (start, full_end, end) in contract.windows() {
-        let totals = WindowTotals::of(start, end, before)
-            .ok_or_else(|| Error::internal("closing a window", "an amount overflows"))?;
+    for window @ (start, _, end) in contract.windows() {
+        let totals = WindowTotals::of(start, end, before).ok_or_else(overflow)?;
         if totals.periods == 0 || totals.intake.is_some() {
             continue;
         }
-        let candidates = pool::pool(connection, &contract.id, end)?;
-        let intake = IntakeOutcome {
-            motivated: motivated_intake(&candidates, start, end),
-            minimum: prorated_minimum(terms.minimum_intake_per_window(), start, full_end, end),
-        };
-        closings.push(
-            WindowClosing::of(terms, start, end, before, intake)
-                .ok_or_else(|| Error::internal("closing a window", "an amount overflows"))?,
-        );
+        let intake = IntakeOutcome::of(&contract.terms, &pool::pool(connection, &contract.id, end)?, window);
+        closings.push(WindowClosing::of(&contract.terms, (start, end), totals, intake).ok_or_else(overflow)?);
     }
     Ok(closings)
 }
@@ -252,7 +242,7 @@ fn admit(
     let run_off = !contract.covers(period.start);
     // A run-off takes in inputs dated in the contract only: never those of days a no-go cut off.
     let inputs_until = if run_off { check_run_off(connection, contract, period, name)?.start } else { period.start };
-    if period.end >= super::hours::dutch_today(now) {
+    if period.end >= super::dutch_today(now) {
         return Err(Error::precondition(
             "PERIOD_NOT_ENDED",
             name.to_owned(),
@@ -281,13 +271,7 @@ fn admit(
 
 /// Cost lines of `entries`, each hour at the intercedent's rate on its work date (R3).
 fn priced(connection: &mut AnyConnection, contract: &Contract, entries: &[HourInput]) -> Result<Vec<CostLine>, Error> {
-    let intercedents: Vec<String> = entries
-        .iter()
-        .map(|entry| entry.intercedent.as_str().to_owned())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let rates = contracts::rate_schedules(connection, &contract.id, &intercedents)?;
+    let rates = contracts::rate_schedules_of(connection, &contract.id, entries.iter().map(|entry| &entry.intercedent))?;
     let rated = entries
         .iter()
         .map(|entry| {
@@ -317,22 +301,15 @@ fn priced(connection: &mut AnyConnection, contract: &Contract, entries: &[HourIn
 fn settle_closed_windows(
     connection: &mut AnyConnection,
     contract: &Contract,
-    period: Period,
+    earlier: &[Statement],
     run_off: bool,
     corrections: &mut [CorrectionTotals],
 ) -> Result<(Vec<WindowClosing>, Cents), Error> {
-    if !run_off && corrections.iter().all(|correction| correction.same_window) {
-        return Ok((Vec::new(), Cents::ZERO));
-    }
-    let terms = &contract.terms;
-    let before: Vec<Statement> = rows::statements_between(connection, &contract.id, terms.start_date(), period.start)?
-        .into_iter()
-        .map(|stored| stored.statement)
-        .collect();
-    let closings = if run_off { late_closings(connection, contract, &before)? } else { Vec::new() };
+    let closings = if run_off { late_closings(connection, contract, earlier)? } else { Vec::new() };
     let windows: Vec<_> = contract.windows().into_iter().map(|(start, _, end)| (start, end)).collect();
     let overflow = || Error::internal("settling a period", "a corrected window is not closed, or overflows");
-    let adjusted = adjust_closed_windows(terms, &windows, &before, &closings, corrections).ok_or_else(overflow)?;
+    let adjusted =
+        adjust_closed_windows(&contract.terms, &windows, earlier, &closings, corrections).ok_or_else(overflow)?;
     let net = closings.iter().map(|closing| closing.net_balance).try_fold(adjusted, Cents::checked_add);
     Ok((closings, net.ok_or_else(overflow)?))
 }
@@ -363,7 +340,19 @@ fn draft(
         .try_fold(Cents::ZERO, |total, (_, amount)| total.checked_add(*amount))
         .ok_or_else(overflow)?;
     let mut corrections = late_corrections(&late_lines, &savings, period.start, window_start).ok_or_else(overflow)?;
-    let (closings, closed_net) = settle_closed_windows(connection, contract, period, run_off, &mut corrections)?;
+    // The earlier statements this one builds on: its window's, and all of them when closed
+    // windows are corrected or closed.
+    let history = run_off || corrections.iter().any(|correction| !correction.same_window);
+    let from = if history { terms.start_date() } else { window_start };
+    let earlier: Vec<Statement> = rows::statements_between(connection, &contract.id, from, period.start)?
+        .into_iter()
+        .map(|stored| stored.statement)
+        .collect();
+    let (closings, closed_net) = if history {
+        settle_closed_windows(connection, contract, &earlier, run_off, &mut corrections)?
+    } else {
+        (Vec::new(), Cents::ZERO)
+    };
     if run_off && entries.is_empty() && records.is_empty() && closings.is_empty() {
         return Err(after_the_end(
             contract,
@@ -373,18 +362,15 @@ fn draft(
     }
 
     let contribution = contribution(period, &lines, period_savings, &corrections).ok_or_else(overflow)?;
-    let mut window_periods: Vec<PeriodTotals> =
-        rows::statements_between(connection, &contract.id, window_start, period.start)?
-            .into_iter()
-            .map(|stored| stored.statement.contribution)
-            .collect();
-    window_periods.push(contribution);
+    let window_periods: Vec<PeriodTotals> = earlier
+        .iter()
+        .filter(|statement| statement.period.start >= window_start)
+        .map(|statement| statement.contribution)
+        .chain([contribution])
+        .collect();
     let candidates = pool::pool(connection, &contract.id, period.end)?;
     let closes_window = !run_off && period.end >= window_end;
-    let intake = closes_window.then(|| IntakeOutcome {
-        motivated: motivated_intake(&candidates, window_start, window_end),
-        minimum: prorated_minimum(terms.minimum_intake_per_window(), window_start, full_end, window_end),
-    });
+    let intake = closes_window.then(|| IntakeOutcome::of(terms, &candidates, (window_start, full_end, window_end)));
     let figures =
         if run_off { SettlementFigures::NONE } else { settle(terms, &window_periods, intake).ok_or_else(overflow)? };
     let target = terms.composition_target().arrangement_3_percent();

@@ -385,6 +385,19 @@ pub fn rate_schedules(
         .collect()
 }
 
+/// The rate schedules of the `intercedents` named (each once, however often it is named).
+///
+/// # Errors
+/// A storage fault.
+pub fn rate_schedules_of<'a>(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    intercedents: impl IntoIterator<Item = &'a IntercedentId>,
+) -> Result<std::collections::HashMap<IntercedentId, RateSchedule>, Error> {
+    let ids: std::collections::BTreeSet<String> = intercedents.into_iter().map(|id| id.as_str().to_owned()).collect();
+    rate_schedules(connection, contract, &ids.into_iter().collect::<Vec<_>>())
+}
+
 fn rates_of(
     connection: &mut AnyConnection,
     contract: &ContractId,

@@ -169,16 +169,29 @@ pub fn recorded_for(
         let schedule = schedules.remove(&id).unwrap_or_else(|| RateSchedule::new(Vec::new()));
         rates.insert(id, schedule);
     }
+    let day_minutes = day_minutes(connection, contract, days)?;
+    let existing =
+        get_entries(connection, contract, references)?.into_iter().map(|entry| (entry.id.clone(), entry)).collect();
+    Ok(RecordedHours { rates, day_minutes, existing })
+}
+
+/// The minutes recorded on each of `days` for its intercedent, in the worst case (see
+/// `domain::hours::counts_toward_day`): pending positive minutes count, pending negative
+/// corrections do not, since either may still be rejected. Days with nothing recorded are left
+/// out.
+///
+/// # Errors
+/// A storage fault.
+pub fn day_minutes(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    days: &[(IntercedentId, NaiveDate)],
+) -> Result<HashMap<(IntercedentId, NaiveDate), i64>, Error> {
+    let named: Vec<String> =
+        days.iter().map(|(id, _)| id.as_str().to_owned()).collect::<HashSet<_>>().into_iter().collect();
     let dates: Vec<NaiveDate> = days.iter().map(|(_, date)| *date).collect::<HashSet<_>>().into_iter().collect();
     // Summed in the database: a batch spread over many days must not fetch every entry of them.
-    // The worst case counts (see `domain::hours::counts_toward_day`): pending positive minutes
-    // count, pending negative corrections do not, since either may still be rejected.
-    let day_rows: Vec<(String, NaiveDate, Option<i64>)> = hour_entries::table
-        .left_join(
-            hour_decisions::table.on(hour_decisions::contract_id
-                .eq(hour_entries::contract_id)
-                .and(hour_decisions::entry_id.eq(hour_entries::id))),
-        )
+    let day_rows: Vec<(String, NaiveDate, Option<i64>)> = entries_with_decisions!()
         .filter(hour_entries::contract_id.eq(contract.as_str().to_owned()))
         .filter(hour_entries::intercedent_id.eq_any(named))
         .filter(hour_entries::work_date.eq_any(dates))
@@ -187,13 +200,12 @@ pub fn recorded_for(
         .select((hour_entries::intercedent_id, hour_entries::work_date, day_upper_bound_sum()))
         .load(connection)
         .context("reading recorded minutes")?;
-    let mut day_minutes: HashMap<(IntercedentId, NaiveDate), i64> = HashMap::new();
-    for (intercedent, date, minutes) in day_rows {
-        day_minutes.insert((IntercedentId::parse(&intercedent).map_err(corrupt)?, date), minutes.unwrap_or(0));
-    }
-    let existing =
-        get_entries(connection, contract, references)?.into_iter().map(|entry| (entry.id.clone(), entry)).collect();
-    Ok(RecordedHours { rates, day_minutes, existing })
+    day_rows
+        .into_iter()
+        .map(|(intercedent, date, minutes)| {
+            Ok(((IntercedentId::parse(&intercedent).map_err(corrupt)?, date), minutes.unwrap_or(0)))
+        })
+        .collect()
 }
 
 /// Stores new entries.
