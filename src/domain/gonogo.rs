@@ -105,65 +105,17 @@ pub struct Evaluation {
     /// Cost-neutral: savings at least fees plus the whole intercedent cost.
     pub cost_neutral: bool,
     /// Social results in the half year.
-    pub social: SocialResultsRecord,
+    pub social: SocialResults,
     /// Every window that started before the checkpoint.
     pub windows: Vec<WindowOutcome>,
     /// Composition on the half year's last day.
-    pub composition: CompositionRecord,
+    pub composition: Composition,
     /// The contract's target share of arrangement 3, in percent.
     pub target_arrangement_3_percent: u32,
     /// Cost borne by Flextensie in the windows closed so far (schadelast).
     pub risk_borne: Cents,
     /// Uncovered cost of windows still open, not allocated yet.
     pub pending_uncovered: Cents,
-}
-
-/// [`SocialResults`] as stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SocialResultsRecord {
-    /// Moves from arrangement 3 to 1.
-    pub transitions_3_to_1: u32,
-    /// Full outflows.
-    pub full_outflow: u32,
-    /// Partial outflows.
-    pub partial_outflow: u32,
-}
-
-/// [`Composition`] as stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CompositionRecord {
-    /// Arrangement 1 count.
-    pub arrangement_1: u32,
-    /// Arrangement 3 count.
-    pub arrangement_3: u32,
-    /// Arrangement 1 share, basis points.
-    pub arrangement_1_bps: u32,
-    /// Arrangement 3 share, basis points.
-    pub arrangement_3_bps: u32,
-    /// Target met.
-    pub target_met: bool,
-}
-
-impl From<SocialResults> for SocialResultsRecord {
-    fn from(results: SocialResults) -> Self {
-        SocialResultsRecord {
-            transitions_3_to_1: results.transitions_3_to_1,
-            full_outflow: results.full_outflow,
-            partial_outflow: results.partial_outflow,
-        }
-    }
-}
-
-impl From<Composition> for CompositionRecord {
-    fn from(composition: Composition) -> Self {
-        CompositionRecord {
-            arrangement_1: composition.arrangement_1,
-            arrangement_3: composition.arrangement_3,
-            arrangement_1_bps: composition.arrangement_1_bps,
-            arrangement_3_bps: composition.arrangement_3_bps,
-            target_met: composition.target_met,
-        }
-    }
 }
 
 /// The service fees of the contract's periods that start from `from` to `to`: one fee per
@@ -235,9 +187,9 @@ pub fn evaluate(
         intercedent_cost: cost,
         result,
         cost_neutral: cost.checked_add(fees).is_some_and(|needed| savings >= needed),
-        social: social_results(pool, span_start, span_end).into(),
+        social: social_results(pool, span_start, span_end),
         windows,
-        composition: composition(pool, span_end, target).into(),
+        composition: composition(pool, span_end, target),
         target_arrangement_3_percent: target,
         risk_borne,
         pending_uncovered,

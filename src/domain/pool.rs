@@ -274,7 +274,7 @@ pub fn motivated_intake(candidates: &[Candidate], from: NaiveDate, to: NaiveDate
 }
 
 /// The pool on one day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Composition {
     /// Active candidates in arrangement 1.
     pub arrangement_1: u32,
@@ -311,7 +311,7 @@ pub fn composition(candidates: &[Candidate], date: NaiveDate, target_arrangement
 }
 
 /// Social results over a span (R8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SocialResults {
     /// Candidates who moved from arrangement 3 to 1.
     pub transitions_3_to_1: u32,

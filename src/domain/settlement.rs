@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use chrono::NaiveDate;
 
-use super::gonogo::{Allocation, CompositionRecord, allocate};
+use super::gonogo::{Allocation, allocate};
 use super::hours::CostLine;
-use super::pool::{Candidate, motivated_intake, prorated_minimum};
+use super::pool::{Candidate, Composition, motivated_intake, prorated_minimum};
 use super::{Cents, ContractId, ContractTerms, LineReference, Period};
 
 /// The verified figures of one settled or to-be-settled period of a window.
@@ -335,7 +335,7 @@ pub struct Statement {
     /// The window's intake outcome, when this statement closes it.
     pub intake: Option<IntakeOutcome>,
     /// The pool's composition on the period's last day.
-    pub composition: CompositionRecord,
+    pub composition: Composition,
     /// The contract's target share of arrangement 3, in percent.
     pub target_arrangement_3_percent: u32,
     /// Hour entries dated up to the period's end still waiting for a decision: once verified,

@@ -4,7 +4,7 @@ use tonic::{Request, Response, Status};
 
 use super::api;
 use super::api::contract_service_server::ContractService as ContractServiceApi;
-use super::convert::{date, raw_date, timestamp};
+use super::convert::{count, date, raw_date, timestamp};
 use crate::domain::names::{
     contract_name, hourly_rate_name, intercedent_name, parse_contract_name, parse_intercedent_name,
 };
@@ -106,11 +106,7 @@ impl TryFrom<api::CreateIntercedentRequest> for CreateIntercedent {
             .intercedent
             .map(|intercedent| intercedent.hourly_rates.into_iter().map(rate_input).collect())
             .unwrap_or_default();
-        let intercedent = NewIntercedent::parse(&request.intercedent_id, rates).map_err(|errors| {
-            for item in errors.items() {
-                v.add(item.field.clone(), item.description.clone());
-            }
-        });
+        let intercedent = NewIntercedent::parse(&request.intercedent_id, rates).map_err(|errors| v.merge(errors));
         match (request_id, contract, intercedent) {
             (Some(request_id), Some(contract), Ok(intercedent)) if v.is_empty() => {
                 Ok(CreateIntercedent { request_id, contract, intercedent })
@@ -154,22 +150,21 @@ pub(super) fn contract_message(contract: &Contract) -> api::Contract {
         RiskShiftMode::Full => api::RiskShiftMode::Full,
         RiskShiftMode::ProRata => api::RiskShiftMode::ProRata,
     };
-    let small = |value: u32| i32::try_from(value).unwrap_or(i32::MAX);
     api::Contract {
         name: contract_name(&contract.id),
         gemeente: terms.gemeente().as_str().to_owned(),
         display_name: terms.display_name().to_owned(),
         start_date: Some(date(terms.start_date())),
-        term_months: small(terms.term_months()),
-        extension_option_months: small(terms.extension_option_months()),
-        settlement_period_months: small(terms.settlement_period_months()),
-        intake_window_months: small(terms.intake_window_months()),
+        term_months: count(terms.term_months()),
+        extension_option_months: count(terms.extension_option_months()),
+        settlement_period_months: count(terms.settlement_period_months()),
+        intake_window_months: count(terms.intake_window_months()),
         service_fee_per_period_cents: terms.service_fee_per_period().cents(),
-        minimum_intake_per_window: small(terms.minimum_intake_per_window()),
+        minimum_intake_per_window: count(terms.minimum_intake_per_window()),
         risk_shift_mode: mode.into(),
         composition_target: Some(api::CompositionTarget {
-            arrangement_1_percent: small(target.arrangement_1_percent()),
-            arrangement_3_percent: small(target.arrangement_3_percent()),
+            arrangement_1_percent: count(target.arrangement_1_percent()),
+            arrangement_3_percent: count(target.arrangement_3_percent()),
         }),
         end_date: contract.end_date().map(date),
         create_time: Some(timestamp(contract.create_time)),
@@ -263,13 +258,8 @@ impl ContractServiceApi for ContractApi {
         let message = request.get_ref();
         let mut v = Violations::new();
         let contract = v.check("parent", parse_contract_name(&message.parent));
-        let page = PageRequest::parse(message.page_size.into(), &message.page_token)
-            .map_err(|errors| {
-                for item in errors.items() {
-                    v.add(item.field.clone(), item.description.clone());
-                }
-            })
-            .ok();
+        let page =
+            PageRequest::parse(message.page_size.into(), &message.page_token).map_err(|errors| v.merge(errors)).ok();
         let (Some(contract), Some(page)) = (contract, page) else {
             return Err(invalid(v));
         };

@@ -2,8 +2,12 @@
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
+use super::api;
 use super::proto::google::r#type::Date;
-use crate::domain::RawDate;
+use crate::domain::hours::CostLine;
+use crate::domain::names::intercedent_name;
+use crate::domain::pool::{Composition, SocialResults};
+use crate::domain::{ContractId, RawDate};
 
 /// A wire date as the domain's unchecked date.
 pub(super) fn raw_date(date: Option<Date>) -> Option<RawDate> {
@@ -59,4 +63,36 @@ pub(super) fn distinct_names<T: Clone + Eq + std::hash::Hash>(
 /// A count on the wire's `int32` (saturating: a count never wraps negative).
 pub(crate) fn count(value: u32) -> i32 {
     i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+/// The pool's composition on `day` against the target share of arrangement 3.
+pub(crate) fn composition_message(day: NaiveDate, composition: &Composition, target_percent: u32) -> api::Composition {
+    api::Composition {
+        date: Some(date(day)),
+        arrangement_1_count: count(composition.arrangement_1),
+        arrangement_3_count: count(composition.arrangement_3),
+        arrangement_1_share_bps: count(composition.arrangement_1_bps),
+        arrangement_3_share_bps: count(composition.arrangement_3_bps),
+        target_arrangement_3_percent: count(target_percent),
+        target_met: composition.target_met,
+    }
+}
+
+/// Social results on the wire.
+pub(crate) fn social_results_message(results: &SocialResults) -> api::SocialResults {
+    api::SocialResults {
+        transitions_3_to_1: count(results.transitions_3_to_1),
+        full_outflow: count(results.full_outflow),
+        partial_outflow: count(results.partial_outflow),
+    }
+}
+
+/// A cost line of `contract` on the wire.
+pub(crate) fn cost_line_message(contract: &ContractId, line: &CostLine) -> api::CostLine {
+    api::CostLine {
+        intercedent: intercedent_name(contract, &line.intercedent),
+        rate_per_hour_cents: line.rate.cents_per_hour(),
+        minutes: line.minutes.get(),
+        cost_cents: line.cost.cents(),
+    }
 }

@@ -5,7 +5,7 @@ use tonic::{Request, Response, Status};
 use super::api;
 use super::api::go_no_go_service_server::GoNoGoService as GoNoGoServiceApi;
 use super::contracts::{context, contract_message, invalid};
-use super::convert::{count, date, raw_date, timestamp};
+use super::convert::{composition_message, count, date, raw_date, social_results_message, timestamp};
 use crate::domain::gonogo::Verdict;
 use crate::domain::hours::parse_note;
 use crate::domain::names::{evaluation_name, parse_contract_name, parse_evaluation_name};
@@ -36,7 +36,6 @@ fn verdict_message(verdict: Verdict) -> api::GoNoGoVerdict {
 
 fn evaluation_message(stored: &StoredEvaluation) -> api::Evaluation {
     let evaluation = &stored.evaluation;
-    let composition = evaluation.composition;
     api::Evaluation {
         name: evaluation_name(&stored.contract_id, evaluation.checkpoint),
         checkpoint: Some(date(evaluation.checkpoint)),
@@ -47,11 +46,7 @@ fn evaluation_message(stored: &StoredEvaluation) -> api::Evaluation {
         intercedent_cost_cents: evaluation.intercedent_cost.cents(),
         result_cents: evaluation.result.cents(),
         cost_neutral: evaluation.cost_neutral,
-        social_results: Some(api::SocialResults {
-            transitions_3_to_1: count(evaluation.social.transitions_3_to_1),
-            full_outflow: count(evaluation.social.full_outflow),
-            partial_outflow: count(evaluation.social.partial_outflow),
-        }),
+        social_results: Some(social_results_message(&evaluation.social)),
         windows: evaluation
             .windows
             .iter()
@@ -68,15 +63,11 @@ fn evaluation_message(stored: &StoredEvaluation) -> api::Evaluation {
                 borne_cents: window.allocation.borne.cents(),
             })
             .collect(),
-        composition: Some(api::Composition {
-            date: Some(date(evaluation.span_end)),
-            arrangement_1_count: count(composition.arrangement_1),
-            arrangement_3_count: count(composition.arrangement_3),
-            arrangement_1_share_bps: count(composition.arrangement_1_bps),
-            arrangement_3_share_bps: count(composition.arrangement_3_bps),
-            target_arrangement_3_percent: count(evaluation.target_arrangement_3_percent),
-            target_met: composition.target_met,
-        }),
+        composition: Some(composition_message(
+            evaluation.span_end,
+            &evaluation.composition,
+            evaluation.target_arrangement_3_percent,
+        )),
         risk_borne_cents: evaluation.risk_borne.cents(),
         pending_uncovered_cents: evaluation.pending_uncovered.cents(),
         content_sha256: stored.content_sha256.clone(),

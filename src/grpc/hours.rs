@@ -5,7 +5,7 @@ use tonic::{Request, Response, Status};
 use super::api;
 use super::api::hours_service_server::HoursService as HoursServiceApi;
 use super::contracts::{context, invalid};
-use super::convert::{date, distinct_names, raw_date, timestamp};
+use super::convert::{cost_line_message, date, distinct_names, raw_date, timestamp};
 use crate::domain::hours::{
     CorrectionLine, DECISIONS_PER_CALL_MAX, EntryFilter, EntryState, HOUR_LINES_PER_BATCH_MAX, HourEntry, HourLine,
     HourLineInput, StateTotals, TimeKind, parse_note,
@@ -86,16 +86,7 @@ fn state_totals_message(contract: &ContractId, totals: &StateTotals) -> api::Sta
         entry_count: totals.entries,
         minutes: totals.minutes,
         cost_cents: totals.cost.cents(),
-        lines: totals
-            .lines
-            .iter()
-            .map(|line| api::CostLine {
-                intercedent: intercedent_name(contract, &line.intercedent),
-                rate_per_hour_cents: line.rate.cents_per_hour(),
-                minutes: line.minutes.get(),
-                cost_cents: line.cost.cents(),
-            })
-            .collect(),
+        lines: totals.lines.iter().map(|line| cost_line_message(contract, line)).collect(),
     }
 }
 

@@ -5,7 +5,7 @@ use tonic::{Request, Response, Status};
 use super::api;
 use super::api::pool_service_server::PoolService as PoolServiceApi;
 use super::contracts::{context, invalid};
-use super::convert::{count, date, raw_date, timestamp};
+use super::convert::{composition_message, count, date, raw_date, social_results_message, timestamp};
 use crate::domain::names::{candidate_name, parse_candidate_name, parse_contract_name};
 use crate::domain::pool::{Candidate, EventKind, NewCandidate, NewEvent};
 use crate::domain::{ContractId, PageRequest, RequestId, Violations, parse_date};
@@ -217,15 +217,7 @@ impl PoolServiceApi for PoolApi {
             return Err(invalid(v));
         };
         let (composition, target) = self.service.composition(&context, contract, day).await?;
-        Ok(Response::new(api::Composition {
-            date: Some(date(day)),
-            arrangement_1_count: count(composition.arrangement_1),
-            arrangement_3_count: count(composition.arrangement_3),
-            arrangement_1_share_bps: count(composition.arrangement_1_bps),
-            arrangement_3_share_bps: count(composition.arrangement_3_bps),
-            target_arrangement_3_percent: count(target),
-            target_met: composition.target_met,
-        }))
+        Ok(Response::new(composition_message(day, &composition, target)))
     }
 
     async fn get_social_results(
@@ -236,10 +228,6 @@ impl PoolServiceApi for PoolApi {
         let message = request.get_ref();
         let (contract, from, to) = contract_and_span(&message.parent, message.from_date, message.to_date)?;
         let results = self.service.social(&context, contract, from, to).await?;
-        Ok(Response::new(api::SocialResults {
-            transitions_3_to_1: count(results.transitions_3_to_1),
-            full_outflow: count(results.full_outflow),
-            partial_outflow: count(results.partial_outflow),
-        }))
+        Ok(Response::new(social_results_message(&results)))
     }
 }

@@ -10,6 +10,7 @@ use crate::domain::hours::{DECISIONS_PER_CALL_MAX, EntryState, parse_note};
 use crate::domain::names::{contract_name, parse_contract_name, parse_savings_name, savings_name};
 use crate::domain::savings::{Certainty, SavingsCorrection, SavingsInput, SavingsKind, SavingsLine, SavingsRecord};
 use crate::domain::{PageRequest, RequestId, Violations, parse_date};
+use crate::error::Error;
 use crate::service::{CorrectSavings, DecideSavings, SavingsService, SubmitSavings};
 
 /// The gRPC face of [`SavingsService`].
@@ -220,7 +221,8 @@ impl SavingsServiceApi for SavingsApi {
         };
         let command = DecideSavings { request_id, contract, records: vec![id], reason: Some(reason) };
         let mut records = self.service.decide(&context, command).await?;
-        let record = records.pop().ok_or_else(|| Status::internal("internal error; the service logged its cause"))?;
+        let record =
+            records.pop().ok_or_else(|| Error::internal("rejecting savings", "the decision gave no record"))?;
         Ok(Response::new(record_message(&record)))
     }
 

@@ -5,10 +5,9 @@ use tonic::{Request, Response, Status};
 use super::api;
 use super::api::settlement_service_server::SettlementService as SettlementServiceApi;
 use super::contracts::{context, invalid};
-use super::convert::{count, date, raw_date, timestamp};
-use crate::domain::names::{
-    hour_entry_name, intercedent_name, parse_contract_name, parse_statement_name, savings_name, statement_name,
-};
+use super::convert::{composition_message, cost_line_message, count, date, raw_date, timestamp};
+use crate::domain::names::{hour_entry_name, parse_contract_name, parse_statement_name, savings_name, statement_name};
+use crate::domain::settlement::Statement;
 use crate::domain::{Cents, PageRequest, RequestId, Violations, parse_date};
 use crate::service::{SettlePeriod, SettlementService};
 use crate::storage::statements::StoredStatement;
@@ -27,11 +26,21 @@ impl SettlementApi {
     }
 }
 
-fn statement_message(stored: &StoredStatement, audit_sequence: Option<i64>) -> api::Statement {
-    let statement = &stored.statement;
+/// An issued statement, with its hash, settler, time and audit sequence number.
+fn issued_message(stored: &StoredStatement, audit_sequence: Option<i64>) -> api::Statement {
+    api::Statement {
+        content_sha256: stored.content_sha256.clone(),
+        audit_sequence: audit_sequence.unwrap_or_default(),
+        settled_by: stored.settled_by.clone(),
+        create_time: Some(timestamp(stored.create_time)),
+        ..statement_message(&stored.statement)
+    }
+}
+
+/// A statement's content (of a preview, the whole message).
+fn statement_message(statement: &Statement) -> api::Statement {
     let figures = &statement.figures;
     let allocation = figures.allocation;
-    let composition = statement.composition;
     api::Statement {
         name: statement_name(&statement.contract_id, statement.period.start),
         number: statement.number.clone(),
@@ -41,16 +50,7 @@ fn statement_message(stored: &StoredStatement, audit_sequence: Option<i64>) -> a
         window_end: Some(date(statement.window_end)),
         closes_window: statement.closes_window,
         run_off: statement.run_off,
-        cost_lines: statement
-            .cost_lines
-            .iter()
-            .map(|line| api::CostLine {
-                intercedent: intercedent_name(&statement.contract_id, &line.intercedent),
-                rate_per_hour_cents: line.rate.cents_per_hour(),
-                minutes: line.minutes.get(),
-                cost_cents: line.cost.cents(),
-            })
-            .collect(),
+        cost_lines: statement.cost_lines.iter().map(|line| cost_line_message(&statement.contract_id, line)).collect(),
         savings_cents: statement.savings.cents(),
         fee_cents: figures.period_fee.cents(),
         corrections: statement
@@ -99,15 +99,11 @@ fn statement_message(stored: &StoredStatement, audit_sequence: Option<i64>) -> a
         window_net_balance_cents: figures.net_balance.cents(),
         motivated_intake: statement.intake.map_or(0, |intake| count(intake.motivated)),
         minimum_intake: statement.intake.map_or(0, |intake| count(intake.minimum)),
-        composition: Some(api::Composition {
-            date: Some(date(statement.period.end)),
-            arrangement_1_count: count(composition.arrangement_1),
-            arrangement_3_count: count(composition.arrangement_3),
-            arrangement_1_share_bps: count(composition.arrangement_1_bps),
-            arrangement_3_share_bps: count(composition.arrangement_3_bps),
-            target_arrangement_3_percent: count(statement.target_arrangement_3_percent),
-            target_met: composition.target_met,
-        }),
+        composition: Some(composition_message(
+            statement.period.end,
+            &statement.composition,
+            statement.target_arrangement_3_percent,
+        )),
         pending_hour_entries: statement.pending_hours.count,
         pending_savings_records: statement.pending_savings.count,
         pending_hour_entry_names: statement
@@ -122,10 +118,7 @@ fn statement_message(stored: &StoredStatement, audit_sequence: Option<i64>) -> a
             .iter()
             .map(|id| savings_name(&statement.contract_id, id))
             .collect(),
-        content_sha256: stored.content_sha256.clone(),
-        audit_sequence: audit_sequence.unwrap_or_default(),
-        settled_by: stored.settled_by.clone(),
-        create_time: Some(timestamp(stored.create_time)),
+        ..Default::default()
     }
 }
 
@@ -144,12 +137,8 @@ impl SettlementServiceApi for SettlementApi {
         let (Some(request_id), Some(contract), Some(period_start)) = (request_id, contract, period_start) else {
             return Err(invalid(v));
         };
-        let settled = self
-            .service
-            .settle(&context, SettlePeriod { request_id, contract: contract.clone(), period_start })
-            .await?;
-        let (stored, seq) = self.service.get(&context, contract, settled.statement.period.start).await?;
-        Ok(Response::new(statement_message(&stored, seq)))
+        let (stored, seq) = self.service.settle(&context, SettlePeriod { request_id, contract, period_start }).await?;
+        Ok(Response::new(issued_message(&stored, seq)))
     }
 
     async fn preview_settlement(
@@ -165,15 +154,7 @@ impl SettlementServiceApi for SettlementApi {
             return Err(invalid(v));
         };
         let statement = self.service.preview(&context, contract, period_start).await?;
-        let draft = StoredStatement {
-            statement,
-            content_sha256: String::new(),
-            settled_by: String::new(),
-            create_time: chrono::DateTime::UNIX_EPOCH,
-        };
-        let mut message = statement_message(&draft, None);
-        message.create_time = None;
-        Ok(Response::new(message))
+        Ok(Response::new(statement_message(&statement)))
     }
 
     async fn get_statement(
@@ -184,7 +165,7 @@ impl SettlementServiceApi for SettlementApi {
         let (contract, period_start) = parse_statement_name(&request.get_ref().name)
             .map_err(|error| invalid(Violations::single("name", error)))?;
         let (stored, seq) = self.service.get(&context, contract, period_start).await?;
-        Ok(Response::new(statement_message(&stored, seq)))
+        Ok(Response::new(issued_message(&stored, seq)))
     }
 
     async fn export_statement(
@@ -234,7 +215,7 @@ impl SettlementServiceApi for SettlementApi {
         };
         let page = self.service.list(&context, contract, page).await?;
         Ok(Response::new(api::ListStatementsResponse {
-            statements: page.items.iter().map(|stored| statement_message(stored, None)).collect(),
+            statements: page.items.iter().map(|stored| issued_message(stored, None)).collect(),
             next_page_token: page.next_page_token.unwrap_or_default(),
         }))
     }

@@ -19,9 +19,7 @@ pub const REASON_REQUEST_ID_REUSED: &str = "REQUEST_ID_REUSED";
 
 /// The resource type of a resource name, from its last collection segment.
 fn resource_type(name: &str) -> &'static str {
-    let segments: Vec<&str> = name.split('/').collect();
-    let collection = segments.len().checked_sub(2).map_or("", |index| segments[index]);
-    match collection {
+    match name.rsplit('/').nth(1).unwrap_or("") {
         "contracts" => "flextensie.settlement.v1.Contract",
         "intercedents" => "flextensie.settlement.v1.Intercedent",
         "hourlyRates" => "flextensie.settlement.v1.HourlyRate",

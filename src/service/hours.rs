@@ -166,7 +166,11 @@ impl HoursService {
                                 late: match settled.get(&period.start) {
                                     Some(&late) => late,
                                     None => {
-                                        let late = rows::period_is_settled(connection, &contract.id, period.start)?;
+                                        let late = crate::storage::statements::period_is_settled(
+                                            connection,
+                                            &contract.id,
+                                            period.start,
+                                        )?;
                                         settled.insert(period.start, late);
                                         late
                                     }
@@ -281,7 +285,11 @@ impl HoursService {
                     minutes: line.minutes,
                     note: line.note,
                     corrects: Some(original.id),
-                    late: rows::period_is_settled(connection, &contract.id, original.period_start)?,
+                    late: crate::storage::statements::period_is_settled(
+                        connection,
+                        &contract.id,
+                        original.period_start,
+                    )?,
                     submitted_by: context.principal.subject.clone(),
                     submit_time: now,
                     decision: None,

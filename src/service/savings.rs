@@ -17,8 +17,8 @@ use crate::domain::{
     Action, Cents, Contract, ContractId, LineReference, Page, PageRequest, Period, RequestId, Violations,
 };
 use crate::error::{Error, PreconditionViolation};
-use crate::storage::hours::period_is_settled;
 use crate::storage::savings as rows;
+use crate::storage::statements::period_is_settled;
 use crate::storage::{AnyConnection, Applied, Mutation, Store, lock_keys};
 
 /// A checked savings record to submit.

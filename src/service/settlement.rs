@@ -18,7 +18,7 @@ use crate::domain::settlement::{
 use crate::domain::{Action, Cents, Contract, ContractId, LineReference, Page, PageRequest, Period, RequestId};
 use crate::error::{Context, Error};
 use crate::storage::statements::{self as rows, HourInput, InputKind, StoredStatement};
-use crate::storage::{AnyConnection, Applied, Mutation, Store, contracts, hex, hours, lock_keys, pool};
+use crate::storage::{AnyConnection, Applied, Mutation, Store, contracts, hex, lock_keys, pool};
 
 /// A checked request to settle a period.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -52,18 +52,24 @@ impl SettlementService {
     }
 
     /// Settles a period that has ended, after the one before it, within the contract. A period
-    /// settled before gives its statement back unchanged.
+    /// settled before gives its statement back unchanged. Gives the statement and the sequence
+    /// number of its audit entry.
     ///
     /// # Errors
     /// [`Error::FailedPrecondition`] (`PERIOD_NOT_ENDED`, `PREVIOUS_PERIOD_NOT_SETTLED`,
     /// `AFTER_CONTRACT_END`), [`Error::InvalidArgument`] for a date that starts no period, or a fault.
     #[instrument(skip_all, fields(request.id = command.request_id.as_str(), contract.id = command.contract.as_str(), period.start = %command.period_start))]
-    pub async fn settle(&self, context: &RequestContext, command: SettlePeriod) -> Result<StoredStatement, Error> {
+    pub async fn settle(
+        &self,
+        context: &RequestContext,
+        command: SettlePeriod,
+    ) -> Result<(StoredStatement, Option<i64>), Error> {
         let now = self.clock.now();
         let mutation =
             Mutation::new(context.principal.clone(), command.request_id.clone(), Action::SettlePeriod, &command, now)?;
         let context = context.clone();
-        self.store
+        let stored = self
+            .store
             .mutate(mutation, move |connection| {
                 let contract = scoped_contract(connection, &context, &command.contract)?;
                 // One settlement of a contract at a time, across replicas.
@@ -94,15 +100,17 @@ impl SettlementService {
                 tracing::debug!(hour_entries = hour_ids.len(), savings_records = savings_ids.len(), "inputs taken in");
                 Ok(Applied::changed(name, stored))
             })
-            .await
-            .inspect(|stored| {
-                tracing::info!(
-                    statement.number = stored.statement.number.as_str(),
-                    corrections = stored.statement.corrections.len(),
-                    net_balance_cents = stored.statement.net_balance.cents(),
-                    "period settled"
-                );
-            })
+            .await?;
+        let statement = &stored.statement;
+        tracing::info!(
+            statement.number = statement.number.as_str(),
+            corrections = statement.corrections.len(),
+            net_balance_cents = statement.net_balance.cents(),
+            "period settled"
+        );
+        let (contract, period_start) = (statement.contract_id.clone(), statement.period.start);
+        let seq = self.store.read(move |connection| rows::audit_sequence(connection, &contract, period_start)).await?;
+        Ok((stored, seq))
     }
 
     /// Computes the statement a period would get if it were settled now, and stores nothing.
@@ -253,7 +261,7 @@ fn admit(
         return Ok(Admission { run_off, inputs_until, window: (period.start, period.end, period.end) });
     }
     if let Some(previous) = period.index.checked_sub(1).and_then(|index| contract.terms.period(index))
-        && !hours::period_is_settled(connection, &contract.id, previous.start)?
+        && !rows::period_is_settled(connection, &contract.id, previous.start)?
     {
         return Err(Error::precondition(
             "PREVIOUS_PERIOD_NOT_SETTLED",
@@ -390,7 +398,7 @@ fn draft(
         figures,
         net_balance: figures.net_balance.checked_add(closed_net).ok_or_else(overflow)?,
         intake,
-        composition: composition(&candidates, period.end, target).into(),
+        composition: composition(&candidates, period.end, target),
         target_arrangement_3_percent: target,
         pending_hours: rows::pending_hours(connection, &contract.id, inputs_until)?,
         pending_savings: rows::pending_savings(connection, &contract.id, inputs_until)?,

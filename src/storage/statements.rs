@@ -91,6 +91,24 @@ pub fn statements_between(
     rows.into_iter().map(|(content, sha, time, by)| into_stored((content, sha, time), by)).collect()
 }
 
+/// Whether a period is settled: its statement is issued.
+///
+/// # Errors
+/// A storage fault.
+pub fn period_is_settled(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    period_start: NaiveDate,
+) -> Result<bool, Error> {
+    let issued: i64 = statements::table
+        .filter(statements::contract_id.eq(contract.as_str().to_owned()))
+        .filter(statements::period_start.eq(period_start))
+        .count()
+        .get_result(connection)
+        .context("checking whether a period is settled")?;
+    Ok(issued > 0)
+}
+
 /// The statement of a period, if it was settled.
 ///
 /// # Errors
