@@ -427,8 +427,9 @@ fn decide(
         return Err(Error::FailedPrecondition(refused));
     }
     let decision = Decision { verdict, decided_by: context.principal.subject.clone(), decide_time: now, reason };
+    let ids: Vec<LineReference> = entries.iter().map(|entry| entry.id.clone()).collect();
+    rows::insert_decisions(connection, &contract.id, &ids, &decision)?;
     for entry in &mut entries {
-        rows::insert_decision(connection, &contract.id, &entry.id, &decision)?;
         entry.decision = Some(decision.clone());
     }
     Ok(entries)

@@ -325,8 +325,9 @@ fn decide(
         return Err(Error::FailedPrecondition(refused));
     }
     let decision = Decision { verdict, decided_by: context.principal.subject.clone(), decide_time: now, reason };
+    let ids: Vec<LineReference> = records.iter().map(|record| record.id.clone()).collect();
+    rows::insert_decisions(connection, &contract.id, &ids, &decision)?;
     for record in &mut records {
-        rows::insert_decision(connection, &contract.id, &record.id, &decision)?;
         record.decision = Some(decision.clone());
     }
     Ok(records)

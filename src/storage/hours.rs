@@ -217,7 +217,7 @@ pub fn insert_entries(connection: &mut AnyConnection, entries: &[HourEntry]) -> 
     let inserted = match connection {
         // Multi-row INSERTs: one round trip per chunk.
         AnyConnection::Postgresql(pg) => rows
-            .chunks(INSERT_CHUNK_ROWS)
+            .chunks(super::INSERT_CHUNK_ROWS)
             .try_for_each(|chunk| diesel::insert_into(hour_entries::table).values(chunk).execute(pg).map(drop)),
         // In-process: a prepared single-row INSERT per entry is as fast.
         AnyConnection::Sqlite(sqlite) => rows
@@ -233,10 +233,6 @@ pub fn insert_entries(connection: &mut AnyConnection, entries: &[HourEntry]) -> 
     }
 }
 
-/// Rows per INSERT statement: 11 parameters a row stays well under SQLite's and PostgreSQL's
-/// parameter limits.
-const INSERT_CHUNK_ROWS: usize = 500;
-
 /// Reads the entries with these ids that exist, in no particular order.
 ///
 /// # Errors
@@ -248,7 +244,7 @@ pub fn get_entries(
 ) -> Result<Vec<HourEntry>, Error> {
     let ids: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
     let mut found = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(INSERT_CHUNK_ROWS) {
+    for chunk in ids.chunks(super::INSERT_CHUNK_ROWS) {
         let rows: Vec<EntryWithDecision> = entries_with_decisions!()
             .filter(hour_entries::contract_id.eq(contract.as_str().to_owned()))
             .filter(hour_entries::id.eq_any(chunk.to_vec()))
@@ -276,28 +272,40 @@ pub fn get_entry(
         .ok_or_else(|| Error::NotFound { resource: hour_entry_name(contract, id) })
 }
 
-/// Records a decision on an entry.
+/// Records one decision on each of `ids`: one multi-row INSERT per chunk on PostgreSQL, a
+/// prepared single-row INSERT each in-process on SQLite.
 ///
 /// # Errors
 /// A storage fault (a second decision on one entry is refused by the primary key).
-pub fn insert_decision(
+pub fn insert_decisions(
     connection: &mut AnyConnection,
     contract: &ContractId,
-    id: &LineReference,
+    ids: &[LineReference],
     decision: &Decision,
 ) -> Result<(), Error> {
-    diesel::insert_into(hour_decisions::table)
-        .values((
-            hour_decisions::contract_id.eq(contract.as_str()),
-            hour_decisions::entry_id.eq(id.as_str()),
-            hour_decisions::verdict.eq(decision.verdict.as_str()),
-            hour_decisions::decided_by.eq(&decision.decided_by),
-            hour_decisions::decide_time.eq(to_stored_time(decision.decide_time)),
-            hour_decisions::reason.eq(decision.reason.as_deref()),
-        ))
-        .execute(connection)
-        .context("recording a decision")?;
-    Ok(())
+    let decide_time = to_stored_time(decision.decide_time);
+    let rows: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            (
+                hour_decisions::contract_id.eq(contract.as_str()),
+                hour_decisions::entry_id.eq(id.as_str()),
+                hour_decisions::verdict.eq(decision.verdict.as_str()),
+                hour_decisions::decided_by.eq(decision.decided_by.as_str()),
+                hour_decisions::decide_time.eq(decide_time),
+                hour_decisions::reason.eq(decision.reason.as_deref()),
+            )
+        })
+        .collect();
+    let inserted = match connection {
+        AnyConnection::Postgresql(pg) => rows
+            .chunks(super::INSERT_CHUNK_ROWS)
+            .try_for_each(|chunk| diesel::insert_into(hour_decisions::table).values(chunk).execute(pg).map(drop)),
+        AnyConnection::Sqlite(sqlite) => rows
+            .iter()
+            .try_for_each(|row| diesel::insert_into(hour_decisions::table).values(*row).execute(sqlite).map(drop)),
+    };
+    inserted.context("recording decisions")
 }
 
 /// The minutes an entry holds with its corrections in the worst case: verified minutes and

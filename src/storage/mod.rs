@@ -372,6 +372,10 @@ fn begin_writing(connection: &mut AnyConnection) -> Result<(), Error> {
     Ok(())
 }
 
+/// Rows per multi-row INSERT (and ids per `IN` list): at up to 11 parameters a row this stays
+/// well under SQLite's and PostgreSQL's parameter limits.
+pub(crate) const INSERT_CHUNK_ROWS: usize = 500;
+
 /// Serialises transactions that touch the same things: on PostgreSQL a transaction-scoped
 /// advisory lock per key, taken in sorted order so two transactions never wait on each other
 /// in a cycle; SQLite has one writer, which serialises them already.

@@ -30,7 +30,7 @@ fn candidates_with_events(
 ) -> Result<Vec<Candidate>, Error> {
     let ids: Vec<String> = rows.iter().map(|row| row.1.clone()).collect();
     let mut events: HashMap<String, Vec<CandidateEvent>> = HashMap::new();
-    for chunk in ids.chunks(500) {
+    for chunk in ids.chunks(super::INSERT_CHUNK_ROWS) {
         let event_rows: Vec<EventRow> = candidate_events::table
             .filter(candidate_events::contract_id.eq(contract.as_str().to_owned()))
             .filter(candidate_events::candidate_id.eq_any(chunk.to_vec()))

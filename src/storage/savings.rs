@@ -199,28 +199,40 @@ pub fn get_record(
         .ok_or_else(|| Error::NotFound { resource: savings_name(contract, id) })
 }
 
-/// Records a decision on a record.
+/// Records one decision on each of `ids`: one multi-row INSERT per chunk on PostgreSQL, a
+/// prepared single-row INSERT each in-process on SQLite.
 ///
 /// # Errors
 /// A storage fault (a second decision on one record is refused by the primary key).
-pub fn insert_decision(
+pub fn insert_decisions(
     connection: &mut AnyConnection,
     contract: &ContractId,
-    id: &LineReference,
+    ids: &[LineReference],
     decision: &Decision,
 ) -> Result<(), Error> {
-    diesel::insert_into(savings_decisions::table)
-        .values((
-            savings_decisions::contract_id.eq(contract.as_str()),
-            savings_decisions::record_id.eq(id.as_str()),
-            savings_decisions::verdict.eq(decision.verdict.as_str()),
-            savings_decisions::decided_by.eq(&decision.decided_by),
-            savings_decisions::decide_time.eq(to_stored_time(decision.decide_time)),
-            savings_decisions::reason.eq(decision.reason.as_deref()),
-        ))
-        .execute(connection)
-        .context("recording a decision on savings")?;
-    Ok(())
+    let decide_time = to_stored_time(decision.decide_time);
+    let rows: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            (
+                savings_decisions::contract_id.eq(contract.as_str()),
+                savings_decisions::record_id.eq(id.as_str()),
+                savings_decisions::verdict.eq(decision.verdict.as_str()),
+                savings_decisions::decided_by.eq(decision.decided_by.as_str()),
+                savings_decisions::decide_time.eq(decide_time),
+                savings_decisions::reason.eq(decision.reason.as_deref()),
+            )
+        })
+        .collect();
+    let inserted = match connection {
+        AnyConnection::Postgresql(pg) => rows
+            .chunks(super::INSERT_CHUNK_ROWS)
+            .try_for_each(|chunk| diesel::insert_into(savings_decisions::table).values(chunk).execute(pg).map(drop)),
+        AnyConnection::Sqlite(sqlite) => rows
+            .iter()
+            .try_for_each(|row| diesel::insert_into(savings_decisions::table).values(*row).execute(sqlite).map(drop)),
+    };
+    inserted.context("recording decisions on savings")
 }
 
 /// The amount a record holds with its corrections in the worst case: verified amounts and
