@@ -293,6 +293,16 @@ pub enum EntryState {
 impl EntryState {
     /// Every state, in order.
     pub const ALL: [EntryState; 3] = [EntryState::Submitted, EntryState::Verified, EntryState::Rejected];
+
+    /// The state an input is in with this decision's verdict, or none.
+    #[must_use]
+    pub fn of(verdict: Option<Verdict>) -> EntryState {
+        match verdict {
+            None => EntryState::Submitted,
+            Some(Verdict::Verified) => EntryState::Verified,
+            Some(Verdict::Rejected) => EntryState::Rejected,
+        }
+    }
 }
 
 /// A recorded hour entry or correction. Never edited: the decision is recorded beside it.
@@ -328,11 +338,7 @@ impl HourEntry {
     /// Where the entry stands.
     #[must_use]
     pub fn state(&self) -> EntryState {
-        match self.decision.as_ref().map(|decision| decision.verdict) {
-            None => EntryState::Submitted,
-            Some(Verdict::Verified) => EntryState::Verified,
-            Some(Verdict::Rejected) => EntryState::Rejected,
-        }
+        EntryState::of(self.decision.as_ref().map(|decision| decision.verdict))
     }
 
     /// True when `line` is this entry's content (an idempotent resubmission).

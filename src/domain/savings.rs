@@ -211,11 +211,7 @@ impl SavingsRecord {
     /// Where the record stands.
     #[must_use]
     pub fn state(&self) -> EntryState {
-        match self.decision.as_ref().map(|decision| decision.verdict) {
-            None => EntryState::Submitted,
-            Some(super::hours::Verdict::Verified) => EntryState::Verified,
-            Some(super::hours::Verdict::Rejected) => EntryState::Rejected,
-        }
+        EntryState::of(self.decision.as_ref().map(|decision| decision.verdict))
     }
 
     /// True when `line` is this record's content (an idempotent resubmission).

@@ -4,7 +4,7 @@ use serde::Serialize;
 use tracing::instrument;
 
 use super::settlement::settlement_lock_key;
-use super::{Clock, RequestContext, read_scoped, scoped_contract};
+use super::{Clock, RequestContext, mutate_scoped, read_scoped, scoped_contract};
 use crate::domain::names::{contract_name, hourly_rate_name, intercedent_name};
 use crate::domain::{
     Action, Contract, ContractId, ContractTerms, Intercedent, IntercedentId, Lifecycle, NewHourlyRate, NewIntercedent,
@@ -146,14 +146,11 @@ impl ContractService {
             rates: RateSchedule::new(rates),
             create_time: now,
         };
-        let context = context.clone();
-        self.store
-            .mutate(mutation, move |connection| {
-                scoped_contract(connection, &context, &intercedent.contract_id)?;
-                rows::insert_intercedent(connection, &intercedent)?;
-                Ok(Applied::changed(intercedent_name(&intercedent.contract_id, &intercedent.id), intercedent))
-            })
-            .await
+        mutate_scoped(&self.store, context, mutation, intercedent.contract_id.clone(), move |connection, _, _| {
+            rows::insert_intercedent(connection, &intercedent)?;
+            Ok(Applied::changed(intercedent_name(&intercedent.contract_id, &intercedent.id), intercedent))
+        })
+        .await
     }
 
     /// Reads an intercedent with its rates.
@@ -212,37 +209,34 @@ impl ContractService {
         let rate =
             RecordedRate { effective_date: command.rate.effective_date, rate: command.rate.rate, create_time: now };
         let CreateHourlyRate { contract, intercedent, .. } = command;
-        let context = context.clone();
-        self.store
-            .mutate(mutation, move |connection| {
-                scoped_contract(connection, &context, &contract)?;
-                let current = rows::get_intercedent(connection, &contract, &intercedent)?;
-                if current.rates.has_rate_effective_on(rate.effective_date) {
-                    return Err(Error::AlreadyExists {
-                        resource: hourly_rate_name(&contract, &intercedent, rate.effective_date),
-                    });
-                }
-                // A rate prices every hour from its date up to the next rate (R3): never hours a
-                // statement settled. The settlement lock orders this against a settlement.
-                lock_keys(connection, [settlement_lock_key(&contract).as_str()])?;
-                let until = current.rates.next_change_after(rate.effective_date);
-                if let Some(settled) =
-                    statements::last_settled_work_date(connection, &contract, &intercedent, rate.effective_date, until)?
-                {
-                    return Err(Error::precondition(
-                        "RATE_IN_SETTLED_PERIOD",
-                        hourly_rate_name(&contract, &intercedent, rate.effective_date),
-                        format!(
-                            "hours of {} worked up to {settled} are settled at the rate then in force; date the \
+        mutate_scoped(&self.store, context, mutation, contract.clone(), move |connection, _, _| {
+            let current = rows::get_intercedent(connection, &contract, &intercedent)?;
+            if current.rates.has_rate_effective_on(rate.effective_date) {
+                return Err(Error::AlreadyExists {
+                    resource: hourly_rate_name(&contract, &intercedent, rate.effective_date),
+                });
+            }
+            // A rate prices every hour from its date up to the next rate (R3): never hours a
+            // statement settled. The settlement lock orders this against a settlement.
+            lock_keys(connection, [settlement_lock_key(&contract).as_str()])?;
+            let until = current.rates.next_change_after(rate.effective_date);
+            if let Some(settled) =
+                statements::last_settled_work_date(connection, &contract, &intercedent, rate.effective_date, until)?
+            {
+                return Err(Error::precondition(
+                    "RATE_IN_SETTLED_PERIOD",
+                    hourly_rate_name(&contract, &intercedent, rate.effective_date),
+                    format!(
+                        "hours of {} worked up to {settled} are settled at the rate then in force; date the \
                              new rate after {settled}",
-                            intercedent.as_str()
-                        ),
-                    ));
-                }
-                rows::insert_rate(connection, &contract, &intercedent, &rate)?;
-                Ok(Applied::changed(hourly_rate_name(&contract, &intercedent, rate.effective_date), rate))
-            })
-            .await
+                        intercedent.as_str()
+                    ),
+                ));
+            }
+            rows::insert_rate(connection, &contract, &intercedent, &rate)?;
+            Ok(Applied::changed(hourly_rate_name(&contract, &intercedent, rate.effective_date), rate))
+        })
+        .await
     }
 }
 

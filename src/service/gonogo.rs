@@ -6,7 +6,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tracing::instrument;
 
-use super::{Clock, RequestContext, read_scoped, scoped_contract};
+use super::{Clock, RequestContext, mutate_scoped, read_scoped};
 use crate::domain::audit::canonical_json;
 use crate::domain::gonogo::{PeriodFigures, Verdict, evaluate};
 use crate::domain::hours::EntryState;
@@ -109,45 +109,42 @@ impl GoNoGoService {
             &command,
             now,
         )?;
-        let context = context.clone();
-        self.store
-            .mutate(mutation, move |connection| {
-                let contract = scoped_contract(connection, &context, &command.contract)?;
-                let checkpoint = command.checkpoint;
-                let name = evaluation_name(&contract.id, checkpoint);
-                if !contract.checkpoints().contains(&checkpoint) {
-                    return Err(Error::InvalidArgument(Violations::single(
-                        "checkpoint",
-                        format!(
-                            "{checkpoint} is not a go/no-go checkpoint of {} (every 6 months from its start)",
-                            contract_name(&contract.id)
-                        ),
-                    )));
-                }
-                if checkpoint > super::dutch_today(now) {
-                    return Err(Error::precondition(
-                        "CHECKPOINT_NOT_REACHED",
-                        name,
-                        format!("{checkpoint} has not been reached"),
-                    ));
-                }
-                let figures = period_figures(connection, &contract, checkpoint)?;
-                let candidates = pool::pool(connection, &contract.id, checkpoint)?;
-                let evaluation = evaluate(&contract, checkpoint, &figures, &candidates)
-                    .map_err(|detail| Error::internal("evaluating a checkpoint", detail))?;
-                let content = canonical_json(&evaluation).context("encoding an evaluation")?;
-                let stored = StoredEvaluation {
-                    contract_id: contract.id.clone(),
-                    evaluation,
-                    content_sha256: hex(&Sha256::digest(content.as_bytes())),
-                    evaluated_by: context.principal.subject.clone(),
-                    create_time: now,
-                    decisions: Vec::new(),
-                };
-                rows::insert_evaluation(connection, &stored, &content)?;
-                Ok(Applied::changed(name, stored))
-            })
-            .await
+        mutate_scoped(&self.store, context, mutation, command.contract.clone(), move |connection, context, contract| {
+            let checkpoint = command.checkpoint;
+            let name = evaluation_name(&contract.id, checkpoint);
+            if !contract.checkpoints().contains(&checkpoint) {
+                return Err(Error::InvalidArgument(Violations::single(
+                    "checkpoint",
+                    format!(
+                        "{checkpoint} is not a go/no-go checkpoint of {} (every 6 months from its start)",
+                        contract_name(&contract.id)
+                    ),
+                )));
+            }
+            if checkpoint > super::dutch_today(now) {
+                return Err(Error::precondition(
+                    "CHECKPOINT_NOT_REACHED",
+                    name,
+                    format!("{checkpoint} has not been reached"),
+                ));
+            }
+            let figures = period_figures(connection, &contract, checkpoint)?;
+            let candidates = pool::pool(connection, &contract.id, checkpoint)?;
+            let evaluation = evaluate(&contract, checkpoint, &figures, &candidates)
+                .map_err(|detail| Error::internal("evaluating a checkpoint", detail))?;
+            let content = canonical_json(&evaluation).context("encoding an evaluation")?;
+            let stored = StoredEvaluation {
+                contract_id: contract.id.clone(),
+                evaluation,
+                content_sha256: hex(&Sha256::digest(content.as_bytes())),
+                evaluated_by: context.principal.subject.clone(),
+                create_time: now,
+                decisions: Vec::new(),
+            };
+            rows::insert_evaluation(connection, &stored, &content)?;
+            Ok(Applied::changed(name, stored))
+        })
+        .await
     }
 
     /// Records a party's decision on an evaluated checkpoint; a no-go ends the contract on the
@@ -170,40 +167,37 @@ impl GoNoGoService {
             &command,
             now,
         )?;
-        let context = context.clone();
-        self.store
-            .mutate(mutation, move |connection| {
-                let contract = scoped_contract(connection, &context, &command.contract)?;
-                lock_keys(connection, [contract_name(&contract.id).as_str()])?;
-                rows::get_evaluation(connection, &contract.id, command.checkpoint)?;
-                let decision = PartyDecision {
-                    party,
-                    verdict: command.verdict,
-                    reasons: command.reasons,
-                    decided_by: context.principal.subject.clone(),
-                    decide_time: now,
-                };
-                rows::insert_decision(connection, &contract.id, command.checkpoint, &decision)?;
-                if decision.verdict == Verdict::NoGo && contract.lifecycle.ended_on.is_none() {
-                    let last_day = command
-                        .checkpoint
-                        .pred_opt()
-                        .ok_or_else(|| Error::internal("ending a contract", "no day before the checkpoint"))?;
-                    let detail = format!("no-go of {} at {}", party.as_str(), command.checkpoint);
-                    contracts::insert_contract_event(
-                        connection,
-                        &contract.id,
-                        ContractChange::Ended,
-                        last_day,
-                        &detail,
-                        &context.principal.subject,
-                        now,
-                    )?;
-                }
-                let stored = rows::get_evaluation(connection, &contract.id, command.checkpoint)?;
-                Ok(Applied::changed(evaluation_name(&contract.id, command.checkpoint), stored))
-            })
-            .await
+        mutate_scoped(&self.store, context, mutation, command.contract.clone(), move |connection, context, contract| {
+            lock_keys(connection, [contract_name(&contract.id).as_str()])?;
+            rows::get_evaluation(connection, &contract.id, command.checkpoint)?;
+            let decision = PartyDecision {
+                party,
+                verdict: command.verdict,
+                reasons: command.reasons,
+                decided_by: context.principal.subject.clone(),
+                decide_time: now,
+            };
+            rows::insert_decision(connection, &contract.id, command.checkpoint, &decision)?;
+            if decision.verdict == Verdict::NoGo && contract.lifecycle.ended_on.is_none() {
+                let last_day = command
+                    .checkpoint
+                    .pred_opt()
+                    .ok_or_else(|| Error::internal("ending a contract", "no day before the checkpoint"))?;
+                let detail = format!("no-go of {} at {}", party.as_str(), command.checkpoint);
+                contracts::insert_contract_event(
+                    connection,
+                    &contract.id,
+                    ContractChange::Ended,
+                    last_day,
+                    &detail,
+                    &context.principal.subject,
+                    now,
+                )?;
+            }
+            let stored = rows::get_evaluation(connection, &contract.id, command.checkpoint)?;
+            Ok(Applied::changed(evaluation_name(&contract.id, command.checkpoint), stored))
+        })
+        .await
     }
 
     /// Reads an evaluation with its decisions.
@@ -236,44 +230,38 @@ impl GoNoGoService {
             &command,
             now,
         )?;
-        let context = context.clone();
-        self.store
-            .mutate(mutation, move |connection| {
-                let contract = scoped_contract(connection, &context, &command.contract)?;
-                let name = contract_name(&contract.id);
-                let refuse =
-                    |description: String| Error::precondition("EXTENSION_NOT_AVAILABLE", name.clone(), description);
-                let term_end =
-                    contract.terms.end_date().ok_or_else(|| Error::internal("extending a contract", "no term end"))?;
-                if contract.terms.extension_option_months() == 0 {
-                    return Err(refuse("the contract has no extension option".to_owned()));
-                }
-                if contract.lifecycle.extended {
-                    return Err(refuse(
-                        "the extension option was exercised before; it can be exercised once".to_owned(),
-                    ));
-                }
-                if let Some(ended) = contract.lifecycle.ended_on {
-                    return Err(refuse(format!("the contract ended on {ended} after a no-go")));
-                }
-                if super::dutch_today(now) > term_end {
-                    return Err(refuse(format!("the term ended on {term_end}; the option is exercised before that")));
-                }
-                let from = term_end
-                    .succ_opt()
-                    .ok_or_else(|| Error::internal("extending a contract", "no day after the term"))?;
-                contracts::insert_contract_event(
-                    connection,
-                    &contract.id,
-                    ContractChange::Extended,
-                    from,
-                    "extension option exercised",
-                    &context.principal.subject,
-                    now,
-                )?;
-                let extended = contracts::get_contract(connection, &contract.id)?;
-                Ok(Applied::changed(name, extended))
-            })
-            .await
+        mutate_scoped(&self.store, context, mutation, command.contract.clone(), move |connection, context, contract| {
+            let name = contract_name(&contract.id);
+            let refuse =
+                |description: String| Error::precondition("EXTENSION_NOT_AVAILABLE", name.clone(), description);
+            let term_end =
+                contract.terms.end_date().ok_or_else(|| Error::internal("extending a contract", "no term end"))?;
+            if contract.terms.extension_option_months() == 0 {
+                return Err(refuse("the contract has no extension option".to_owned()));
+            }
+            if contract.lifecycle.extended {
+                return Err(refuse("the extension option was exercised before; it can be exercised once".to_owned()));
+            }
+            if let Some(ended) = contract.lifecycle.ended_on {
+                return Err(refuse(format!("the contract ended on {ended} after a no-go")));
+            }
+            if super::dutch_today(now) > term_end {
+                return Err(refuse(format!("the term ended on {term_end}; the option is exercised before that")));
+            }
+            let from =
+                term_end.succ_opt().ok_or_else(|| Error::internal("extending a contract", "no day after the term"))?;
+            contracts::insert_contract_event(
+                connection,
+                &contract.id,
+                ContractChange::Extended,
+                from,
+                "extension option exercised",
+                &context.principal.subject,
+                now,
+            )?;
+            let extended = contracts::get_contract(connection, &contract.id)?;
+            Ok(Applied::changed(name, extended))
+        })
+        .await
     }
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use tracing::instrument;
 
-use super::{Clock, RequestContext, dutch_today, read_scoped, scoped_contract};
+use super::{Clock, RequestContext, dutch_today, mutate_scoped, read_scoped, scoped_contract};
 use crate::domain::hours::{
     CorrectionLine, Decision, EntryFilter, HourEntry, HourLine, LineOutcome, StateTotals, Verdict, check_correction,
     check_decision, check_lines, totals_by_state,
@@ -131,69 +131,60 @@ impl HoursService {
         let now = self.clock.now();
         let mutation =
             Mutation::new(context.principal.clone(), command.request_id.clone(), Action::SubmitHours, &command, now)?;
-        let context = context.clone();
-        self.store
-            .mutate(mutation, move |connection| {
-                let contract = scoped_contract(connection, &context, &command.contract)?;
-                let intercedents: BTreeSet<&IntercedentId> =
-                    command.lines.iter().map(|line| &line.intercedent).collect();
-                let keys: Vec<String> = intercedents.iter().map(|id| day_lock_key(&contract.id, id)).collect();
-                lock_keys(connection, keys.iter().map(String::as_str))?;
-                let days: Vec<(IntercedentId, NaiveDate)> =
-                    command.lines.iter().map(|line| (line.intercedent.clone(), line.work_date)).collect();
-                let references: Vec<LineReference> =
-                    command.lines.iter().map(|line| line.line_reference.clone()).collect();
-                let recorded = rows::recorded_for(connection, &contract.id, &days, &references)?;
-                let lines = command.lines.into_iter().enumerate().collect();
-                let outcomes = check_lines(&contract, dutch_today(now), lines, &recorded)?;
-                let mut new = Vec::new();
-                let mut answer = Vec::with_capacity(outcomes.len());
-                let mut settled: HashMap<NaiveDate, bool> = HashMap::new();
-                for outcome in outcomes {
-                    let entry = match outcome {
-                        LineOutcome::Recorded(entry) => *entry,
-                        LineOutcome::New(line) => {
-                            let period = period_of(&contract, line.work_date)?;
-                            let entry = HourEntry {
-                                contract_id: contract.id.clone(),
-                                id: line.line_reference,
-                                intercedent: line.intercedent,
-                                work_date: line.work_date,
-                                period_start: period.start,
-                                minutes: line.minutes,
-                                note: line.note,
-                                corrects: None,
-                                late: match settled.get(&period.start) {
-                                    Some(&late) => late,
-                                    None => {
-                                        let late = crate::storage::statements::period_is_settled(
-                                            connection,
-                                            &contract.id,
-                                            period.start,
-                                        )?;
-                                        settled.insert(period.start, late);
-                                        late
-                                    }
-                                },
-                                submitted_by: context.principal.subject.clone(),
-                                submit_time: now,
-                                decision: None,
-                            };
-                            new.push(entry.clone());
-                            entry
-                        }
-                    };
-                    answer.push(entry);
-                }
-                rows::insert_entries(connection, &new)?;
-                let resource = format!("{}/hourEntries", contract_name(&contract.id));
-                Ok(if new.is_empty() {
-                    Applied::unchanged(resource, answer)
-                } else {
-                    Applied::changed(resource, answer)
-                })
-            })
-            .await
+        mutate_scoped(&self.store, context, mutation, command.contract.clone(), move |connection, context, contract| {
+            let intercedents: BTreeSet<&IntercedentId> = command.lines.iter().map(|line| &line.intercedent).collect();
+            let keys: Vec<String> = intercedents.iter().map(|id| day_lock_key(&contract.id, id)).collect();
+            lock_keys(connection, keys.iter().map(String::as_str))?;
+            let days: Vec<(IntercedentId, NaiveDate)> =
+                command.lines.iter().map(|line| (line.intercedent.clone(), line.work_date)).collect();
+            let references: Vec<LineReference> = command.lines.iter().map(|line| line.line_reference.clone()).collect();
+            let recorded = rows::recorded_for(connection, &contract.id, &days, &references)?;
+            let lines = command.lines.into_iter().enumerate().collect();
+            let outcomes = check_lines(&contract, dutch_today(now), lines, &recorded)?;
+            let mut new = Vec::new();
+            let mut answer = Vec::with_capacity(outcomes.len());
+            let mut settled: HashMap<NaiveDate, bool> = HashMap::new();
+            for outcome in outcomes {
+                let entry = match outcome {
+                    LineOutcome::Recorded(entry) => *entry,
+                    LineOutcome::New(line) => {
+                        let period = period_of(&contract, line.work_date)?;
+                        let entry = HourEntry {
+                            contract_id: contract.id.clone(),
+                            id: line.line_reference,
+                            intercedent: line.intercedent,
+                            work_date: line.work_date,
+                            period_start: period.start,
+                            minutes: line.minutes,
+                            note: line.note,
+                            corrects: None,
+                            late: match settled.get(&period.start) {
+                                Some(&late) => late,
+                                None => {
+                                    let late = crate::storage::statements::period_is_settled(
+                                        connection,
+                                        &contract.id,
+                                        period.start,
+                                    )?;
+                                    settled.insert(period.start, late);
+                                    late
+                                }
+                            },
+                            submitted_by: context.principal.subject.clone(),
+                            submit_time: now,
+                            decision: None,
+                        };
+                        new.push(entry.clone());
+                        entry
+                    }
+                };
+                answer.push(entry);
+            }
+            rows::insert_entries(connection, &new)?;
+            let resource = format!("{}/hourEntries", contract_name(&contract.id));
+            Ok(if new.is_empty() { Applied::unchanged(resource, answer) } else { Applied::changed(resource, answer) })
+        })
+        .await
     }
 
     /// Explains a submission refused for malformed lines: adds what the contract and the
@@ -243,61 +234,54 @@ impl HoursService {
         let now = self.clock.now();
         let mutation =
             Mutation::new(context.principal.clone(), command.request_id.clone(), Action::CorrectHours, &command, now)?;
-        let context = context.clone();
-        self.store
-            .mutate(mutation, move |connection| {
-                let contract = scoped_contract(connection, &context, &command.contract)?;
-                let line = command.line;
-                let original = rows::get_entry(connection, &contract.id, &line.corrects)?;
-                lock_keys(connection, [day_lock_key(&contract.id, &original.intercedent).as_str()])?;
-                let name = hour_entry_name(&contract.id, &line.line_reference);
-                if let Some(existing) =
-                    rows::get_entries(connection, &contract.id, std::slice::from_ref(&line.line_reference))?.pop()
-                {
-                    let same = existing.corrects.as_ref() == Some(&line.corrects)
-                        && existing.minutes == line.minutes
-                        && existing.note == line.note;
-                    if same {
-                        return Ok(Applied::unchanged(name, existing));
-                    }
-                    return Err(Error::InvalidArgument(Violations::single(
-                        "line_reference",
-                        format!(
-                            "{} was used before for other content; a line reference names one line",
-                            line.line_reference.as_str()
-                        ),
-                    )));
+        mutate_scoped(&self.store, context, mutation, command.contract.clone(), move |connection, context, contract| {
+            let line = command.line;
+            let original = rows::get_entry(connection, &contract.id, &line.corrects)?;
+            lock_keys(connection, [day_lock_key(&contract.id, &original.intercedent).as_str()])?;
+            let name = hour_entry_name(&contract.id, &line.line_reference);
+            if let Some(existing) =
+                rows::get_entries(connection, &contract.id, std::slice::from_ref(&line.line_reference))?.pop()
+            {
+                let same = existing.corrects.as_ref() == Some(&line.corrects)
+                    && existing.minutes == line.minutes
+                    && existing.note == line.note;
+                if same {
+                    return Ok(Applied::unchanged(name, existing));
                 }
-                let net = rows::net_minutes_lower_bound(connection, &contract.id, &original.id)?;
-                let day_of = (original.intercedent.clone(), original.work_date);
-                let day = rows::day_minutes(connection, &contract.id, std::slice::from_ref(&day_of))?
-                    .get(&day_of)
-                    .copied()
-                    .unwrap_or(0);
-                check_correction(&original, net, day, &line)
-                    .map_err(|refused| Error::FailedPrecondition(vec![refusal(&contract.id, &original.id, refused)]))?;
-                let entry = HourEntry {
-                    contract_id: contract.id.clone(),
-                    id: line.line_reference,
-                    intercedent: original.intercedent,
-                    work_date: original.work_date,
-                    period_start: original.period_start,
-                    minutes: line.minutes,
-                    note: line.note,
-                    corrects: Some(original.id),
-                    late: crate::storage::statements::period_is_settled(
-                        connection,
-                        &contract.id,
-                        original.period_start,
-                    )?,
-                    submitted_by: context.principal.subject.clone(),
-                    submit_time: now,
-                    decision: None,
-                };
-                rows::insert_entries(connection, std::slice::from_ref(&entry))?;
-                Ok(Applied::changed(name, entry))
-            })
-            .await
+                return Err(Error::InvalidArgument(Violations::single(
+                    "line_reference",
+                    format!(
+                        "{} was used before for other content; a line reference names one line",
+                        line.line_reference.as_str()
+                    ),
+                )));
+            }
+            let net = rows::net_minutes_lower_bound(connection, &contract.id, &original.id)?;
+            let day_of = (original.intercedent.clone(), original.work_date);
+            let day = rows::day_minutes(connection, &contract.id, std::slice::from_ref(&day_of))?
+                .get(&day_of)
+                .copied()
+                .unwrap_or(0);
+            check_correction(&original, net, day, &line)
+                .map_err(|refused| Error::FailedPrecondition(vec![refusal(&contract.id, &original.id, refused)]))?;
+            let entry = HourEntry {
+                contract_id: contract.id.clone(),
+                id: line.line_reference,
+                intercedent: original.intercedent,
+                work_date: original.work_date,
+                period_start: original.period_start,
+                minutes: line.minutes,
+                note: line.note,
+                corrects: Some(original.id),
+                late: crate::storage::statements::period_is_settled(connection, &contract.id, original.period_start)?,
+                submitted_by: context.principal.subject.clone(),
+                submit_time: now,
+                decision: None,
+            };
+            rows::insert_entries(connection, std::slice::from_ref(&entry))?;
+            Ok(Applied::changed(name, entry))
+        })
+        .await
     }
 
     /// Verifies submitted entries of one contract, all or nothing.
@@ -310,15 +294,12 @@ impl HoursService {
         let now = self.clock.now();
         let mutation =
             Mutation::new(context.principal.clone(), command.request_id.clone(), Action::VerifyHours, &command, now)?;
-        let context = context.clone();
-        self.store
-            .mutate(mutation, move |connection| {
-                let contract = scoped_contract(connection, &context, &command.contract)?;
-                let entries =
-                    self::decide(connection, &context, &contract, &command.entries, Verdict::Verified, None, now)?;
-                Ok(Applied::changed(format!("{}/hourEntries", contract_name(&contract.id)), entries))
-            })
-            .await
+        mutate_scoped(&self.store, context, mutation, command.contract.clone(), move |connection, context, contract| {
+            let entries =
+                self::decide(connection, context, &contract, &command.entries, Verdict::Verified, None, now)?;
+            Ok(Applied::changed(format!("{}/hourEntries", contract_name(&contract.id)), entries))
+        })
+        .await
     }
 
     /// Rejects a submitted entry.
@@ -330,17 +311,14 @@ impl HoursService {
         let now = self.clock.now();
         let mutation =
             Mutation::new(context.principal.clone(), command.request_id.clone(), Action::RejectHours, &command, now)?;
-        let context = context.clone();
-        self.store
-            .mutate(mutation, move |connection| {
-                let contract = scoped_contract(connection, &context, &command.contract)?;
-                let ids = std::slice::from_ref(&command.entry);
-                let mut entries =
-                    decide(connection, &context, &contract, ids, Verdict::Rejected, Some(command.reason), now)?;
-                let entry = entries.pop().ok_or_else(|| Error::internal("rejecting an entry", "no entry decided"))?;
-                Ok(Applied::changed(hour_entry_name(&contract.id, &entry.id), entry))
-            })
-            .await
+        mutate_scoped(&self.store, context, mutation, command.contract.clone(), move |connection, context, contract| {
+            let ids = std::slice::from_ref(&command.entry);
+            let mut entries =
+                decide(connection, context, &contract, ids, Verdict::Rejected, Some(command.reason), now)?;
+            let entry = entries.pop().ok_or_else(|| Error::internal("rejecting an entry", "no entry decided"))?;
+            Ok(Applied::changed(hour_entry_name(&contract.id, &entry.id), entry))
+        })
+        .await
     }
 
     /// Reads an entry.

@@ -104,6 +104,34 @@ where
         .await
 }
 
+/// A change to one contract in the caller's scope: the store's transactional core
+/// ([`Store::mutate`](crate::storage::Store::mutate)) around `apply`, which gets the contract
+/// read under that scope.
+///
+/// # Errors
+/// What `apply` returns, the contract's refusal, or what the transactional core refuses.
+pub(crate) async fn mutate_scoped<R, F>(
+    store: &crate::storage::Store,
+    context: &RequestContext,
+    mutation: crate::storage::Mutation,
+    contract: ContractId,
+    apply: F,
+) -> Result<R, Error>
+where
+    R: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+    F: FnOnce(&mut AnyConnection, &RequestContext, Contract) -> Result<crate::storage::Applied<R>, Error>
+        + Send
+        + 'static,
+{
+    let context = context.clone();
+    store
+        .mutate(mutation, move |connection| {
+            let contract = scoped_contract(connection, &context, &contract)?;
+            apply(connection, &context, contract)
+        })
+        .await
+}
+
 /// The settlement period of `contract` that starts on `start`.
 ///
 /// # Errors

@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use tracing::instrument;
 
-use super::{Clock, RequestContext, read_scoped, scoped_contract};
+use super::{Clock, RequestContext, mutate_scoped, read_scoped};
 use crate::domain::names::candidate_name;
 use crate::domain::pool::{
     Candidate, CandidateEvent, Composition, NewCandidate, NewEvent, SocialResults, composition, motivated_intake,
@@ -95,30 +95,27 @@ impl PoolService {
             &command,
             now,
         )?;
-        let context = context.clone();
-        self.store
-            .mutate(mutation, move |connection| {
-                let contract = scoped_contract(connection, &context, &command.contract)?;
-                let new = command.candidate;
-                if new.registration_date > super::dutch_today(now) {
-                    return Err(Error::InvalidArgument(Violations::single(
-                        "candidate.registration_date",
-                        format!("{} is in the future", new.registration_date),
-                    )));
-                }
-                let candidate = Candidate {
-                    contract_id: contract.id.clone(),
-                    id: new.id,
-                    arrangement: new.arrangement,
-                    registration_date: new.registration_date,
-                    registered_by: context.principal.subject.clone(),
-                    create_time: now,
-                    events: Vec::new(),
-                };
-                rows::insert_candidate(connection, &candidate)?;
-                Ok(Applied::changed(candidate_name(&contract.id, &candidate.id), candidate))
-            })
-            .await
+        mutate_scoped(&self.store, context, mutation, command.contract.clone(), move |connection, context, contract| {
+            let new = command.candidate;
+            if new.registration_date > super::dutch_today(now) {
+                return Err(Error::InvalidArgument(Violations::single(
+                    "candidate.registration_date",
+                    format!("{} is in the future", new.registration_date),
+                )));
+            }
+            let candidate = Candidate {
+                contract_id: contract.id.clone(),
+                id: new.id,
+                arrangement: new.arrangement,
+                registration_date: new.registration_date,
+                registered_by: context.principal.subject.clone(),
+                create_time: now,
+                events: Vec::new(),
+            };
+            rows::insert_candidate(connection, &candidate)?;
+            Ok(Applied::changed(candidate_name(&contract.id, &candidate.id), candidate))
+        })
+        .await
     }
 
     /// Records an event of a candidate.
@@ -140,29 +137,26 @@ impl PoolService {
             &command,
             now,
         )?;
-        let context = context.clone();
-        self.store
-            .mutate(mutation, move |connection| {
-                let contract = scoped_contract(connection, &context, &command.contract)?;
-                let name = candidate_name(&contract.id, &command.candidate);
-                lock_keys(connection, [name.as_str()])?;
-                let mut candidate = rows::get_candidate(connection, &contract.id, &command.candidate)?;
-                candidate
-                    .check_event(&command.event, super::dutch_today(now))
-                    .map_err(|description| Error::precondition("CANDIDATE_STORY", name.clone(), description))?;
-                let event = CandidateEvent {
-                    kind: command.event.kind,
-                    date: command.event.date,
-                    detail: command.event.detail,
-                    recorded_by: context.principal.subject.clone(),
-                    record_time: now,
-                };
-                rows::insert_event(connection, &candidate, &event)?;
-                candidate.events.push(event);
-                candidate.events.sort_by_key(|event| event.date);
-                Ok(Applied::changed(name, candidate))
-            })
-            .await
+        mutate_scoped(&self.store, context, mutation, command.contract.clone(), move |connection, context, contract| {
+            let name = candidate_name(&contract.id, &command.candidate);
+            lock_keys(connection, [name.as_str()])?;
+            let mut candidate = rows::get_candidate(connection, &contract.id, &command.candidate)?;
+            candidate
+                .check_event(&command.event, super::dutch_today(now))
+                .map_err(|description| Error::precondition("CANDIDATE_STORY", name.clone(), description))?;
+            let event = CandidateEvent {
+                kind: command.event.kind,
+                date: command.event.date,
+                detail: command.event.detail,
+                recorded_by: context.principal.subject.clone(),
+                record_time: now,
+            };
+            rows::insert_event(connection, &candidate, &event)?;
+            candidate.events.push(event);
+            candidate.events.sort_by_key(|event| event.date);
+            Ok(Applied::changed(name, candidate))
+        })
+        .await
     }
 
     /// Reads a candidate.

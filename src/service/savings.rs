@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use tracing::instrument;
 
-use super::{Clock, RequestContext, read_scoped, scoped_contract};
+use super::{Clock, RequestContext, mutate_scoped, read_scoped};
 use crate::domain::hours::{Decision, EntryState, Refusal, Verdict};
 use crate::domain::names::{contract_name, savings_name};
 use crate::domain::savings::{
@@ -104,44 +104,41 @@ impl SavingsService {
         let party = party_of(context)?;
         let mutation =
             Mutation::new(context.principal.clone(), command.request_id.clone(), Action::SubmitSavings, &command, now)?;
-        let context = context.clone();
-        self.store
-            .mutate(mutation, move |connection| {
-                let contract = scoped_contract(connection, &context, &command.contract)?;
-                let line = command.line;
-                let today = super::dutch_today(now);
-                check_savings_period(&contract, today, line.period_start)
-                    .map_err(|problem| Error::InvalidArgument(Violations::single("savings.period_start", problem)))?;
-                let name = savings_name(&contract.id, &line.source_reference);
-                lock_keys(connection, [name.as_str()])?;
-                if let Some(existing) =
-                    rows::get_records(connection, &contract.id, std::slice::from_ref(&line.source_reference))?.pop()
-                {
-                    if existing.same_line_as(&line) {
-                        return Ok(Applied::unchanged(name, existing));
-                    }
-                    return Err(reused(&line.source_reference));
+        mutate_scoped(&self.store, context, mutation, command.contract.clone(), move |connection, context, contract| {
+            let line = command.line;
+            let today = super::dutch_today(now);
+            check_savings_period(&contract, today, line.period_start)
+                .map_err(|problem| Error::InvalidArgument(Violations::single("savings.period_start", problem)))?;
+            let name = savings_name(&contract.id, &line.source_reference);
+            lock_keys(connection, [name.as_str()])?;
+            if let Some(existing) =
+                rows::get_records(connection, &contract.id, std::slice::from_ref(&line.source_reference))?.pop()
+            {
+                if existing.same_line_as(&line) {
+                    return Ok(Applied::unchanged(name, existing));
                 }
-                let record = SavingsRecord {
-                    contract_id: contract.id.clone(),
-                    id: line.source_reference,
-                    period_start: line.period_start,
-                    amount: line.amount,
-                    kind: line.kind,
-                    candidate: line.candidate,
-                    certainty: line.certainty,
-                    note: line.note,
-                    corrects: None,
-                    late: period_is_settled(connection, &contract.id, line.period_start)?,
-                    submitted_by: context.principal.subject.clone(),
-                    submitted_party: party,
-                    submit_time: now,
-                    decision: None,
-                };
-                rows::insert_record(connection, &record)?;
-                Ok(Applied::changed(name, record))
-            })
-            .await
+                return Err(reused(&line.source_reference));
+            }
+            let record = SavingsRecord {
+                contract_id: contract.id.clone(),
+                id: line.source_reference,
+                period_start: line.period_start,
+                amount: line.amount,
+                kind: line.kind,
+                candidate: line.candidate,
+                certainty: line.certainty,
+                note: line.note,
+                corrects: None,
+                late: period_is_settled(connection, &contract.id, line.period_start)?,
+                submitted_by: context.principal.subject.clone(),
+                submitted_party: party,
+                submit_time: now,
+                decision: None,
+            };
+            rows::insert_record(connection, &record)?;
+            Ok(Applied::changed(name, record))
+        })
+        .await
     }
 
     /// Corrects a verified record with a signed amount.
@@ -160,50 +157,46 @@ impl SavingsService {
             &command,
             now,
         )?;
-        let context = context.clone();
-        self.store
-            .mutate(mutation, move |connection| {
-                let contract = scoped_contract(connection, &context, &command.contract)?;
-                let correction = command.correction;
-                lock_keys(connection, [savings_name(&contract.id, &correction.corrects).as_str()])?;
-                let original = rows::get_record(connection, &contract.id, &correction.corrects)?;
-                let name = savings_name(&contract.id, &correction.source_reference);
-                if let Some(existing) =
-                    rows::get_records(connection, &contract.id, std::slice::from_ref(&correction.source_reference))?
-                        .pop()
-                {
-                    let same = existing.corrects.as_ref() == Some(&correction.corrects)
-                        && existing.amount == correction.amount
-                        && existing.note == correction.note;
-                    return if same {
-                        Ok(Applied::unchanged(name, existing))
-                    } else {
-                        Err(reused(&correction.source_reference))
-                    };
-                }
-                let net = rows::net_amount_lower_bound(connection, &contract.id, &original.id)?;
-                check_savings_correction(&original, net, &correction)
-                    .map_err(|why| Error::FailedPrecondition(vec![refusal(&contract.id, &original.id, why)]))?;
-                let record = SavingsRecord {
-                    contract_id: contract.id.clone(),
-                    id: correction.source_reference,
-                    period_start: original.period_start,
-                    amount: correction.amount,
-                    kind: original.kind,
-                    candidate: original.candidate.clone(),
-                    certainty: original.certainty,
-                    note: correction.note,
-                    corrects: Some(original.id),
-                    late: period_is_settled(connection, &contract.id, original.period_start)?,
-                    submitted_by: context.principal.subject.clone(),
-                    submitted_party: party,
-                    submit_time: now,
-                    decision: None,
+        mutate_scoped(&self.store, context, mutation, command.contract.clone(), move |connection, context, contract| {
+            let correction = command.correction;
+            lock_keys(connection, [savings_name(&contract.id, &correction.corrects).as_str()])?;
+            let original = rows::get_record(connection, &contract.id, &correction.corrects)?;
+            let name = savings_name(&contract.id, &correction.source_reference);
+            if let Some(existing) =
+                rows::get_records(connection, &contract.id, std::slice::from_ref(&correction.source_reference))?.pop()
+            {
+                let same = existing.corrects.as_ref() == Some(&correction.corrects)
+                    && existing.amount == correction.amount
+                    && existing.note == correction.note;
+                return if same {
+                    Ok(Applied::unchanged(name, existing))
+                } else {
+                    Err(reused(&correction.source_reference))
                 };
-                rows::insert_record(connection, &record)?;
-                Ok(Applied::changed(name, record))
-            })
-            .await
+            }
+            let net = rows::net_amount_lower_bound(connection, &contract.id, &original.id)?;
+            check_savings_correction(&original, net, &correction)
+                .map_err(|why| Error::FailedPrecondition(vec![refusal(&contract.id, &original.id, why)]))?;
+            let record = SavingsRecord {
+                contract_id: contract.id.clone(),
+                id: correction.source_reference,
+                period_start: original.period_start,
+                amount: correction.amount,
+                kind: original.kind,
+                candidate: original.candidate.clone(),
+                certainty: original.certainty,
+                note: correction.note,
+                corrects: Some(original.id),
+                late: period_is_settled(connection, &contract.id, original.period_start)?,
+                submitted_by: context.principal.subject.clone(),
+                submitted_party: party,
+                submit_time: now,
+                decision: None,
+            };
+            rows::insert_record(connection, &record)?;
+            Ok(Applied::changed(name, record))
+        })
+        .await
     }
 
     /// Verifies (no reason) or rejects (with a reason) records, all or nothing.
@@ -220,15 +213,12 @@ impl SavingsService {
             Some(_) => (Action::RejectSavings, Verdict::Rejected),
         };
         let mutation = Mutation::new(context.principal.clone(), command.request_id.clone(), action, &command, now)?;
-        let context = context.clone();
-        self.store
-            .mutate(mutation, move |connection| {
-                let contract = scoped_contract(connection, &context, &command.contract)?;
-                let records =
-                    decide(connection, &context, party, &contract, &command.records, verdict, command.reason, now)?;
-                Ok(Applied::changed(format!("{}/savings", contract_name(&contract.id)), records))
-            })
-            .await
+        mutate_scoped(&self.store, context, mutation, command.contract.clone(), move |connection, context, contract| {
+            let records =
+                decide(connection, context, party, &contract, &command.records, verdict, command.reason, now)?;
+            Ok(Applied::changed(format!("{}/savings", contract_name(&contract.id)), records))
+        })
+        .await
     }
 
     /// Reads a record.

@@ -6,7 +6,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tracing::instrument;
 
-use super::{Clock, RequestContext, read_scoped, scoped_contract};
+use super::{Clock, RequestContext, mutate_scoped, read_scoped};
 use crate::domain::audit::canonical_json;
 use crate::domain::hours::{CostLine, RatedMinutes, cost_lines};
 use crate::domain::names::statement_name;
@@ -67,11 +67,12 @@ impl SettlementService {
         let now = self.clock.now();
         let mutation =
             Mutation::new(context.principal.clone(), command.request_id.clone(), Action::SettlePeriod, &command, now)?;
-        let context = context.clone();
-        let stored = self
-            .store
-            .mutate(mutation, move |connection| {
-                let contract = scoped_contract(connection, &context, &command.contract)?;
+        let stored = mutate_scoped(
+            &self.store,
+            context,
+            mutation,
+            command.contract.clone(),
+            move |connection, context, contract| {
                 // One settlement of a contract at a time, across replicas.
                 lock_keys(connection, [settlement_lock_key(&contract.id).as_str()])?;
                 let terms = &contract.terms;
@@ -99,8 +100,9 @@ impl SettlementService {
                 rows::insert_inputs(connection, &contract.id, InputKind::Savings, &savings_ids, period.start)?;
                 tracing::debug!(hour_entries = hour_ids.len(), savings_records = savings_ids.len(), "inputs taken in");
                 Ok(Applied::changed(name, stored))
-            })
-            .await?;
+            },
+        )
+        .await?;
         let statement = &stored.statement;
         tracing::info!(
             statement.number = statement.number.as_str(),

@@ -398,11 +398,7 @@ pub fn period_day_sums(
         .context("summing hour entries")?;
     rows.into_iter()
         .map(|(verdict, intercedent, work_date, minutes, entries)| {
-            let state = match verdict.as_deref().map(Verdict::parse).transpose().map_err(corrupt)? {
-                None => EntryState::Submitted,
-                Some(Verdict::Verified) => EntryState::Verified,
-                Some(Verdict::Rejected) => EntryState::Rejected,
-            };
+            let state = EntryState::of(verdict.as_deref().map(Verdict::parse).transpose().map_err(corrupt)?);
             Ok(DaySum {
                 state,
                 intercedent: IntercedentId::parse(&intercedent).map_err(corrupt)?,

@@ -319,23 +319,16 @@ pub fn period_sums(
         ))
         .load(connection)
         .context("summing savings")?;
-    EntryState::ALL
-        .iter()
-        .map(|&state| {
-            let mut records = 0;
-            let mut cents = 0_i64;
-            for (verdict, count, sum) in &rows {
-                let row_state = match verdict.as_deref().map(Verdict::parse).transpose().map_err(corrupt)? {
-                    None => EntryState::Submitted,
-                    Some(Verdict::Verified) => EntryState::Verified,
-                    Some(Verdict::Rejected) => EntryState::Rejected,
-                };
-                if row_state == state {
-                    records += count;
-                    cents = cents.saturating_add(sum.unwrap_or(0));
-                }
-            }
-            Ok((state, records, Cents::from_stored(cents)))
-        })
-        .collect()
+    let mut by_state: Vec<(EntryState, i64, Cents)> =
+        EntryState::ALL.iter().map(|&state| (state, 0, Cents::ZERO)).collect();
+    for (verdict, count, sum) in rows {
+        let state = EntryState::of(verdict.as_deref().map(Verdict::parse).transpose().map_err(corrupt)?);
+        if let Some((_, records, amount)) = by_state.iter_mut().find(|(each, _, _)| *each == state) {
+            *records += count;
+            *amount = amount
+                .checked_add(Cents::from_stored(sum.unwrap_or(0)))
+                .ok_or_else(|| Error::internal("summing savings", "an amount overflows"))?;
+        }
+    }
+    Ok(by_state)
 }
