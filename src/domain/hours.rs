@@ -100,6 +100,16 @@ pub fn parse_note(raw: &str) -> Result<String, String> {
     }
 }
 
+/// A note that must say something (a rejection's reason, a decision's reasons): as
+/// [`parse_note`], and not blank; `required` says what it must hold.
+///
+/// # Errors
+/// The violated bound, or ``is required: {required}``.
+pub fn parse_required_note(raw: &str, required: &str) -> Result<String, String> {
+    let note = parse_note(raw)?;
+    if note.trim().is_empty() { Err(format!("is required: {required}")) } else { Ok(note) }
+}
+
 impl HourLine {
     /// Checks a line on its own; fields are named relative to the line.
     ///

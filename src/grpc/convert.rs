@@ -4,7 +4,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 use super::api;
 use super::proto::google::r#type::Date;
-use crate::domain::hours::CostLine;
+use crate::domain::hours::{CostLine, Decision, EntryState};
 use crate::domain::names::intercedent_name;
 use crate::domain::pool::{Composition, SocialResults};
 use crate::domain::{ContractId, RawDate};
@@ -95,4 +95,30 @@ pub(crate) fn cost_line_message(contract: &ContractId, line: &CostLine) -> api::
         minutes: line.minutes.get(),
         cost_cents: line.cost.cents(),
     }
+}
+
+/// A state filter of a listing: unspecified (0) filters nothing; otherwise the state that
+/// `message` puts on the wire as `raw`.
+pub(crate) fn state_filter<M: Into<i32>>(
+    raw: i32,
+    message: impl Fn(EntryState) -> M,
+) -> Result<Option<EntryState>, String> {
+    if raw == 0 {
+        return Ok(None);
+    }
+    EntryState::ALL
+        .into_iter()
+        .find(|&state| message(state).into() == raw)
+        .map(Some)
+        .ok_or_else(|| format!("is not a known state: {raw}"))
+}
+
+/// The decision fields of an hour entry or a savings record: who decided, when, and why it
+/// was rejected (all empty while undecided).
+pub(crate) fn decision_fields(decision: Option<&Decision>) -> (String, Option<prost_types::Timestamp>, String) {
+    (
+        decision.map(|decision| decision.decided_by.clone()).unwrap_or_default(),
+        decision.map(|decision| timestamp(decision.decide_time)),
+        decision.and_then(|decision| decision.reason.clone()).unwrap_or_default(),
+    )
 }

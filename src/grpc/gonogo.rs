@@ -7,7 +7,7 @@ use super::api::go_no_go_service_server::GoNoGoService as GoNoGoServiceApi;
 use super::contracts::{context, contract_message, invalid};
 use super::convert::{composition_message, count, date, raw_date, social_results_message, timestamp};
 use crate::domain::gonogo::Verdict;
-use crate::domain::hours::parse_note;
+use crate::domain::hours::parse_required_note;
 use crate::domain::names::{evaluation_name, parse_contract_name, parse_evaluation_name};
 use crate::domain::{RequestId, Violations, parse_date};
 use crate::service::{DecideGoNoGo, EvaluateCheckpoint, ExerciseExtension, GoNoGoService};
@@ -134,16 +134,7 @@ impl GoNoGoServiceApi for GoNoGoApi {
                 _ => Err("is required: GO_NO_GO_VERDICT_GO or GO_NO_GO_VERDICT_NO_GO".to_owned()),
             },
         );
-        let reasons = v.check(
-            "reasons",
-            parse_note(&message.reasons).and_then(|reasons| {
-                if reasons.trim().is_empty() {
-                    Err("is required: the reasons for the decision".to_owned())
-                } else {
-                    Ok(reasons)
-                }
-            }),
-        );
+        let reasons = v.check("reasons", parse_required_note(&message.reasons, "the reasons for the decision"));
         let (Some(request_id), Some((contract, checkpoint)), Some(verdict), Some(reasons)) =
             (request_id, evaluation, verdict, reasons)
         else {

@@ -5,10 +5,10 @@ use tonic::{Request, Response, Status};
 use super::api;
 use super::api::hours_service_server::HoursService as HoursServiceApi;
 use super::contracts::{context, invalid};
-use super::convert::{cost_line_message, date, distinct_names, raw_date, timestamp};
+use super::convert::{cost_line_message, date, decision_fields, distinct_names, raw_date, state_filter, timestamp};
 use crate::domain::hours::{
     CorrectionLine, DECISIONS_PER_CALL_MAX, EntryFilter, EntryState, HOUR_LINES_PER_BATCH_MAX, HourEntry, HourLine,
-    HourLineInput, StateTotals, TimeKind, parse_note,
+    HourLineInput, StateTotals, TimeKind, parse_required_note,
 };
 use crate::domain::names::{
     contract_name, hour_entry_name, intercedent_name, parse_contract_name, parse_hour_entry_name,
@@ -49,18 +49,8 @@ fn state_message(state: EntryState) -> api::HourEntryState {
     }
 }
 
-fn state_filter(raw: i32) -> Result<Option<EntryState>, String> {
-    match api::HourEntryState::try_from(raw) {
-        Ok(api::HourEntryState::Unspecified) => Ok(None),
-        Ok(api::HourEntryState::Submitted) => Ok(Some(EntryState::Submitted)),
-        Ok(api::HourEntryState::Verified) => Ok(Some(EntryState::Verified)),
-        Ok(api::HourEntryState::Rejected) => Ok(Some(EntryState::Rejected)),
-        Err(_) => Err(format!("is not a known state: {raw}")),
-    }
-}
-
 fn entry_message(entry: &HourEntry) -> api::HourEntry {
-    let decision = entry.decision.as_ref();
+    let (decided_by, decide_time, rejection_reason) = decision_fields(entry.decision.as_ref());
     api::HourEntry {
         name: hour_entry_name(&entry.contract_id, &entry.id),
         intercedent: intercedent_name(&entry.contract_id, &entry.intercedent),
@@ -74,9 +64,9 @@ fn entry_message(entry: &HourEntry) -> api::HourEntry {
         late: entry.late,
         submitted_by: entry.submitted_by.clone(),
         submit_time: Some(timestamp(entry.submit_time)),
-        decided_by: decision.map(|decision| decision.decided_by.clone()).unwrap_or_default(),
-        decide_time: decision.map(|decision| timestamp(decision.decide_time)),
-        rejection_reason: decision.and_then(|decision| decision.reason.clone()).unwrap_or_default(),
+        decided_by,
+        decide_time,
+        rejection_reason,
     }
 }
 
@@ -182,16 +172,7 @@ impl TryFrom<api::RejectHoursRequest> for RejectHours {
         let mut v = Violations::new();
         let request_id = v.check("request_id", RequestId::parse(&request.request_id));
         let entry = v.check("entry", parse_hour_entry_name(&request.entry));
-        let reason = v.check(
-            "reason",
-            parse_note(&request.reason).and_then(|reason| {
-                if reason.trim().is_empty() {
-                    Err("is required: say why the entry is rejected".to_owned())
-                } else {
-                    Ok(reason)
-                }
-            }),
-        );
+        let reason = v.check("reason", parse_required_note(&request.reason, "say why the entry is rejected"));
         match (request_id, entry, reason) {
             (Some(request_id), Some((contract, entry)), Some(reason)) if v.is_empty() => {
                 Ok(RejectHours { request_id, contract, entry, reason })
@@ -277,7 +258,7 @@ impl HoursServiceApi for HoursApi {
             None => Some(None),
             Some(period_start) => v.check("period_start", parse_date(raw_date(Some(period_start)))).map(Some),
         };
-        let state = v.check("state", state_filter(message.state));
+        let state = v.check("state", state_filter(message.state, state_message));
         let page =
             PageRequest::parse(message.page_size.into(), &message.page_token).map_err(|errors| v.merge(errors)).ok();
         let (Some(contract), Some(intercedent), Some(period_start), Some(state), Some(page)) =

@@ -5,8 +5,8 @@ use tonic::{Request, Response, Status};
 use super::api;
 use super::api::savings_service_server::SavingsService as SavingsServiceApi;
 use super::contracts::{context, invalid};
-use super::convert::{date, distinct_names, raw_date, timestamp};
-use crate::domain::hours::{DECISIONS_PER_CALL_MAX, EntryState, parse_note};
+use super::convert::{date, decision_fields, distinct_names, raw_date, state_filter, timestamp};
+use crate::domain::hours::{DECISIONS_PER_CALL_MAX, EntryState, parse_required_note};
 use crate::domain::names::{contract_name, parse_contract_name, parse_savings_name, savings_name};
 use crate::domain::savings::{Certainty, SavingsCorrection, SavingsInput, SavingsKind, SavingsLine, SavingsRecord};
 use crate::domain::{PageRequest, RequestId, Violations, parse_date};
@@ -51,18 +51,8 @@ fn state_message(state: EntryState) -> api::SavingsState {
     }
 }
 
-fn state_filter(raw: i32) -> Result<Option<EntryState>, String> {
-    match api::SavingsState::try_from(raw) {
-        Ok(api::SavingsState::Unspecified) => Ok(None),
-        Ok(api::SavingsState::Submitted) => Ok(Some(EntryState::Submitted)),
-        Ok(api::SavingsState::Verified) => Ok(Some(EntryState::Verified)),
-        Ok(api::SavingsState::Rejected) => Ok(Some(EntryState::Rejected)),
-        Err(_) => Err(format!("is not a known state: {raw}")),
-    }
-}
-
 fn record_message(record: &SavingsRecord) -> api::SavingsRecord {
-    let decision = record.decision.as_ref();
+    let (decided_by, decide_time, rejection_reason) = decision_fields(record.decision.as_ref());
     api::SavingsRecord {
         name: savings_name(&record.contract_id, &record.id),
         period_start: Some(date(record.period_start)),
@@ -86,9 +76,9 @@ fn record_message(record: &SavingsRecord) -> api::SavingsRecord {
         submitted_by: record.submitted_by.clone(),
         submitted_party: record.submitted_party.as_str().to_owned(),
         submit_time: Some(timestamp(record.submit_time)),
-        decided_by: decision.map(|decision| decision.decided_by.clone()).unwrap_or_default(),
-        decide_time: decision.map(|decision| timestamp(decision.decide_time)),
-        rejection_reason: decision.and_then(|decision| decision.reason.clone()).unwrap_or_default(),
+        decided_by,
+        decide_time,
+        rejection_reason,
     }
 }
 
@@ -206,16 +196,7 @@ impl SavingsServiceApi for SavingsApi {
         let mut v = Violations::new();
         let request_id = v.check("request_id", RequestId::parse(&message.request_id));
         let record = v.check("savings", parse_savings_name(&message.savings));
-        let reason = v.check(
-            "reason",
-            parse_note(&message.reason).and_then(|reason| {
-                if reason.trim().is_empty() {
-                    Err("is required: say why the record is rejected".to_owned())
-                } else {
-                    Ok(reason)
-                }
-            }),
-        );
+        let reason = v.check("reason", parse_required_note(&message.reason, "say why the record is rejected"));
         let (Some(request_id), Some((contract, id)), Some(reason)) = (request_id, record, reason) else {
             return Err(invalid(v));
         };
@@ -249,7 +230,7 @@ impl SavingsServiceApi for SavingsApi {
             None => Some(None),
             Some(period_start) => v.check("period_start", parse_date(raw_date(Some(period_start)))).map(Some),
         };
-        let state = v.check("state", state_filter(message.state));
+        let state = v.check("state", state_filter(message.state, state_message));
         let page =
             PageRequest::parse(message.page_size.into(), &message.page_token).map_err(|errors| v.merge(errors)).ok();
         let (Some(contract), Some(period_start), Some(state), Some(page)) = (contract, period_start, state, page)

@@ -295,8 +295,7 @@ impl HoursService {
         let mutation =
             Mutation::new(context.principal.clone(), command.request_id.clone(), Action::VerifyHours, &command, now)?;
         mutate_scoped(&self.store, context, mutation, command.contract.clone(), move |connection, context, contract| {
-            let entries =
-                self::decide(connection, context, &contract, &command.entries, Verdict::Verified, None, now)?;
+            let entries = self::decide(connection, context, &contract, &command.entries, Verdict::Verified, None, now)?;
             Ok(Applied::changed(format!("{}/hourEntries", contract_name(&contract.id)), entries))
         })
         .await
