@@ -4,16 +4,15 @@ use tonic::{Request, Response, Status};
 
 use super::api;
 use super::api::contract_service_server::ContractService as ContractServiceApi;
-use super::convert::{count, date, raw_date, timestamp};
+use super::convert::{context, count, date, invalid, raw_date, timestamp};
 use crate::domain::names::{
     contract_name, hourly_rate_name, intercedent_name, parse_contract_name, parse_intercedent_name,
 };
 use crate::domain::{
     Contract, ContractId, ContractTerms, ContractTermsInput, HourlyRateInput, Intercedent, IntercedentId,
-    NewHourlyRate, NewIntercedent, PageRequest, Principal, RecordedRate, RequestId, RiskShiftMode, Violations,
+    NewHourlyRate, NewIntercedent, PageRequest, RecordedRate, RequestId, RiskShiftMode, Violations,
 };
-use crate::error::Error;
-use crate::service::{ContractService, CreateContract, CreateHourlyRate, CreateIntercedent, RequestContext};
+use crate::service::{ContractService, CreateContract, CreateHourlyRate, CreateIntercedent};
 
 /// The gRPC face of [`ContractService`].
 #[derive(Debug, Clone)]
@@ -27,17 +26,6 @@ impl ContractApi {
     pub fn new(service: ContractService) -> ContractApi {
         ContractApi { service }
     }
-}
-
-/// The caller of a request, as the access layer admitted it.
-pub(super) fn context<T>(request: &Request<T>) -> Result<RequestContext, Status> {
-    request.extensions().get::<Principal>().cloned().map(|principal| RequestContext { principal }).ok_or_else(|| {
-        Status::from(Error::internal("reading the caller", "no principal: the access layer did not run"))
-    })
-}
-
-pub(super) fn invalid(violations: Violations) -> Status {
-    Status::from(Error::InvalidArgument(violations))
 }
 
 fn risk_shift_mode(raw: i32) -> Option<RiskShiftMode> {

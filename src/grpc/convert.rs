@@ -1,13 +1,28 @@
 //! Conversions between wire shapes and domain values that several methods share.
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use tonic::{Request, Status};
 
 use super::api;
 use super::proto::google::r#type::Date;
 use crate::domain::hours::{CostLine, Decision, EntryState};
 use crate::domain::names::intercedent_name;
 use crate::domain::pool::{Composition, SocialResults};
-use crate::domain::{ContractId, RawDate};
+use crate::domain::{ContractId, Principal, RawDate, Violations};
+use crate::error::Error;
+use crate::service::RequestContext;
+
+/// The caller of a request, as the access layer admitted it.
+pub(super) fn context<T>(request: &Request<T>) -> Result<RequestContext, Status> {
+    request.extensions().get::<Principal>().cloned().map(|principal| RequestContext { principal }).ok_or_else(|| {
+        Status::from(Error::internal("reading the caller", "no principal: the access layer did not run"))
+    })
+}
+
+/// A refusal of bad input, naming every violated field.
+pub(super) fn invalid(violations: Violations) -> Status {
+    Status::from(Error::InvalidArgument(violations))
+}
 
 /// A wire date as the domain's unchecked date.
 pub(super) fn raw_date(date: Option<Date>) -> Option<RawDate> {

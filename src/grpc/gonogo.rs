@@ -4,8 +4,8 @@ use tonic::{Request, Response, Status};
 
 use super::api;
 use super::api::go_no_go_service_server::GoNoGoService as GoNoGoServiceApi;
-use super::contracts::{context, contract_message, invalid};
-use super::convert::{composition_message, count, date, raw_date, social_results_message, timestamp};
+use super::contracts::contract_message;
+use super::convert::{composition_message, context, count, date, invalid, raw_date, social_results_message, timestamp};
 use crate::domain::gonogo::Verdict;
 use crate::domain::hours::parse_required_note;
 use crate::domain::names::{evaluation_name, parse_contract_name, parse_evaluation_name};

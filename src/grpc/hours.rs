@@ -4,8 +4,9 @@ use tonic::{Request, Response, Status};
 
 use super::api;
 use super::api::hours_service_server::HoursService as HoursServiceApi;
-use super::contracts::{context, invalid};
-use super::convert::{cost_line_message, date, decision_fields, distinct_names, raw_date, state_filter, timestamp};
+use super::convert::{
+    context, cost_line_message, date, decision_fields, distinct_names, invalid, raw_date, state_filter, timestamp,
+};
 use crate::domain::hours::{
     CorrectionLine, DECISIONS_PER_CALL_MAX, EntryFilter, EntryState, HOUR_LINES_PER_BATCH_MAX, HourEntry, HourLine,
     HourLineInput, StateTotals, TimeKind, parse_required_note,

@@ -4,8 +4,7 @@ use tonic::{Request, Response, Status};
 
 use super::api;
 use super::api::pool_service_server::PoolService as PoolServiceApi;
-use super::contracts::{context, invalid};
-use super::convert::{composition_message, count, date, raw_date, social_results_message, timestamp};
+use super::convert::{composition_message, context, count, date, invalid, raw_date, social_results_message, timestamp};
 use crate::domain::names::{candidate_name, parse_candidate_name, parse_contract_name};
 use crate::domain::pool::{Candidate, EventKind, NewCandidate, NewEvent};
 use crate::domain::{ContractId, PageRequest, RequestId, Violations, parse_date};

@@ -4,8 +4,7 @@ use tonic::{Request, Response, Status};
 
 use super::api;
 use super::api::savings_service_server::SavingsService as SavingsServiceApi;
-use super::contracts::{context, invalid};
-use super::convert::{date, decision_fields, distinct_names, raw_date, state_filter, timestamp};
+use super::convert::{context, date, decision_fields, distinct_names, invalid, raw_date, state_filter, timestamp};
 use crate::domain::hours::{DECISIONS_PER_CALL_MAX, EntryState, parse_required_note};
 use crate::domain::names::{contract_name, parse_contract_name, parse_savings_name, savings_name};
 use crate::domain::savings::{Certainty, SavingsCorrection, SavingsInput, SavingsKind, SavingsLine, SavingsRecord};

@@ -4,8 +4,7 @@ use tonic::{Request, Response, Status};
 
 use super::api;
 use super::api::settlement_service_server::SettlementService as SettlementServiceApi;
-use super::contracts::{context, invalid};
-use super::convert::{composition_message, cost_line_message, count, date, raw_date, timestamp};
+use super::convert::{composition_message, context, cost_line_message, count, date, invalid, raw_date, timestamp};
 use crate::domain::names::{hour_entry_name, parse_contract_name, parse_statement_name, savings_name, statement_name};
 use crate::domain::settlement::Statement;
 use crate::domain::{Cents, PageRequest, RequestId, Violations, parse_date};
