@@ -4,7 +4,7 @@ use tonic::{Request, Response, Status};
 
 use super::api;
 use super::api::contract_service_server::ContractService as ContractServiceApi;
-use super::convert::{context, count, date, invalid, raw_date, timestamp};
+use super::convert::{context, count, date, invalid, parent_and_page, raw_date, timestamp};
 use crate::domain::names::{
     contract_name, hourly_rate_name, intercedent_name, parse_contract_name, parse_intercedent_name,
 };
@@ -244,13 +244,7 @@ impl ContractServiceApi for ContractApi {
     ) -> Result<Response<api::ListIntercedentsResponse>, Status> {
         let context = context(&request)?;
         let message = request.get_ref();
-        let mut v = Violations::new();
-        let contract = v.check("parent", parse_contract_name(&message.parent));
-        let page =
-            PageRequest::parse(message.page_size.into(), &message.page_token).map_err(|errors| v.merge(errors)).ok();
-        let (Some(contract), Some(page)) = (contract, page) else {
-            return Err(invalid(v));
-        };
+        let (contract, page) = parent_and_page(&message.parent, message.page_size, &message.page_token)?;
         let page = self.service.list_intercedents(&context, contract, page).await?;
         Ok(Response::new(api::ListIntercedentsResponse {
             intercedents: page.items.iter().map(intercedent_message).collect(),

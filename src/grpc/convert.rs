@@ -6,9 +6,9 @@ use tonic::{Request, Status};
 use super::api;
 use super::proto::google::r#type::Date;
 use crate::domain::hours::{CostLine, Decision, EntryState};
-use crate::domain::names::intercedent_name;
+use crate::domain::names::{intercedent_name, parse_contract_name};
 use crate::domain::pool::{Composition, SocialResults};
-use crate::domain::{ContractId, Principal, RawDate, Violations};
+use crate::domain::{ContractId, PageRequest, Principal, RawDate, Violations, parse_date};
 use crate::error::Error;
 use crate::service::RequestContext;
 
@@ -22,6 +22,32 @@ pub(super) fn context<T>(request: &Request<T>) -> Result<RequestContext, Status>
 /// A refusal of bad input, naming every violated field.
 pub(super) fn invalid(violations: Violations) -> Status {
     Status::from(Error::InvalidArgument(violations))
+}
+
+/// The contract and page of a listing request, or every violation at once.
+pub(super) fn parent_and_page(
+    parent: &str,
+    page_size: i32,
+    page_token: &str,
+) -> Result<(ContractId, PageRequest), Status> {
+    let mut v = Violations::new();
+    let contract = v.check("parent", parse_contract_name(parent));
+    let page = PageRequest::parse(page_size.into(), page_token).map_err(|errors| v.merge(errors)).ok();
+    match (contract, page) {
+        (Some(contract), Some(page)) => Ok((contract, page)),
+        _ => Err(invalid(v)),
+    }
+}
+
+/// The contract and first day of a period of a per-period request, or every violation at once.
+pub(super) fn parent_and_period(parent: &str, period_start: Option<Date>) -> Result<(ContractId, NaiveDate), Status> {
+    let mut v = Violations::new();
+    let contract = v.check("parent", parse_contract_name(parent));
+    let period_start = v.check("period_start", parse_date(raw_date(period_start)));
+    match (contract, period_start) {
+        (Some(contract), Some(period_start)) => Ok((contract, period_start)),
+        _ => Err(invalid(v)),
+    }
 }
 
 /// A wire date as the domain's unchecked date.

@@ -5,7 +5,8 @@ use tonic::{Request, Response, Status};
 use super::api;
 use super::api::hours_service_server::HoursService as HoursServiceApi;
 use super::convert::{
-    context, cost_line_message, date, decision_fields, distinct_names, invalid, raw_date, state_filter, timestamp,
+    context, cost_line_message, date, decision_fields, distinct_names, invalid, parent_and_period, raw_date,
+    state_filter, timestamp,
 };
 use crate::domain::hours::{
     CorrectionLine, DECISIONS_PER_CALL_MAX, EntryFilter, EntryState, HOUR_LINES_PER_BATCH_MAX, HourEntry, HourLine,
@@ -281,12 +282,7 @@ impl HoursServiceApi for HoursApi {
     ) -> Result<Response<api::HoursTotals>, Status> {
         let context = context(&request)?;
         let message = request.get_ref();
-        let mut v = Violations::new();
-        let contract = v.check("parent", parse_contract_name(&message.parent));
-        let period_start = v.check("period_start", parse_date(raw_date(message.period_start)));
-        let (Some(contract), Some(period_start)) = (contract, period_start) else {
-            return Err(invalid(v));
-        };
+        let (contract, period_start) = parent_and_period(&message.parent, message.period_start)?;
         let totals = self.service.totals(&context, contract.clone(), period_start).await?;
         Ok(Response::new(api::HoursTotals {
             contract: contract_name(&contract),

@@ -4,10 +4,12 @@ use tonic::{Request, Response, Status};
 
 use super::api;
 use super::api::pool_service_server::PoolService as PoolServiceApi;
-use super::convert::{composition_message, context, count, date, invalid, raw_date, social_results_message, timestamp};
+use super::convert::{
+    composition_message, context, count, date, invalid, parent_and_page, raw_date, social_results_message, timestamp,
+};
 use crate::domain::names::{candidate_name, parse_candidate_name, parse_contract_name};
 use crate::domain::pool::{Candidate, EventKind, NewCandidate, NewEvent};
-use crate::domain::{ContractId, PageRequest, RequestId, Violations, parse_date};
+use crate::domain::{ContractId, RequestId, Violations, parse_date};
 use crate::service::{PoolService, RecordCandidateEvent, RegisterCandidate};
 
 /// The gRPC face of [`PoolService`].
@@ -153,13 +155,7 @@ impl PoolServiceApi for PoolApi {
     ) -> Result<Response<api::ListCandidatesResponse>, Status> {
         let context = context(&request)?;
         let message = request.get_ref();
-        let mut v = Violations::new();
-        let contract = v.check("parent", parse_contract_name(&message.parent));
-        let page =
-            PageRequest::parse(message.page_size.into(), &message.page_token).map_err(|errors| v.merge(errors)).ok();
-        let (Some(contract), Some(page)) = (contract, page) else {
-            return Err(invalid(v));
-        };
+        let (contract, page) = parent_and_page(&message.parent, message.page_size, &message.page_token)?;
         let page = self.service.list(&context, contract, page).await?;
         Ok(Response::new(api::ListCandidatesResponse {
             candidates: page.items.iter().map(candidate_message).collect(),

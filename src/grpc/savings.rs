@@ -4,7 +4,9 @@ use tonic::{Request, Response, Status};
 
 use super::api;
 use super::api::savings_service_server::SavingsService as SavingsServiceApi;
-use super::convert::{context, date, decision_fields, distinct_names, invalid, raw_date, state_filter, timestamp};
+use super::convert::{
+    context, date, decision_fields, distinct_names, invalid, parent_and_period, raw_date, state_filter, timestamp,
+};
 use crate::domain::hours::{DECISIONS_PER_CALL_MAX, EntryState, parse_required_note};
 use crate::domain::names::{contract_name, parse_contract_name, parse_savings_name, savings_name};
 use crate::domain::savings::{Certainty, SavingsCorrection, SavingsInput, SavingsKind, SavingsLine, SavingsRecord};
@@ -249,12 +251,7 @@ impl SavingsServiceApi for SavingsApi {
     ) -> Result<Response<api::SavingsTotals>, Status> {
         let context = context(&request)?;
         let message = request.get_ref();
-        let mut v = Violations::new();
-        let contract = v.check("parent", parse_contract_name(&message.parent));
-        let period_start = v.check("period_start", parse_date(raw_date(message.period_start)));
-        let (Some(contract), Some(period_start)) = (contract, period_start) else {
-            return Err(invalid(v));
-        };
+        let (contract, period_start) = parent_and_period(&message.parent, message.period_start)?;
         let totals = self.service.totals(&context, contract.clone(), period_start).await?;
         Ok(Response::new(api::SavingsTotals {
             contract: contract_name(&contract),

@@ -4,10 +4,13 @@ use tonic::{Request, Response, Status};
 
 use super::api;
 use super::api::settlement_service_server::SettlementService as SettlementServiceApi;
-use super::convert::{composition_message, context, cost_line_message, count, date, invalid, raw_date, timestamp};
+use super::convert::{
+    composition_message, context, cost_line_message, count, date, invalid, parent_and_page, parent_and_period,
+    raw_date, timestamp,
+};
 use crate::domain::names::{hour_entry_name, parse_contract_name, parse_statement_name, savings_name, statement_name};
 use crate::domain::settlement::Statement;
-use crate::domain::{Cents, PageRequest, RequestId, Violations, parse_date};
+use crate::domain::{Cents, RequestId, Violations, parse_date};
 use crate::service::{SettlePeriod, SettlementService};
 use crate::storage::statements::StoredStatement;
 
@@ -146,12 +149,7 @@ impl SettlementServiceApi for SettlementApi {
     ) -> Result<Response<api::Statement>, Status> {
         let context = context(&request)?;
         let message = request.get_ref();
-        let mut v = Violations::new();
-        let contract = v.check("parent", parse_contract_name(&message.parent));
-        let period_start = v.check("period_start", parse_date(raw_date(message.period_start)));
-        let (Some(contract), Some(period_start)) = (contract, period_start) else {
-            return Err(invalid(v));
-        };
+        let (contract, period_start) = parent_and_period(&message.parent, message.period_start)?;
         let statement = self.service.preview(&context, contract, period_start).await?;
         Ok(Response::new(statement_message(&statement)))
     }
@@ -205,13 +203,7 @@ impl SettlementServiceApi for SettlementApi {
     ) -> Result<Response<api::ListStatementsResponse>, Status> {
         let context = context(&request)?;
         let message = request.get_ref();
-        let mut v = Violations::new();
-        let contract = v.check("parent", parse_contract_name(&message.parent));
-        let page =
-            PageRequest::parse(message.page_size.into(), &message.page_token).map_err(|errors| v.merge(errors)).ok();
-        let (Some(contract), Some(page)) = (contract, page) else {
-            return Err(invalid(v));
-        };
+        let (contract, page) = parent_and_page(&message.parent, message.page_size, &message.page_token)?;
         let page = self.service.list(&context, contract, page).await?;
         Ok(Response::new(api::ListStatementsResponse {
             statements: page.items.iter().map(|stored| issued_message(stored, None)).collect(),
