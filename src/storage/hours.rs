@@ -272,8 +272,7 @@ pub fn get_entry(
         .ok_or_else(|| Error::NotFound { resource: hour_entry_name(contract, id) })
 }
 
-/// Records one decision on each of `ids`: one multi-row INSERT per chunk on PostgreSQL, a
-/// prepared single-row INSERT each in-process on SQLite.
+/// Records one decision on each of `ids` (see `insert_decisions!`).
 ///
 /// # Errors
 /// A storage fault (a second decision on one entry is refused by the primary key).
@@ -283,28 +282,7 @@ pub fn insert_decisions(
     ids: &[LineReference],
     decision: &Decision,
 ) -> Result<(), Error> {
-    let decide_time = to_stored_time(decision.decide_time);
-    let rows: Vec<_> = ids
-        .iter()
-        .map(|id| {
-            (
-                hour_decisions::contract_id.eq(contract.as_str()),
-                hour_decisions::entry_id.eq(id.as_str()),
-                hour_decisions::verdict.eq(decision.verdict.as_str()),
-                hour_decisions::decided_by.eq(decision.decided_by.as_str()),
-                hour_decisions::decide_time.eq(decide_time),
-                hour_decisions::reason.eq(decision.reason.as_deref()),
-            )
-        })
-        .collect();
-    let inserted = match connection {
-        AnyConnection::Postgresql(pg) => rows
-            .chunks(super::INSERT_CHUNK_ROWS)
-            .try_for_each(|chunk| diesel::insert_into(hour_decisions::table).values(chunk).execute(pg).map(drop)),
-        AnyConnection::Sqlite(sqlite) => rows
-            .iter()
-            .try_for_each(|row| diesel::insert_into(hour_decisions::table).values(*row).execute(sqlite).map(drop)),
-    };
+    let inserted = insert_decisions!(connection, hour_decisions, entry_id, contract, ids, decision);
     inserted.context("recording decisions")
 }
 

@@ -6,6 +6,37 @@
 //! writes go through a pool of exactly one connection (one writer; readers use WAL snapshots),
 //! because concurrent SQLite writers at `synchronous=FULL` starve each other.
 
+/// The body of `insert_decisions` for a decisions table whose input column is `$input`: one
+/// decision on each id, as one multi-row INSERT per chunk on PostgreSQL, a prepared single-row
+/// INSERT each in-process on SQLite.
+macro_rules! insert_decisions {
+    ($connection:expr, $table:ident, $input:ident, $contract:expr, $ids:expr, $decision:expr) => {{
+        let decision: &crate::domain::hours::Decision = $decision;
+        let decide_time = $crate::storage::to_stored_time(decision.decide_time);
+        let rows: Vec<_> = $ids
+            .iter()
+            .map(|id| {
+                (
+                    $table::contract_id.eq($contract.as_str()),
+                    $table::$input.eq(id.as_str()),
+                    $table::verdict.eq(decision.verdict.as_str()),
+                    $table::decided_by.eq(decision.decided_by.as_str()),
+                    $table::decide_time.eq(decide_time),
+                    $table::reason.eq(decision.reason.as_deref()),
+                )
+            })
+            .collect();
+        match $connection {
+            AnyConnection::Postgresql(pg) => rows
+                .chunks($crate::storage::INSERT_CHUNK_ROWS)
+                .try_for_each(|chunk| diesel::insert_into($table::table).values(chunk).execute(pg).map(drop)),
+            AnyConnection::Sqlite(sqlite) => rows
+                .iter()
+                .try_for_each(|row| diesel::insert_into($table::table).values(*row).execute(sqlite).map(drop)),
+        }
+    }};
+}
+
 pub mod audit;
 mod connection;
 pub mod contracts;

@@ -199,8 +199,7 @@ pub fn get_record(
         .ok_or_else(|| Error::NotFound { resource: savings_name(contract, id) })
 }
 
-/// Records one decision on each of `ids`: one multi-row INSERT per chunk on PostgreSQL, a
-/// prepared single-row INSERT each in-process on SQLite.
+/// Records one decision on each of `ids` (see `insert_decisions!`).
 ///
 /// # Errors
 /// A storage fault (a second decision on one record is refused by the primary key).
@@ -210,28 +209,7 @@ pub fn insert_decisions(
     ids: &[LineReference],
     decision: &Decision,
 ) -> Result<(), Error> {
-    let decide_time = to_stored_time(decision.decide_time);
-    let rows: Vec<_> = ids
-        .iter()
-        .map(|id| {
-            (
-                savings_decisions::contract_id.eq(contract.as_str()),
-                savings_decisions::record_id.eq(id.as_str()),
-                savings_decisions::verdict.eq(decision.verdict.as_str()),
-                savings_decisions::decided_by.eq(decision.decided_by.as_str()),
-                savings_decisions::decide_time.eq(decide_time),
-                savings_decisions::reason.eq(decision.reason.as_deref()),
-            )
-        })
-        .collect();
-    let inserted = match connection {
-        AnyConnection::Postgresql(pg) => rows
-            .chunks(super::INSERT_CHUNK_ROWS)
-            .try_for_each(|chunk| diesel::insert_into(savings_decisions::table).values(chunk).execute(pg).map(drop)),
-        AnyConnection::Sqlite(sqlite) => rows
-            .iter()
-            .try_for_each(|row| diesel::insert_into(savings_decisions::table).values(*row).execute(sqlite).map(drop)),
-    };
+    let inserted = insert_decisions!(connection, savings_decisions, record_id, contract, ids, decision);
     inserted.context("recording decisions on savings")
 }
 
