@@ -2,14 +2,15 @@
 //! as pure functions of the verified figures.
 
 use chrono::{Months, NaiveDate};
-use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
+use super::allocation::{Allocation, IntakeOutcome, allocate};
 use super::pool::{Candidate, Composition, SocialResults, composition, social_results};
-use super::settlement::IntakeOutcome;
-use super::{Cents, Contract, Period, RiskShiftMode};
+use super::savings::Party;
+use super::{Cents, Contract, ContractId, Period};
 
-/// The verified figures of one settlement period.
+/// The verified figures of one settlement period, as its statements say (and, for inputs no
+/// statement took in yet, as the next statement would price them): one truth per figure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeriodFigures {
     /// The period.
@@ -18,54 +19,6 @@ pub struct PeriodFigures {
     pub cost: Cents,
     /// Verified savings.
     pub savings: Cents,
-}
-
-/// How a window's intercedent cost is charged (R4) and its uncovered rest allocated (R5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Allocation {
-    /// The available result: `max(0, savings − fees)`.
-    pub result: Cents,
-    /// The cost charged against the result: `min(cost, result)`.
-    pub covered: Cents,
-    /// The cost the result does not cover.
-    pub uncovered: Cents,
-    /// The part of it that shifts to the municipality (intake below the minimum).
-    pub shifted: Cents,
-    /// The part Flextensie bears (schadelast).
-    pub borne: Cents,
-}
-
-/// Charges `cost` against `max(0, savings − fees)` and allocates the rest: all of it borne by
-/// Flextensie, unless the motivated intake is below the minimum — then `FULL` shifts all of it
-/// to the municipality and `PRO_RATA` shifts `(minimum − intake) / minimum` of it, rounded to
-/// cents half away from zero. `None` on overflow.
-#[must_use]
-pub fn allocate(
-    cost: Cents,
-    savings: Cents,
-    fees: Cents,
-    intake: u32,
-    minimum: u32,
-    mode: RiskShiftMode,
-) -> Option<Allocation> {
-    let result = savings.checked_sub(fees)?.max(Cents::ZERO);
-    let cost = cost.max(Cents::ZERO);
-    let covered = cost.min(result);
-    let uncovered = cost.checked_sub(covered)?;
-    let shifted = if intake >= minimum {
-        Cents::ZERO
-    } else {
-        match mode {
-            RiskShiftMode::Full => uncovered,
-            RiskShiftMode::ProRata => {
-                let share = Decimal::from(minimum - intake).checked_div(Decimal::from(minimum))?;
-                let exact = Decimal::from(uncovered.cents()).checked_mul(share)?;
-                let rounded = exact.round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
-                Cents::from_stored(i64::try_from(rounded).ok()?)
-            }
-        }
-    };
-    Some(Allocation { result, covered, uncovered, shifted, borne: uncovered.checked_sub(shifted)? })
 }
 
 /// One intake window as the evaluation sees it.
@@ -130,6 +83,9 @@ fn fees_between(contract: &Contract, from: NaiveDate, to: NaiveDate) -> Option<C
 }
 
 /// Evaluates `checkpoint` (R8) from the verified figures of the periods before it and the pool.
+/// A window whose closing statement is issued keeps the intake outcome that statement recorded
+/// (`recorded`, by the window's first day, R6); any other window's intake is counted from the
+/// pool as of its last day.
 ///
 /// # Errors
 /// A description, when `checkpoint` is not one of the contract's or a sum overflows.
@@ -138,6 +94,7 @@ pub fn evaluate(
     checkpoint: NaiveDate,
     periods: &[PeriodFigures],
     pool: &[Candidate],
+    recorded: &[(NaiveDate, IntakeOutcome)],
 ) -> Result<Evaluation, String> {
     if !contract.checkpoints().contains(&checkpoint) {
         return Err(format!(
@@ -159,13 +116,16 @@ pub fn evaluate(
     for (start, full_end, end) in contract.windows().into_iter().filter(|(start, _, _)| *start < checkpoint) {
         let inside: Vec<&PeriodFigures> =
             periods.iter().filter(|figures| (start..=end).contains(&figures.period.start)).collect();
-        let IntakeOutcome { motivated, minimum } = IntakeOutcome::of(terms, pool, (start, full_end, end));
+        let intake = recorded
+            .iter()
+            .find(|(window_start, _)| *window_start == start)
+            .map_or_else(|| IntakeOutcome::of(terms, pool, (start, full_end, end)), |(_, outcome)| *outcome);
+        let IntakeOutcome { motivated, minimum } = intake;
         let allocation = allocate(
             Cents::checked_sum(inside.iter().map(|figures| figures.cost)).ok_or_else(overflow)?,
             Cents::checked_sum(inside.iter().map(|figures| figures.savings)).ok_or_else(overflow)?,
             fees_between(contract, start, end.min(span_end)).ok_or_else(overflow)?,
-            motivated,
-            minimum,
+            intake,
             terms.risk_shift_mode(),
         )
         .ok_or_else(overflow)?;
@@ -229,39 +189,49 @@ impl Verdict {
     }
 }
 
+/// A party's recorded decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartyDecision {
+    /// Whose decision.
+    pub party: Party,
+    /// Go or no-go.
+    pub verdict: Verdict,
+    /// Why.
+    pub reasons: String,
+    /// Subject of the deciding principal.
+    pub decided_by: String,
+    /// When.
+    pub decide_time: chrono::DateTime<chrono::Utc>,
+}
+
+/// A stored evaluation with its hash and the decisions on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredEvaluation {
+    /// The contract.
+    pub contract_id: ContractId,
+    /// The evaluation.
+    pub evaluation: Evaluation,
+    /// SHA-256 of its canonical encoding, hex.
+    pub content_sha256: String,
+    /// Subject of the evaluating principal.
+    pub evaluated_by: String,
+    /// When evaluated.
+    pub create_time: chrono::DateTime<chrono::Utc>,
+    /// The parties' decisions so far.
+    pub decisions: Vec<PartyDecision>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::contract::tests_support::worked_example_contract;
 
-    fn cents(value: i64) -> Cents {
-        Cents::from_stored(value)
-    }
-
-    #[test]
-    fn the_worked_example_window_allocates_to_the_cent() {
-        let (cost, savings, fees) = (cents(1_627_138), cents(1_590_000), cents(375_000));
-        let full = allocate(cost, savings, fees, 24, 30, RiskShiftMode::Full).unwrap();
-        assert_eq!((full.result, full.covered, full.uncovered), (cents(1_215_000), cents(1_215_000), cents(412_138)));
-        assert_eq!((full.shifted, full.borne), (cents(412_138), Cents::ZERO));
-        let pro_rata = allocate(cost, savings, fees, 24, 30, RiskShiftMode::ProRata).unwrap();
-        assert_eq!((pro_rata.shifted, pro_rata.borne), (cents(82_428), cents(329_710)));
-        let enough = allocate(cost, savings, fees, 30, 30, RiskShiftMode::Full).unwrap();
-        assert_eq!((enough.shifted, enough.borne), (Cents::ZERO, cents(412_138)));
-    }
-
-    #[test]
-    fn a_result_below_zero_covers_nothing() {
-        let allocation = allocate(cents(100), cents(50), cents(80), 0, 0, RiskShiftMode::Full).unwrap();
-        assert_eq!((allocation.result, allocation.covered, allocation.borne), (Cents::ZERO, Cents::ZERO, cents(100)));
-    }
-
     #[test]
     fn only_checkpoints_of_the_contract_are_evaluated() {
         let contract = worked_example_contract();
         let day = |text: &str| text.parse::<NaiveDate>().unwrap();
-        assert!(evaluate(&contract, day("2027-06-01"), &[], &[]).is_err());
-        let empty = evaluate(&contract, day("2027-07-01"), &[], &[]).unwrap();
+        assert!(evaluate(&contract, day("2027-06-01"), &[], &[], &[]).is_err());
+        let empty = evaluate(&contract, day("2027-07-01"), &[], &[], &[]).unwrap();
         assert_eq!((empty.span_start, empty.span_end), (day("2027-01-01"), day("2027-06-30")));
         assert_eq!(empty.windows.len(), 2);
         assert!(!empty.cost_neutral, "six fees and no savings");

@@ -598,12 +598,15 @@ pub struct EntryFilter {
     pub state: Option<EntryState>,
 }
 
-/// Minutes and entry counts per state, intercedent and work date (so the rate in force can be
-/// applied per day).
+/// Minutes and entry counts per state, statement, intercedent and work date (so the rate in
+/// force can be applied per day, and each statement's share priced as it priced it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DaySum {
     /// The state of the entries.
     pub state: EntryState,
+    /// First day of the period whose statement took the entries in; `None` while no statement
+    /// has (the next statement takes them in together).
+    pub taken_by: Option<NaiveDate>,
     /// The intercedent.
     pub intercedent: IntercedentId,
     /// The day worked.
@@ -625,11 +628,15 @@ pub struct StateTotals {
     pub minutes: i64,
     /// The sum of the lines.
     pub cost: Cents,
-    /// Per intercedent, per rate, rounded once per line.
+    /// Per statement that took the entries in, per intercedent, per rate, rounded once per
+    /// line: hours a later statement took in are its correction line, priced on their own.
     pub lines: Vec<CostLine>,
 }
 
-/// Totals of one period per state, in the order of [`EntryState::ALL`].
+/// Totals of one period per state, in the order of [`EntryState::ALL`]. Entries are priced in
+/// the groups the statements priced them in (DESIGN.md §4: one truth per figure): those each
+/// statement took in apart, and those no statement took in yet together, as the next statement
+/// will price them.
 ///
 /// # Errors
 /// A description, when a day has no rate in force (which submission prevents) or a sum
@@ -643,22 +650,31 @@ pub fn totals_by_state(
         .iter()
         .map(|&state| {
             let days: Vec<&DaySum> = sums.iter().filter(|sum| sum.state == state).collect();
-            let rated = days
-                .iter()
-                .map(|sum| {
-                    let rate =
-                        rates.get(&sum.intercedent).and_then(|schedule| schedule.rate_on(sum.work_date)).ok_or_else(
-                            || format!("no rate in force for {} on {}", sum.intercedent.as_str(), sum.work_date),
-                        )?;
-                    Ok(RatedMinutes {
-                        intercedent: sum.intercedent.clone(),
-                        period_start,
-                        rate,
-                        minutes: Minutes::new(sum.minutes),
+            let mut statements: Vec<Option<NaiveDate>> = days.iter().map(|sum| sum.taken_by).collect();
+            statements.sort_unstable();
+            statements.dedup();
+            let mut lines = Vec::new();
+            for taken_by in statements {
+                let rated = days
+                    .iter()
+                    .filter(|sum| sum.taken_by == taken_by)
+                    .map(|sum| {
+                        let rate = rates
+                            .get(&sum.intercedent)
+                            .and_then(|schedule| schedule.rate_on(sum.work_date))
+                            .ok_or_else(|| {
+                                format!("no rate in force for {} on {}", sum.intercedent.as_str(), sum.work_date)
+                            })?;
+                        Ok(RatedMinutes {
+                            intercedent: sum.intercedent.clone(),
+                            period_start,
+                            rate,
+                            minutes: Minutes::new(sum.minutes),
+                        })
                     })
-                })
-                .collect::<Result<Vec<_>, String>>()?;
-            let lines = cost_lines(rated).ok_or("cost overflows")?;
+                    .collect::<Result<Vec<_>, String>>()?;
+                lines.extend(cost_lines(rated).ok_or("cost overflows")?);
+            }
             Ok(StateTotals {
                 state,
                 entries: days.iter().map(|sum| sum.entries).sum(),
@@ -738,6 +754,7 @@ mod tests {
     fn totals_apply_the_rate_of_each_day_and_keep_states_apart() {
         let sum = |state, date: &str, minutes| DaySum {
             state,
+            taken_by: None,
             intercedent: intercedent(),
             work_date: day(date),
             minutes,
@@ -755,6 +772,28 @@ mod tests {
         assert_eq!(totals[0].entries, 0);
         assert_eq!((totals[1].minutes, totals[1].cost.cents(), totals[1].lines.len()), (120, 4875 + 5020, 2));
         assert_eq!((totals[2].minutes, totals[2].cost.cents()), (30, 2510));
+    }
+
+    #[test]
+    fn hours_a_later_statement_took_in_are_priced_on_their_own() {
+        // One minute settled with January, one late minute taken in by February's statement:
+        // 0.81 + 0.81, as the statements say — not 1.63 for two minutes priced together.
+        let sum = |taken_by: &str| DaySum {
+            state: EntryState::Verified,
+            taken_by: Some(day(taken_by)),
+            intercedent: intercedent(),
+            work_date: day("2027-01-04"),
+            minutes: 1,
+            entries: 1,
+        };
+        let rates = HashMap::from([(intercedent(), schedule())]);
+        let totals = totals_by_state(day("2027-01-01"), &[sum("2027-01-01"), sum("2027-02-01")], &rates).unwrap();
+        let verified = &totals[1];
+        assert_eq!(verified.state, EntryState::Verified);
+        assert_eq!((verified.cost.cents(), verified.lines.len()), (162, 2));
+        let together = DaySum { taken_by: None, minutes: 2, ..sum("2027-01-01") };
+        let totals = totals_by_state(day("2027-01-01"), &[together], &rates).unwrap();
+        assert_eq!(totals[1].cost.cents(), 163);
     }
 
     #[test]

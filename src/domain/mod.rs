@@ -1,6 +1,7 @@
 //! The pure core: types whose only constructors are fallible parsers, and the rules of
 //! DESIGN.md as plain functions. No I/O, no clock, no async, no transport or storage types.
 
+pub mod allocation;
 pub mod audit;
 pub mod contract;
 pub mod gonogo;

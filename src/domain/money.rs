@@ -1,7 +1,6 @@
 //! Exact money and time: euro cents, hourly rates in cents, whole minutes. Only checked
 //! arithmetic; rounding only to cents, half away from zero (DESIGN.md §4).
 
-use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
 /// The largest amount the service accepts in one money field: EUR 10,000,000,000.00.
@@ -125,10 +124,36 @@ impl HourlyRate {
     /// fit in an `i64` number of cents.
     #[must_use]
     pub fn cost_of(self, minutes: Minutes) -> Option<Cents> {
-        let product = Decimal::from(minutes.get()).checked_mul(Decimal::from(self.0))?;
-        let exact = product.checked_div(Decimal::from(60))?;
-        let rounded = exact.round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
-        i64::try_from(rounded).ok().map(Cents)
+        let product = i128::from(minutes.get()).checked_mul(i128::from(self.0))?;
+        Cents::from_exact_ratio(product, 60)
+    }
+}
+
+/// `numerator / denominator` rounded once to a whole number, half away from zero — the one
+/// rounding rule of the service (DESIGN.md §4, R5). Exact: integer arithmetic, no quotient is
+/// cut before rounding (2.5 → 3, −2.5 → −3, 137.375 cents → 137). `None` for a denominator
+/// that is not positive.
+#[must_use]
+pub fn round_half_away_from_zero(numerator: i128, denominator: i128) -> Option<i128> {
+    if denominator <= 0 {
+        return None;
+    }
+    let (quotient, remainder) = (numerator / denominator, numerator % denominator);
+    // |remainder| ≥ denominator / 2, compared without dividing: 2·|r| ≥ d.
+    let away = remainder.unsigned_abs().checked_mul(2)? >= denominator.unsigned_abs();
+    Some(match (away, numerator < 0) {
+        (false, _) => quotient,
+        (true, false) => quotient.checked_add(1)?,
+        (true, true) => quotient.checked_sub(1)?,
+    })
+}
+
+impl Cents {
+    /// The exact amount `numerator / denominator` cents, rounded once to a whole cent, half away
+    /// from zero. `None` for a denominator that is not positive, or when the result does not fit.
+    #[must_use]
+    pub fn from_exact_ratio(numerator: i128, denominator: i128) -> Option<Cents> {
+        round_half_away_from_zero(numerator, denominator).and_then(|cents| i64::try_from(cents).ok()).map(Cents)
     }
 }
 
@@ -151,6 +176,21 @@ mod tests {
         // 7,230 minutes × 48.75 / 60 = 5,874.375
         assert_eq!(rate.cost_of(Minutes::new(7_230)).unwrap().to_string(), "5874.38");
         assert_eq!(rate.cost_of(Minutes::new(-7_230)).unwrap().to_string(), "-5874.38");
+    }
+
+    #[test]
+    fn exact_ratios_round_half_away_from_zero_and_nothing_else() {
+        let round = |n, d| round_half_away_from_zero(n, d).unwrap();
+        assert_eq!(round(5, 2), 3, "2.5 rounds up");
+        assert_eq!(round(-5, 2), -3, "-2.5 rounds down");
+        assert_eq!(round(1_373_749, 10_000), 137, "just under a half");
+        assert_eq!(round(2_499_999, 1_000_000), 2);
+        assert_eq!(round(-2_500_001, 1_000_000), -3);
+        assert_eq!(round(412_125, 30), 13_738, "€4,121.25 / 30 = €137.375 → €137.38");
+        assert_eq!(round(15, 6), 3, "3 cents × 5/6 = 2.5 cents → 3");
+        assert_eq!(round(0, 7), 0);
+        assert_eq!(round_half_away_from_zero(1, 0), None);
+        assert_eq!(round_half_away_from_zero(1, -2), None);
     }
 
     #[test]

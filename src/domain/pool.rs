@@ -194,10 +194,10 @@ impl Candidate {
         self.events.iter().find(|event| event.kind == kind)
     }
 
-    /// True once the motivation check is recorded.
+    /// True when the motivation check is recorded and dated no later than `date` (R6).
     #[must_use]
-    pub fn motivated(&self) -> bool {
-        self.event(EventKind::MotivationCheck).is_some()
+    pub fn motivated_by(&self, date: NaiveDate) -> bool {
+        self.event(EventKind::MotivationCheck).is_some_and(|check| check.date <= date)
     }
 
     /// The day the candidate left the pool, if they did; from that day on they are not in it.
@@ -263,12 +263,13 @@ pub fn prorated_minimum(
 }
 
 /// Motivated intake: candidates registered from `from` to `to` whose motivation check is
-/// recorded (R6). Registrations without a check do not count.
+/// recorded and dated no later than `to` (R6). Registrations without a check, or checked only
+/// after the span, do not count in it.
 #[must_use]
 pub fn motivated_intake(candidates: &[Candidate], from: NaiveDate, to: NaiveDate) -> u32 {
     let count = candidates
         .iter()
-        .filter(|candidate| (from..=to).contains(&candidate.registration_date) && candidate.motivated())
+        .filter(|candidate| (from..=to).contains(&candidate.registration_date) && candidate.motivated_by(to))
         .count();
     u32::try_from(count).unwrap_or(u32::MAX)
 }
@@ -404,6 +405,17 @@ mod tests {
         assert_eq!(motivated_intake(&pool, day("2027-01-01"), day("2027-01-31")), 2);
         assert_eq!(motivated_intake(&pool, day("2027-01-01"), day("2027-03-31")), 4);
         assert_eq!(motivated_intake(&pool, day("2027-02-01"), day("2027-02-28")), 2);
+    }
+
+    #[test]
+    fn a_motivation_check_dated_after_the_window_does_not_count_in_it() {
+        // Registered on 31 January, checked on 1 February: not in January's intake, though
+        // the check is recorded; in January–February's it counts.
+        let late =
+            candidate("f", Arrangement::Three, "2027-01-31", vec![event(EventKind::MotivationCheck, "2027-02-01")]);
+        let pool = [late];
+        assert_eq!(motivated_intake(&pool, day("2027-01-01"), day("2027-01-31")), 0);
+        assert_eq!(motivated_intake(&pool, day("2027-01-01"), day("2027-02-28")), 1);
     }
 
     #[test]

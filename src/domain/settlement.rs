@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use chrono::NaiveDate;
 
-use super::gonogo::{Allocation, allocate};
+use super::allocation::{Allocation, IntakeOutcome, NOT_CLOSED, allocate};
 use super::hours::CostLine;
-use super::pool::{Candidate, Composition, motivated_intake, prorated_minimum};
+use super::pool::Composition;
 use super::{Cents, ContractId, ContractTerms, LineReference, Period};
 
 /// The verified figures of one settled or to-be-settled period of a window.
@@ -21,32 +21,6 @@ pub struct PeriodTotals {
     pub cost: Cents,
     /// Savings.
     pub savings: Cents,
-}
-
-/// The intake outcome of a window, known when its last period is settled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IntakeOutcome {
-    /// Motivated intake in the window.
-    pub motivated: u32,
-    /// The window's minimum (pro-rated when cut short).
-    pub minimum: u32,
-}
-
-impl IntakeOutcome {
-    /// The outcome of the window (first day, last day in full, last day within the contract)
-    /// given the pool's `candidates`: motivated intake in it (R6), against the contract's
-    /// minimum pro-rated when the window is cut short.
-    #[must_use]
-    pub fn of(
-        terms: &ContractTerms,
-        candidates: &[Candidate],
-        (start, full_end, end): (NaiveDate, NaiveDate, NaiveDate),
-    ) -> IntakeOutcome {
-        IntakeOutcome {
-            motivated: motivated_intake(candidates, start, end),
-            minimum: prorated_minimum(terms.minimum_intake_per_window(), start, full_end, end),
-        }
-    }
 }
 
 /// The figures of a period's statement.
@@ -260,7 +234,7 @@ impl ClosedWindow {
     #[must_use]
     pub fn allocation(&self, terms: &ContractTerms) -> Option<Allocation> {
         let fees = terms.service_fee_per_period().checked_times(usize::try_from(self.periods).ok()?)?;
-        allocate(self.cost, self.savings, fees, self.intake.motivated, self.intake.minimum, terms.risk_shift_mode())
+        allocate(self.cost, self.savings, fees, self.intake, terms.risk_shift_mode())
     }
 
     /// Applies a correction of `cost` and `savings`: the window after it, and what it changes.
@@ -343,6 +317,20 @@ pub struct Statement {
     pub pending_hours: PendingInputs,
     /// Savings records dated up to the period's end still waiting for a decision.
     pub pending_savings: PendingInputs,
+}
+
+/// An issued statement as it is stored: the statement, the SHA-256 of its canonical encoding,
+/// who settled it and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredStatement {
+    /// The statement.
+    pub statement: Statement,
+    /// SHA-256 of its canonical encoding, hex.
+    pub content_sha256: String,
+    /// Subject of the settling principal.
+    pub settled_by: String,
+    /// When settled.
+    pub create_time: chrono::DateTime<chrono::Utc>,
 }
 
 impl Statement {
@@ -504,8 +492,8 @@ fn to_date(
     let cost = Cents::checked_sum(periods.iter().map(|period| period.cost))?;
     let savings = Cents::checked_sum(periods.iter().map(|period| period.savings))?;
     let fees = terms.service_fee_per_period().checked_times(periods.len())?;
-    let (motivated, minimum) = outcome.map_or((0, 0), |outcome| (outcome.motivated, outcome.minimum));
-    Some((cost, savings, fees, allocate(cost, savings, fees, motivated, minimum, terms.risk_shift_mode())?))
+    let intake = outcome.unwrap_or(NOT_CLOSED);
+    Some((cost, savings, fees, allocate(cost, savings, fees, intake, terms.risk_shift_mode())?))
 }
 
 /// Settles the last period of `window_periods` (the window's periods from its first up to and
@@ -542,6 +530,12 @@ pub fn settle(
         net_balance,
     })
 }
+
+/// The independent reference model (written from DESIGN.md alone, no code shared with this
+/// crate): the oracle of the engine's property tests.
+#[cfg(test)]
+#[path = "../../tests/model/settlement_model.rs"]
+mod model;
 
 #[cfg(test)]
 mod tests {
@@ -677,123 +671,176 @@ mod tests {
         assert_eq!((saved.borne.cents(), saved.net_balance.cents()), (-100_000, 100_000));
     }
 
+    /// Terms of monthly periods and windows of `window` months, as the engine reads them.
+    fn engine_terms(window: usize, fee: i64, minimum: u32, pro_rata: bool) -> ContractTerms {
+        let mut input = worked_example_input();
+        input.intake_window_months = i64::try_from(window).unwrap();
+        input.service_fee_per_period_cents = fee;
+        input.minimum_intake_per_window = i64::from(minimum);
+        input.risk_shift_mode = Some(if pro_rata { RiskShiftMode::ProRata } else { RiskShiftMode::Full });
+        ContractTerms::parse(input).unwrap()
+    }
+
+    /// The same window in the model's terms: period `i` costs `figures[i].0` cents (minutes at
+    /// 60 cents an hour cost one cent each) and saves `figures[i].1`; `motivated` candidates
+    /// are checked in time; `late` are corrections of period 0 (cost, savings), each taken in
+    /// by a run-off statement of its own after the window closed.
+    fn model_window(
+        terms: &ContractTerms,
+        figures: &[(i64, i64)],
+        motivated: u32,
+        late: &[(i64, i64)],
+    ) -> model::Contract {
+        let day = |date: NaiveDate| date.num_days_from_ce();
+        let periods: Vec<model::PeriodSpan> = (0..figures.len())
+            .map(|index| {
+                let period = terms.period(u32::try_from(index).unwrap()).unwrap();
+                model::PeriodSpan { start: day(period.start), end: day(period.end) }
+            })
+            .collect();
+        let first_day = periods[0].start;
+        let mut hours: Vec<model::Hours> = figures
+            .iter()
+            .enumerate()
+            .filter(|(_, (cost, _))| *cost != 0)
+            .map(|(index, (cost, _))| model::Hours {
+                intercedent: "i".to_owned(),
+                day: periods[index].start,
+                minutes: i128::from(*cost),
+                taken_by: index,
+            })
+            .collect();
+        let mut savings: Vec<model::Saving> = figures
+            .iter()
+            .enumerate()
+            .map(|(index, (_, saved))| model::Saving { period: index, cents: i128::from(*saved), taken_by: index })
+            .collect();
+        for (offset, (cost, saved)) in late.iter().enumerate() {
+            let taken_by = figures.len() + offset;
+            hours.push(model::Hours { intercedent: "i".to_owned(), day: first_day, minutes: (*cost).into(), taken_by });
+            savings.push(model::Saving { period: 0, cents: (*saved).into(), taken_by });
+        }
+        model::Contract {
+            terms: model::Terms {
+                fee_cents: terms.service_fee_per_period().cents().into(),
+                minimum: terms.minimum_intake_per_window(),
+                mode: match terms.risk_shift_mode() {
+                    RiskShiftMode::Full => model::Mode::Full,
+                    RiskShiftMode::ProRata => model::Mode::ProRata,
+                },
+                window_periods: figures.len(),
+            },
+            contract_end: periods[figures.len() - 1].end,
+            periods,
+            contract_periods: figures.len(),
+            rates: vec![model::Rate { intercedent: "i".to_owned(), from_day: first_day, cents_per_hour: 60 }],
+            hours,
+            savings,
+            candidates: (0..motivated)
+                .map(|_| model::Candidate { registered: first_day, motivation: Some((first_day, 0)) })
+                .collect(),
+            statements: figures.len() + late.len(),
+        }
+    }
+
+    use super::model;
+    use chrono::Datelike;
+
     proptest! {
         // 2,000 random windows per property: each run covers a wide spread of shortfalls,
-        // surpluses and intake outcomes in well under a second.
+        // surpluses, intake outcomes and exact half cents in well under a second.
         #![proptest_config(ProptestConfig::with_cases(2_000))]
 
         #[test]
-        fn a_closed_window_allocates_its_whole_cost_and_covers_no_more_than_the_result(
+        fn every_statement_of_a_window_equals_the_independent_model(
             figures in prop::collection::vec((0_i64..2_000_000, 0_i64..2_000_000), 1..=6),
-            motivated in 0_u32..60,
-            minimum in 0_u32..60,
+            fee in 0_i64..400_000,
+            motivated in 0_u32..14,
+            minimum in 0_u32..14,
             pro_rata in any::<bool>(),
         ) {
-            let mut input = worked_example_input();
-            input.intake_window_months = 6;
-            input.risk_shift_mode = Some(if pro_rata { RiskShiftMode::ProRata } else { RiskShiftMode::Full });
-            let terms = ContractTerms::parse(input).unwrap();
+            let terms = engine_terms(figures.len(), fee, minimum, pro_rata);
+            let expected = model::settle_all(&model_window(&terms, &figures, motivated, &[]));
             let periods = months(&terms, &figures);
-            let closing = IntakeOutcome { motivated, minimum };
-            let last = settle(&terms, &periods, Some(closing)).unwrap();
-            let allocation = last.allocation.unwrap();
-            let covered = allocation.covered;
-            prop_assert_eq!(covered.cents() + allocation.borne.cents() + allocation.shifted.cents(), last.cost_to_date.cents());
-            prop_assert!(covered >= Cents::ZERO);
-            prop_assert!(covered <= last.result_to_date);
-            prop_assert_eq!(covered, last.covered_to_date);
-            // Period by period, what is covered adds up to the window's covered cost.
-            let per_period: i64 = (1..=periods.len())
-                .map(|count| settle(&terms, &periods[..count], None).unwrap().covered_this_period.cents())
-                .sum();
-            prop_assert_eq!(per_period, last.covered_to_date.cents());
-            // The intercedent part of the balances nets to what Flextensie bears.
-            let balances: i64 = (1..=periods.len())
-                .map(|count| {
-                    let closing = (count == periods.len()).then_some(closing);
-                    settle(&terms, &periods[..count], closing).unwrap().net_balance.cents()
-                })
-                .sum();
-            let fees = last.fees_to_date.cents();
-            prop_assert_eq!(balances, fees - allocation.borne.cents());
-            // Recomputing gives the same statement.
-            prop_assert_eq!(settle(&terms, &periods, Some(closing)), Some(last));
+            for count in 1..=periods.len() {
+                let closing = (count == periods.len()).then_some(IntakeOutcome { motivated, minimum });
+                let engine = settle(&terms, &periods[..count], closing).unwrap();
+                let model = &expected[count - 1];
+                let allocation = engine.allocation;
+                prop_assert_eq!(
+                    (
+                        engine.cost_to_date.cents(), engine.savings_to_date.cents(), engine.fees_to_date.cents(),
+                        engine.result_to_date.cents(), engine.covered_to_date.cents(),
+                        engine.covered_this_period.cents(), engine.uncovered_to_date.cents(),
+                    ),
+                    (
+                        i64::try_from(model.cost_to_date).unwrap(), i64::try_from(model.savings_to_date).unwrap(),
+                        i64::try_from(model.fees_to_date).unwrap(), i64::try_from(model.result_to_date).unwrap(),
+                        i64::try_from(model.covered_to_date).unwrap(),
+                        i64::try_from(model.covered_this_period).unwrap(),
+                        i64::try_from(model.uncovered_to_date).unwrap(),
+                    ),
+                    "period {}", count
+                );
+                prop_assert_eq!(allocation.is_some(), model.closes_window);
+                prop_assert_eq!(
+                    allocation.map_or((0, 0), |a| (a.shifted.cents(), a.borne.cents())),
+                    (i64::try_from(model.shifted).unwrap(), i64::try_from(model.borne).unwrap())
+                );
+                prop_assert_eq!(engine.net_balance.cents(), i64::try_from(model.window_net_balance).unwrap());
+            }
         }
 
         #[test]
-        fn a_correction_and_its_reversal_change_nothing(
-            figures in prop::collection::vec((0_i64..2_000_000, 0_i64..2_000_000), 2..=6),
-            correction in 1_i64..500_000,
-        ) {
-            let terms = ContractTerms::parse({
-                let mut input = worked_example_input();
-                input.intake_window_months = 6;
-                input
-            }).unwrap();
-            let periods = months(&terms, &figures);
-            let closing = Some(IntakeOutcome { motivated: 10, minimum: 30 });
-            let base = settle(&terms, &periods, closing).unwrap();
-            let mut corrected = periods.clone();
-            corrected[0].cost = corrected[0].cost.checked_add(cents(correction)).unwrap();
-            let last = corrected.len() - 1;
-            corrected[last].cost = corrected[last].cost.checked_sub(cents(correction)).unwrap();
-            let after = settle(&terms, &corrected, closing).unwrap();
-            prop_assert_eq!(after.cost_to_date, base.cost_to_date);
-            prop_assert_eq!(after.allocation, base.allocation);
-            prop_assert_eq!(after.covered_to_date, base.covered_to_date);
-        }
-
-        #[test]
-        fn corrections_to_a_closed_window_telescope_and_a_reversal_changes_nothing(
-            cost in 0_i64..10_000_000,
-            savings in 0_i64..10_000_000,
-            periods in 1_u32..=6,
-            motivated in 0_u32..60,
-            minimum in 0_u32..60,
+        fn corrections_to_a_closed_window_equal_the_independent_model(
+            figures in prop::collection::vec((0_i64..2_000_000, 0_i64..2_000_000), 1..=6),
+            fee in 0_i64..400_000,
+            motivated in 0_u32..14,
+            minimum in 0_u32..14,
             pro_rata in any::<bool>(),
             corrections in prop::collection::vec((-200_000_i64..500_000, -200_000_i64..500_000), 1..8),
         ) {
-            let mut input = worked_example_input();
-            input.risk_shift_mode = Some(if pro_rata { RiskShiftMode::ProRata } else { RiskShiftMode::Full });
-            let terms = ContractTerms::parse(input).unwrap();
-            let start = NaiveDate::from_ymd_opt(2027, 1, 1).unwrap();
-            let first = ClosedWindow {
-                start, periods, cost: cents(cost), savings: cents(savings), intake: IntakeOutcome { motivated, minimum },
+            let terms = engine_terms(figures.len(), fee, minimum, pro_rata);
+            // Hours never take a window's cost below zero.
+            let mut cost = figures.iter().map(|(cost, _)| cost).sum::<i64>();
+            let late: Vec<(i64, i64)> = corrections
+                .iter()
+                .map(|&(change, saved)| {
+                    let change = change.max(-cost);
+                    cost += change;
+                    (change, saved)
+                })
+                .collect();
+            let expected = model::settle_all(&model_window(&terms, &figures, motivated, &late));
+            let mut window = ClosedWindow {
+                start: terms.start_date(),
+                periods: u32::try_from(figures.len()).unwrap(),
+                cost: cents(figures.iter().map(|(cost, _)| cost).sum()),
+                savings: cents(figures.iter().map(|(_, saved)| saved).sum()),
+                intake: IntakeOutcome { motivated, minimum },
             };
-            let mut window = first;
-            let (mut covered, mut shifted, mut borne, mut net) = (0_i64, 0_i64, 0_i64, 0_i64);
-            let mut applied = Vec::new();
-            for &(cost_change, savings_change) in &corrections {
-                // Hours never take a window's cost below zero.
-                let cost_change = cost_change.max(-window.cost.cents());
-                let (after, adjustment) = window.correct(&terms, cents(cost_change), cents(savings_change)).unwrap();
-                // Every change is allocated in full, and nets to minus what Flextensie bears.
+            let mut net = 0_i64;
+            for (offset, &(change, saved)) in late.iter().enumerate() {
+                let (after, adjustment) = window.correct(&terms, cents(change), cents(saved)).unwrap();
+                let model = &expected[figures.len() + offset].corrections[0];
+                let (covered, shifted, borne, balance) = model.closed.unwrap();
                 prop_assert_eq!(
-                    adjustment.covered.cents() + adjustment.shifted.cents() + adjustment.borne.cents(),
-                    cost_change
+                    (adjustment.covered.cents(), adjustment.shifted.cents(), adjustment.borne.cents()),
+                    (i64::try_from(covered).unwrap(), i64::try_from(shifted).unwrap(), i64::try_from(borne).unwrap()),
+                    "correction {}", offset
                 );
-                prop_assert_eq!(adjustment.net_balance.cents(), -adjustment.borne.cents());
-                prop_assert_eq!(adjustment.intake, first.intake);
-                covered += adjustment.covered.cents();
-                shifted += adjustment.shifted.cents();
-                borne += adjustment.borne.cents();
-                net += adjustment.net_balance.cents();
-                applied.push((cost_change, savings_change));
-                window = after;
-            }
-            let (initial, last) = (first.allocation(&terms).unwrap(), window.allocation(&terms).unwrap());
-            prop_assert_eq!(covered, last.covered.cents() - initial.covered.cents());
-            prop_assert_eq!(shifted, last.shifted.cents() - initial.shifted.cents());
-            prop_assert_eq!(borne, last.borne.cents() - initial.borne.cents());
-            prop_assert!(last.covered <= last.result);
-            // Reversing every correction undoes every adjustment.
-            for &(cost_change, savings_change) in applied.iter().rev() {
-                let (after, adjustment) = window.correct(&terms, cents(-cost_change), cents(-savings_change)).unwrap();
+                prop_assert_eq!(adjustment.net_balance.cents(), i64::try_from(balance).unwrap());
                 net += adjustment.net_balance.cents();
                 window = after;
             }
-            prop_assert_eq!(window, first);
+            // Reversing every correction restores the window and nets to zero.
+            for &(change, saved) in late.iter().rev() {
+                let (after, adjustment) = window.correct(&terms, cents(-change), cents(-saved)).unwrap();
+                net += adjustment.net_balance.cents();
+                window = after;
+            }
             prop_assert_eq!(net, 0);
+            prop_assert_eq!(window.cost.cents(), figures.iter().map(|(cost, _)| cost).sum::<i64>());
         }
     }
 }

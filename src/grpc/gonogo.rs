@@ -6,12 +6,11 @@ use super::api;
 use super::api::go_no_go_service_server::GoNoGoService as GoNoGoServiceApi;
 use super::contracts::contract_message;
 use super::convert::{composition_message, context, count, date, invalid, raw_date, social_results_message, timestamp};
-use crate::domain::gonogo::Verdict;
+use crate::domain::gonogo::{StoredEvaluation, Verdict};
 use crate::domain::hours::parse_required_note;
 use crate::domain::names::{evaluation_name, parse_contract_name, parse_evaluation_name};
 use crate::domain::{RequestId, Violations, parse_date};
 use crate::service::{DecideGoNoGo, EvaluateCheckpoint, ExerciseExtension, GoNoGoService};
-use crate::storage::gonogo::StoredEvaluation;
 
 /// The gRPC face of [`GoNoGoService`].
 #[derive(Debug, Clone)]

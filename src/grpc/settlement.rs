@@ -9,10 +9,9 @@ use super::convert::{
     raw_date, timestamp,
 };
 use crate::domain::names::{hour_entry_name, parse_contract_name, parse_statement_name, savings_name, statement_name};
-use crate::domain::settlement::Statement;
+use crate::domain::settlement::{Statement, StoredStatement};
 use crate::domain::{Cents, RequestId, Violations, parse_date};
 use crate::service::{SettlePeriod, SettlementService};
-use crate::storage::statements::StoredStatement;
 
 /// The gRPC face of [`SettlementService`].
 #[derive(Debug, Clone)]
@@ -184,15 +183,16 @@ impl SettlementServiceApi for SettlementApi {
         let (Some((contract, period_start)), Some(format)) = (name, format) else {
             return Err(invalid(v));
         };
-        let (stored, _) = self.service.get(&context, contract, period_start).await?;
         let (content_type, content) = match format {
-            api::ExportFormat::Csv => ("text/csv; charset=utf-8", stored.statement.to_csv().into_bytes()),
-            _ => (
-                "application/json",
-                crate::domain::audit::canonical_json(&stored.statement)
-                    .map_err(|error| Status::from(crate::error::Error::internal("exporting a statement", error)))?
-                    .into_bytes(),
-            ),
+            api::ExportFormat::Csv => {
+                let (stored, _) = self.service.get(&context, contract, period_start).await?;
+                ("text/csv; charset=utf-8", stored.statement.to_csv().into_bytes())
+            }
+            // The bytes stored at issue, which `content_sha256` was taken of: never re-encoded.
+            _ => {
+                let (content, _) = self.service.canonical_content(&context, contract, period_start).await?;
+                ("application/json", content.into_bytes())
+            }
         };
         Ok(Response::new(api::ExportStatementResponse { content_type: content_type.to_owned(), content }))
     }
@@ -206,7 +206,7 @@ impl SettlementServiceApi for SettlementApi {
         let (contract, page) = parent_and_page(&message.parent, message.page_size, &message.page_token)?;
         let page = self.service.list(&context, contract, page).await?;
         Ok(Response::new(api::ListStatementsResponse {
-            statements: page.items.iter().map(|stored| issued_message(stored, None)).collect(),
+            statements: page.items.iter().map(|(stored, seq)| issued_message(stored, *seq)).collect(),
             next_page_token: page.next_page_token.unwrap_or_default(),
         }))
     }

@@ -3,8 +3,7 @@
 use serde::Serialize;
 use tracing::instrument;
 
-use super::settlement::settlement_lock_key;
-use super::{Clock, RequestContext, mutate_scoped, read_scoped, scoped_contract};
+use super::{Clock, ContractLock, RequestContext, mutate_contract, mutate_scoped, read_scoped, scoped_contract};
 use crate::domain::names::{contract_name, hourly_rate_name, intercedent_name};
 use crate::domain::{
     Action, Contract, ContractId, ContractTerms, Intercedent, IntercedentId, Lifecycle, NewHourlyRate, NewIntercedent,
@@ -12,7 +11,7 @@ use crate::domain::{
 };
 use crate::error::Error;
 use crate::storage::contracts as rows;
-use crate::storage::{Applied, Mutation, Store, lock_keys, statements};
+use crate::storage::{Applied, Mutation, Store, statements};
 
 /// A checked request to create a contract.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -87,12 +86,14 @@ impl ContractService {
         tracing::Span::current().record("contract.id", id.as_str());
         let contract = Contract { id, terms: command.terms, create_time: now, lifecycle: Lifecycle::default() };
         context.ensure_in_scope(contract.terms.gemeente(), &contract_name(&contract.id))?;
-        self.store
+        let (created, _) = self
+            .store
             .mutate(mutation, move |connection| {
                 rows::insert_contract(connection, &contract)?;
                 Ok(Applied::changed(contract_name(&contract.id), contract))
             })
-            .await
+            .await?;
+        Ok(created)
     }
 
     /// Reads a contract.
@@ -209,34 +210,36 @@ impl ContractService {
         let rate =
             RecordedRate { effective_date: command.rate.effective_date, rate: command.rate.rate, create_time: now };
         let CreateHourlyRate { contract, intercedent, .. } = command;
-        mutate_scoped(&self.store, context, mutation, contract.clone(), move |connection, _, _| {
-            let current = rows::get_intercedent(connection, &contract, &intercedent)?;
-            if current.rates.has_rate_effective_on(rate.effective_date) {
-                return Err(Error::AlreadyExists {
-                    resource: hourly_rate_name(&contract, &intercedent, rate.effective_date),
-                });
-            }
-            // A rate prices every hour from its date up to the next rate (R3): never hours a
-            // statement settled. The settlement lock orders this against a settlement.
-            lock_keys(connection, [settlement_lock_key(&contract).as_str()])?;
-            let until = current.rates.next_change_after(rate.effective_date);
-            if let Some(settled) =
-                statements::last_settled_work_date(connection, &contract, &intercedent, rate.effective_date, until)?
-            {
-                return Err(Error::precondition(
-                    "RATE_IN_SETTLED_PERIOD",
-                    hourly_rate_name(&contract, &intercedent, rate.effective_date),
-                    format!(
-                        "hours of {} worked up to {settled} are settled at the rate then in force; date the \
+        // A rate prices every hour from its date up to the next rate (R3): never hours a
+        // statement settled. The settlement lock orders this against a settlement.
+        let locked = ContractLock::Settlement;
+        let (recorded, _) =
+            mutate_contract(&self.store, context, mutation, contract.clone(), locked, move |connection, _, _| {
+                let current = rows::get_intercedent(connection, &contract, &intercedent)?;
+                if current.rates.has_rate_effective_on(rate.effective_date) {
+                    return Err(Error::AlreadyExists {
+                        resource: hourly_rate_name(&contract, &intercedent, rate.effective_date),
+                    });
+                }
+                let until = current.rates.next_change_after(rate.effective_date);
+                if let Some(settled) =
+                    statements::last_settled_work_date(connection, &contract, &intercedent, rate.effective_date, until)?
+                {
+                    return Err(Error::precondition(
+                        "RATE_IN_SETTLED_PERIOD",
+                        hourly_rate_name(&contract, &intercedent, rate.effective_date),
+                        format!(
+                            "hours of {} worked up to {settled} are settled at the rate then in force; date the \
                              new rate after {settled}",
-                        intercedent.as_str()
-                    ),
-                ));
-            }
-            rows::insert_rate(connection, &contract, &intercedent, &rate)?;
-            Ok(Applied::changed(hourly_rate_name(&contract, &intercedent, rate.effective_date), rate))
-        })
-        .await
+                            intercedent.as_str()
+                        ),
+                    ));
+                }
+                rows::insert_rate(connection, &contract, &intercedent, &rate)?;
+                Ok(Applied::changed(hourly_rate_name(&contract, &intercedent, rate.effective_date), rate))
+            })
+            .await?;
+        Ok(recorded)
     }
 }
 

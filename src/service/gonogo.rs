@@ -6,17 +6,16 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tracing::instrument;
 
-use super::{Clock, RequestContext, mutate_scoped, read_scoped};
+use super::{Clock, ContractLock, RequestContext, mutate_contract, mutate_scoped, read_scoped};
 use crate::domain::audit::canonical_json;
-use crate::domain::gonogo::{PeriodFigures, Verdict, evaluate};
-use crate::domain::hours::EntryState;
+use crate::domain::gonogo::{PartyDecision, StoredEvaluation, Verdict, evaluate};
 use crate::domain::names::{contract_name, evaluation_name};
 use crate::domain::savings::Party;
-use crate::domain::{Action, Cents, Contract, ContractId, RequestId, Violations};
+use crate::domain::{Action, Contract, ContractId, RequestId, Violations};
 use crate::error::{Context, Error};
 use crate::storage::contracts::ContractChange;
-use crate::storage::gonogo::{self as rows, PartyDecision, StoredEvaluation};
-use crate::storage::{AnyConnection, Applied, Mutation, Store, contracts, hex, lock_keys, pool, savings};
+use crate::storage::gonogo as rows;
+use crate::storage::{Applied, Mutation, Store, contracts, hex, pool, statements};
 
 /// A checked request to evaluate a checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -61,26 +60,6 @@ pub struct ExerciseExtension {
 pub struct GoNoGoService {
     store: Store,
     clock: Clock,
-}
-
-/// The verified cost and savings of every period that starts before `until`.
-fn period_figures(
-    connection: &mut AnyConnection,
-    contract: &Contract,
-    until: NaiveDate,
-) -> Result<Vec<PeriodFigures>, Error> {
-    let mut figures = Vec::new();
-    for period in (0_u32..).map_while(|index| contract.terms.period(index)).take_while(|period| period.start < until) {
-        let states = super::hours::period_state_totals(connection, &contract.id, period.start)?;
-        let cost =
-            states.iter().find(|state| state.state == EntryState::Verified).map_or(Cents::ZERO, |state| state.cost);
-        let saved = savings::period_sums(connection, &contract.id, period.start)?
-            .into_iter()
-            .find(|(state, _, _)| *state == EntryState::Verified)
-            .map_or(Cents::ZERO, |(_, _, amount)| amount);
-        figures.push(PeriodFigures { period, cost, savings: saved });
-    }
-    Ok(figures)
 }
 
 impl GoNoGoService {
@@ -128,9 +107,10 @@ impl GoNoGoService {
                     format!("{checkpoint} has not been reached"),
                 ));
             }
-            let figures = period_figures(connection, &contract, checkpoint)?;
+            let figures = super::figures::period_figures(connection, &contract, checkpoint)?;
+            let recorded = super::figures::recorded_intakes(connection, &contract)?;
             let candidates = pool::pool(connection, &contract.id, checkpoint)?;
-            let evaluation = evaluate(&contract, checkpoint, &figures, &candidates)
+            let evaluation = evaluate(&contract, checkpoint, &figures, &candidates, &recorded)
                 .map_err(|detail| Error::internal("evaluating a checkpoint", detail))?;
             let content = canonical_json(&evaluation).context("encoding an evaluation")?;
             let stored = StoredEvaluation {
@@ -148,11 +128,14 @@ impl GoNoGoService {
     }
 
     /// Records a party's decision on an evaluated checkpoint; a no-go ends the contract on the
-    /// day before the checkpoint.
+    /// day before the checkpoint. Taken under the contract's settlement lock, and only while no
+    /// period from the checkpoint on is settled (DESIGN.md §4): a no-go must never leave a
+    /// settled statement outside the contract.
     ///
     /// # Errors
     /// [`Error::NotFound`] for an evaluation not made, [`Error::AlreadyExists`] when the party
-    /// decided before, or a fault.
+    /// decided before, [`Error::FailedPrecondition`] (`PERIOD_AFTER_CHECKPOINT_SETTLED`), or a
+    /// fault.
     #[instrument(skip_all, fields(request.id = command.request_id.as_str(), contract.id = command.contract.as_str()))]
     pub async fn decide(&self, context: &RequestContext, command: DecideGoNoGo) -> Result<StoredEvaluation, Error> {
         let now = self.clock.now();
@@ -167,37 +150,58 @@ impl GoNoGoService {
             &command,
             now,
         )?;
-        mutate_scoped(&self.store, context, mutation, command.contract.clone(), move |connection, context, contract| {
-            lock_keys(connection, [contract_name(&contract.id).as_str()])?;
-            rows::get_evaluation(connection, &contract.id, command.checkpoint)?;
-            let decision = PartyDecision {
-                party,
-                verdict: command.verdict,
-                reasons: command.reasons,
-                decided_by: context.principal.subject.clone(),
-                decide_time: now,
-            };
-            rows::insert_decision(connection, &contract.id, command.checkpoint, &decision)?;
-            if decision.verdict == Verdict::NoGo && contract.lifecycle.ended_on.is_none() {
-                let last_day = command
-                    .checkpoint
-                    .pred_opt()
-                    .ok_or_else(|| Error::internal("ending a contract", "no day before the checkpoint"))?;
-                let detail = format!("no-go of {} at {}", party.as_str(), command.checkpoint);
-                contracts::insert_contract_event(
-                    connection,
-                    &contract.id,
-                    ContractChange::Ended,
-                    last_day,
-                    &detail,
-                    &context.principal.subject,
-                    now,
-                )?;
-            }
-            let stored = rows::get_evaluation(connection, &contract.id, command.checkpoint)?;
-            Ok(Applied::changed(evaluation_name(&contract.id, command.checkpoint), stored))
-        })
-        .await
+        let locked = ContractLock::Settlement;
+        let decided = mutate_contract(
+            &self.store,
+            context,
+            mutation,
+            command.contract.clone(),
+            locked,
+            move |connection, context, contract| {
+                rows::get_evaluation(connection, &contract.id, command.checkpoint)?;
+                if let Some(settled) = statements::last_settled_period(connection, &contract.id)?
+                    && settled >= command.checkpoint
+                {
+                    return Err(Error::precondition(
+                        "PERIOD_AFTER_CHECKPOINT_SETTLED",
+                        evaluation_name(&contract.id, command.checkpoint),
+                        format!(
+                            "the period starting {settled} is settled; a decision on the {} checkpoint is taken \
+                         before any period from the checkpoint on is settled",
+                            command.checkpoint
+                        ),
+                    ));
+                }
+                let decision = PartyDecision {
+                    party,
+                    verdict: command.verdict,
+                    reasons: command.reasons,
+                    decided_by: context.principal.subject.clone(),
+                    decide_time: now,
+                };
+                rows::insert_decision(connection, &contract.id, command.checkpoint, &decision)?;
+                if decision.verdict == Verdict::NoGo && contract.lifecycle.ended_on.is_none() {
+                    let last_day = command
+                        .checkpoint
+                        .pred_opt()
+                        .ok_or_else(|| Error::internal("ending a contract", "no day before the checkpoint"))?;
+                    let detail = format!("no-go of {} at {}", party.as_str(), command.checkpoint);
+                    contracts::insert_contract_event(
+                        connection,
+                        &contract.id,
+                        ContractChange::Ended,
+                        last_day,
+                        &detail,
+                        &context.principal.subject,
+                        now,
+                    )?;
+                }
+                let stored = rows::get_evaluation(connection, &contract.id, command.checkpoint)?;
+                Ok(Applied::changed(evaluation_name(&contract.id, command.checkpoint), stored))
+            },
+        )
+        .await?;
+        Ok(decided.0)
     }
 
     /// Reads an evaluation with its decisions.

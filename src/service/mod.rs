@@ -2,6 +2,7 @@
 //! Time and ids are chosen here (never in the domain), then handed down as values.
 
 mod contracts;
+mod figures;
 mod gonogo;
 mod hours;
 mod pool;
@@ -123,9 +124,51 @@ where
         + Send
         + 'static,
 {
+    let (response, _) = mutate_contract(store, context, mutation, contract, ContractLock::None, apply).await?;
+    Ok(response)
+}
+
+/// Which lock a change to a contract takes before it reads the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ContractLock {
+    /// None: the change reads the contract as committed when its transaction reads it.
+    None,
+    /// The contract's settlement lock: settling a period, recording a go/no-go decision and
+    /// adding a rate exclude each other, and each reads the contract only once it holds the
+    /// lock, so none decides on a contract another one is about to change.
+    Settlement,
+}
+
+/// The lock a settlement of `contract` holds, and whatever must not change under it.
+pub(crate) fn settlement_lock_key(contract: &ContractId) -> String {
+    format!("settle\0{}", contract.as_str())
+}
+
+/// [`mutate_scoped`] that first takes `lock`, and also gives the sequence number of the
+/// change's audit entry (none when nothing changed).
+///
+/// # Errors
+/// What `apply` returns, the contract's refusal, or what the transactional core refuses.
+pub(crate) async fn mutate_contract<R, F>(
+    store: &crate::storage::Store,
+    context: &RequestContext,
+    mutation: crate::storage::Mutation,
+    contract: ContractId,
+    lock: ContractLock,
+    apply: F,
+) -> Result<(R, Option<i64>), Error>
+where
+    R: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+    F: FnOnce(&mut AnyConnection, &RequestContext, Contract) -> Result<crate::storage::Applied<R>, Error>
+        + Send
+        + 'static,
+{
     let context = context.clone();
     store
         .mutate(mutation, move |connection| {
+            if lock == ContractLock::Settlement {
+                crate::storage::lock_keys(connection, [settlement_lock_key(&contract).as_str()])?;
+            }
             let contract = scoped_contract(connection, &context, &contract)?;
             apply(connection, &context, contract)
         })

@@ -5,12 +5,12 @@ use serde::Serialize;
 use tracing::instrument;
 
 use super::{Clock, RequestContext, mutate_scoped, read_scoped};
+use crate::domain::allocation::IntakeOutcome;
 use crate::domain::names::candidate_name;
 use crate::domain::pool::{
     Candidate, CandidateEvent, Composition, NewCandidate, NewEvent, SocialResults, composition, motivated_intake,
     social_results,
 };
-use crate::domain::settlement::IntakeOutcome;
 use crate::domain::{Action, ContractId, Page, PageRequest, RequestId, Violations};
 use crate::error::Error;
 use crate::storage::pool as rows;
@@ -218,11 +218,16 @@ impl PoolService {
             let terms = &contract.terms;
             let end = contract.end_date().unwrap_or(terms.start_date());
             let pool = rows::pool(connection, &contract.id, end)?;
+            // A window its closing statement closed keeps the intake that statement recorded.
+            let recorded = super::figures::recorded_intakes(connection, contract)?;
             Ok(contract
                 .windows()
                 .into_iter()
                 .map(|window @ (start, full_end, end)| {
-                    let IntakeOutcome { motivated, minimum } = IntakeOutcome::of(terms, &pool, window);
+                    let IntakeOutcome { motivated, minimum } = recorded
+                        .iter()
+                        .find(|(closed, _)| *closed == start)
+                        .map_or_else(|| IntakeOutcome::of(terms, &pool, window), |(_, intake)| *intake);
                     IntakeWindow { start, end, cut_short: end < full_end, minimum, motivated }
                 })
                 .collect())

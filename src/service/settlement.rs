@@ -6,19 +6,20 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tracing::instrument;
 
-use super::{Clock, RequestContext, mutate_scoped, read_scoped};
+use super::{Clock, ContractLock, RequestContext, mutate_contract, read_scoped};
+use crate::domain::allocation::IntakeOutcome;
 use crate::domain::audit::canonical_json;
 use crate::domain::hours::{CostLine, RatedMinutes, cost_lines};
 use crate::domain::names::statement_name;
 use crate::domain::pool::composition;
 use crate::domain::settlement::{
-    CorrectionTotals, IntakeOutcome, PeriodTotals, SettlementFigures, Statement, WindowClosing, WindowTotals,
+    CorrectionTotals, PeriodTotals, SettlementFigures, Statement, StoredStatement, WindowClosing, WindowTotals,
     adjust_closed_windows, contribution, late_corrections, settle,
 };
 use crate::domain::{Action, Cents, Contract, ContractId, LineReference, Page, PageRequest, Period, RequestId};
 use crate::error::{Context, Error};
-use crate::storage::statements::{self as rows, HourInput, InputKind, StoredStatement};
-use crate::storage::{AnyConnection, Applied, Mutation, Store, contracts, hex, lock_keys, pool};
+use crate::storage::statements::{self as rows, HourInput, InputKind};
+use crate::storage::{AnyConnection, Applied, Mutation, Store, contracts, hex, pool};
 
 /// A checked request to settle a period.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -30,11 +31,6 @@ pub struct SettlePeriod {
     pub contract: ContractId,
     /// First day of the period.
     pub period_start: NaiveDate,
-}
-
-/// The lock a settlement of `contract` holds, and whatever must not change under it.
-pub(crate) fn settlement_lock_key(contract: &ContractId) -> String {
-    format!("settle\0{}", contract.as_str())
 }
 
 /// Settles periods and reads statements.
@@ -67,14 +63,15 @@ impl SettlementService {
         let now = self.clock.now();
         let mutation =
             Mutation::new(context.principal.clone(), command.request_id.clone(), Action::SettlePeriod, &command, now)?;
-        let stored = mutate_scoped(
+        // One settlement of a contract at a time, across replicas; and no go/no-go decision or
+        // rate between reading the contract and issuing its statement.
+        let (stored, assigned) = mutate_contract(
             &self.store,
             context,
             mutation,
             command.contract.clone(),
+            ContractLock::Settlement,
             move |connection, context, contract| {
-                // One settlement of a contract at a time, across replicas.
-                lock_keys(connection, [settlement_lock_key(&contract.id).as_str()])?;
                 let terms = &contract.terms;
                 let name = statement_name(&contract.id, command.period_start);
                 let period = super::period_starting(&contract, command.period_start)?;
@@ -110,6 +107,10 @@ impl SettlementService {
             net_balance_cents = statement.net_balance.cents(),
             "period settled"
         );
+        if assigned.is_some() {
+            return Ok((stored, assigned));
+        }
+        // Settled by an earlier call: its statement's entry.
         let (contract, period_start) = (statement.contract_id.clone(), statement.period.start);
         let seq = self.store.read(move |connection| rows::audit_sequence(connection, &contract, period_start)).await?;
         Ok((stored, seq))
@@ -159,7 +160,28 @@ impl SettlementService {
         .await
     }
 
-    /// Lists a contract's statements, oldest first.
+    /// Reads a statement's canonical content exactly as it was stored when it was issued, and
+    /// its SHA-256 (hex): the bytes the hash was taken of, whatever the statement type became
+    /// since.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] (to a municipality: [`Error::PermissionDenied`]), or a fault.
+    pub async fn canonical_content(
+        &self,
+        context: &RequestContext,
+        contract: ContractId,
+        period_start: NaiveDate,
+    ) -> Result<(String, String), Error> {
+        let scope = context.clone();
+        read_scoped(&self.store, context, contract, move |connection, contract| {
+            rows::statement_content(connection, &contract.id, period_start)?
+                .ok_or_else(|| scope.conceal(Error::NotFound { resource: statement_name(&contract.id, period_start) }))
+        })
+        .await
+    }
+
+    /// Lists a contract's statements, oldest first, each with the sequence number of its audit
+    /// entry.
     ///
     /// # Errors
     /// [`Error::NotFound`] for the contract, or a fault.
@@ -168,7 +190,7 @@ impl SettlementService {
         context: &RequestContext,
         contract: ContractId,
         page: PageRequest,
-    ) -> Result<Page<StoredStatement>, Error> {
+    ) -> Result<Page<(StoredStatement, Option<i64>)>, Error> {
         read_scoped(&self.store, context, contract, move |connection, contract| {
             rows::list_statements(connection, &contract.id, &page)
         })

@@ -67,6 +67,10 @@ pub fn next_in_sequence(connection: &mut AnyConnection, name: &str) -> Result<i6
 /// this is the last work of a transaction, and on PostgreSQL it is one statement: one round
 /// trip while holding the lock that orders every writer.
 ///
+/// The entry's time is taken under that lock: the mutation's time, or the previous entry's when
+/// that is later (a writer that read its clock first may commit second), so time never runs
+/// backwards along the log.
+///
 /// # Errors
 /// A storage fault.
 pub(super) fn append_and_remember(
@@ -95,11 +99,12 @@ pub(super) fn append_and_remember(
             }
             let appended: Appended = diesel::sql_query(
                 "WITH next AS ( \
-                     UPDATE sequences SET last_value = last_value + 1 WHERE name = 'audit_log' RETURNING last_value \
+                     UPDATE sequences SET last_value = last_value + 1, last_time = GREATEST(last_time, $1) \
+                     WHERE name = 'audit_log' RETURNING last_value, last_time \
                  ), entry AS ( \
                      INSERT INTO audit_log \
                          (seq, recorded_at, principal_subject, principal_role, action, resource, request_id, payload) \
-                     SELECT last_value, $1, $2, $3, $4, $5, $6, $7 FROM next RETURNING seq \
+                     SELECT last_value, last_time, $2, $3, $4, $5, $6, $7 FROM next RETURNING seq \
                  ) \
                  INSERT INTO idempotency_records \
                      (principal, request_id, action, fingerprint, response, audit_seq, recorded_at) \
@@ -120,7 +125,17 @@ pub(super) fn append_and_remember(
         }
         AnyConnection::Sqlite(_) => {
             let seq = next_in_sequence(connection, AUDIT_SEQUENCE)?;
-            let row = AuditRow { seq, ..row };
+            let last: Option<chrono::NaiveDateTime> = sequences::table
+                .find(AUDIT_SEQUENCE)
+                .select(sequences::last_time)
+                .first(connection)
+                .context("reading the audit log's last time")?;
+            let recorded_at = last.map_or(row.recorded_at, |last| last.max(row.recorded_at));
+            diesel::update(sequences::table.find(AUDIT_SEQUENCE))
+                .set(sequences::last_time.eq(recorded_at))
+                .execute(connection)
+                .context("advancing the audit log's last time")?;
+            let row = AuditRow { seq, recorded_at, ..row };
             diesel::insert_into(audit_log::table)
                 .values(&row)
                 .execute(connection)

@@ -6,42 +6,10 @@ use diesel::prelude::*;
 use super::schema::{evaluations, go_no_go_decisions};
 use super::{AnyConnection, from_stored_time, is_unique_violation, to_stored_time};
 use crate::domain::ContractId;
-use crate::domain::gonogo::{Evaluation, Verdict};
+use crate::domain::gonogo::{Evaluation, PartyDecision, StoredEvaluation, Verdict};
 use crate::domain::names::evaluation_name;
 use crate::domain::savings::Party;
 use crate::error::{Context, Error};
-
-/// A party's recorded decision.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PartyDecision {
-    /// Whose decision.
-    pub party: Party,
-    /// Go or no-go.
-    pub verdict: Verdict,
-    /// Why.
-    pub reasons: String,
-    /// Subject of the deciding principal.
-    pub decided_by: String,
-    /// When.
-    pub decide_time: chrono::DateTime<chrono::Utc>,
-}
-
-/// A stored evaluation with its hash and the decisions on it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct StoredEvaluation {
-    /// The contract.
-    pub contract_id: ContractId,
-    /// The evaluation.
-    pub evaluation: Evaluation,
-    /// SHA-256 of its canonical encoding, hex.
-    pub content_sha256: String,
-    /// Subject of the evaluating principal.
-    pub evaluated_by: String,
-    /// When evaluated.
-    pub create_time: chrono::DateTime<chrono::Utc>,
-    /// The parties' decisions so far.
-    pub decisions: Vec<PartyDecision>,
-}
 
 /// Stores an evaluation.
 ///

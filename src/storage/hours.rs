@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use diesel::prelude::*;
 
 use super::contracts::{paginate, rate_schedules};
-use super::schema::{hour_decisions, hour_entries, intercedents};
+use super::schema::{hour_decisions, hour_entries, intercedents, statement_inputs};
 use super::{AnyConnection, from_stored_time, is_unique_violation, to_stored_time};
 use crate::domain::Page;
 use crate::domain::hours::{DaySum, Decision, EntryFilter, EntryState, HourEntry, RecordedHours, Verdict};
@@ -349,10 +349,10 @@ pub fn list_entries(
     Ok(paginate(items, page, |entry| entry.id.as_str().to_owned()))
 }
 
-/// A row of [`period_day_sums`]: verdict, intercedent, day, minutes, entries.
-type DaySumRow = (Option<String>, String, NaiveDate, Option<i64>, i64);
+/// A row of [`period_day_sums`]: verdict, statement, intercedent, day, minutes, entries.
+type DaySumRow = (Option<String>, Option<NaiveDate>, String, NaiveDate, Option<i64>, i64);
 
-/// Sums a period's entries per state, intercedent and day, in the database.
+/// Sums a period's entries per state, taking statement, intercedent and day, in the database.
 ///
 /// # Errors
 /// A storage fault.
@@ -362,11 +362,23 @@ pub fn period_day_sums(
     period_start: NaiveDate,
 ) -> Result<Vec<DaySum>, Error> {
     let rows: Vec<DaySumRow> = entries_with_decisions!()
+        .left_join(
+            statement_inputs::table.on(statement_inputs::contract_id
+                .eq(hour_entries::contract_id)
+                .and(statement_inputs::kind.eq(super::statements::InputKind::Hours.as_str()))
+                .and(statement_inputs::input_id.eq(hour_entries::id))),
+        )
         .filter(hour_entries::contract_id.eq(contract.as_str().to_owned()))
         .filter(hour_entries::period_start.eq(period_start))
-        .group_by((hour_decisions::verdict, hour_entries::intercedent_id, hour_entries::work_date))
+        .group_by((
+            hour_decisions::verdict,
+            statement_inputs::statement_period_start,
+            hour_entries::intercedent_id,
+            hour_entries::work_date,
+        ))
         .select((
             hour_decisions::verdict.nullable(),
+            statement_inputs::statement_period_start.nullable(),
             hour_entries::intercedent_id,
             hour_entries::work_date,
             minutes_sum(),
@@ -375,10 +387,11 @@ pub fn period_day_sums(
         .load(connection)
         .context("summing hour entries")?;
     rows.into_iter()
-        .map(|(verdict, intercedent, work_date, minutes, entries)| {
+        .map(|(verdict, taken_by, intercedent, work_date, minutes, entries)| {
             let state = EntryState::of(verdict.as_deref().map(Verdict::parse).transpose().map_err(corrupt)?);
             Ok(DaySum {
                 state,
+                taken_by,
                 intercedent: IntercedentId::parse(&intercedent).map_err(corrupt)?,
                 work_date,
                 minutes: minutes.unwrap_or(0),

@@ -14,18 +14,21 @@ pub(super) struct FirstAnswer {
     action: String,
     fingerprint: String,
     response: String,
+    audit_seq: Option<i64>,
 }
 
 impl FirstAnswer {
-    /// The first answer again when `mutation` is the same request, or the refusal of a reused id.
-    pub(super) fn replay<R: DeserializeOwned>(self, mutation: &Mutation) -> Result<R, Error> {
+    /// The first answer again, with the sequence number of its audit entry, when `mutation` is
+    /// the same request; or the refusal of a reused id.
+    pub(super) fn replay<R: DeserializeOwned>(self, mutation: &Mutation) -> Result<(R, Option<i64>), Error> {
         if self.action != mutation.action.as_str() || self.fingerprint != mutation.fingerprint {
             return Err(Error::RequestIdReused {
                 request_id: mutation.request_id.as_str().to_owned(),
                 first_action: self.action,
             });
         }
-        serde_json::from_str(&self.response).context("decoding a stored answer")
+        let response = serde_json::from_str(&self.response).context("decoding a stored answer")?;
+        Ok((response, self.audit_seq))
     }
 }
 
@@ -40,7 +43,7 @@ pub(super) fn lock(connection: &mut AnyConnection, mutation: &Mutation) -> Resul
 pub(super) fn find(connection: &mut AnyConnection, mutation: &Mutation) -> Result<Option<FirstAnswer>, Error> {
     records::table
         .find((mutation.principal.key(), mutation.request_id.as_str()))
-        .select((records::action, records::fingerprint, records::response))
+        .select((records::action, records::fingerprint, records::response, records::audit_seq))
         .first(connection)
         .optional()
         .context("looking up a request id")

@@ -343,12 +343,14 @@ impl Store {
     /// The transactional core of every mutating call. In ONE transaction it (a) looks up the
     /// request id, (b) applies the change, (c) appends the audit entry and (d) stores the answer
     /// for replays. A replay with the same payload returns the first answer and changes
-    /// nothing; the same request id with another payload is [`Error::RequestIdReused`].
+    /// nothing; the same request id with another payload is [`Error::RequestIdReused`]. Gives
+    /// the answer and the sequence number of the change's audit entry (none when nothing
+    /// changed).
     ///
     /// # Errors
     /// What `apply` returns (then nothing is written), [`Error::RequestIdReused`], or a
     /// storage fault.
-    pub async fn mutate<R, F>(&self, mutation: Mutation, apply: F) -> Result<R, Error>
+    pub async fn mutate<R, F>(&self, mutation: Mutation, apply: F) -> Result<(R, Option<i64>), Error>
     where
         R: Serialize + DeserializeOwned + Send + 'static,
         F: FnOnce(&mut AnyConnection) -> Result<Applied<R>, Error> + Send + 'static,
@@ -362,12 +364,13 @@ impl Store {
                 }
                 let applied = apply(connection)?;
                 let response = canonical_json(&applied.response).context("encoding an answer canonically")?;
-                if applied.changed {
-                    audit::append_and_remember(connection, &mutation, &applied.resource, &response)?;
+                let seq = if applied.changed {
+                    Some(audit::append_and_remember(connection, &mutation, &applied.resource, &response)?)
                 } else {
                     idempotency::insert(connection, &mutation, &response, None)?;
-                }
-                Ok(applied.response)
+                    None
+                };
+                Ok((applied.response, seq))
             })
         })
         .await

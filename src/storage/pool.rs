@@ -13,8 +13,9 @@ use crate::domain::pool::{Arrangement, Candidate, CandidateEvent, EventKind};
 use crate::domain::{ContractId, Page, PageRequest};
 use crate::error::{Context, Error};
 
-/// Most candidates a contract's pool queries read at once; a pool is a few hundred people.
-pub const CANDIDATES_PER_CONTRACT_MAX: i64 = 100_000;
+/// Candidates read per query when a whole pool is read: a pool of any size is read in pages of
+/// this many, never cut off.
+pub const POOL_PAGE_ROWS: i64 = 10_000;
 
 type CandidateRow = (String, String, i32, NaiveDate, String, chrono::NaiveDateTime);
 type EventRow = (String, String, NaiveDate, String, String, chrono::NaiveDateTime);
@@ -175,18 +176,29 @@ pub fn list_candidates(
 }
 
 /// Every candidate of a contract registered on or before `until`, with their stories (for
-/// the pool queries).
+/// the pool queries): all of them, read page by page in the order of their reference.
 ///
 /// # Errors
 /// A storage fault.
 pub fn pool(connection: &mut AnyConnection, contract: &ContractId, until: NaiveDate) -> Result<Vec<Candidate>, Error> {
-    let rows: Vec<CandidateRow> = candidates::table
-        .filter(candidates::contract_id.eq(contract.as_str().to_owned()))
-        .filter(candidates::registration_date.le(until))
-        .select(candidate_columns!())
-        .order(candidates::id.asc())
-        .limit(CANDIDATES_PER_CONTRACT_MAX)
-        .load(connection)
-        .context("reading the pool")?;
+    let mut rows: Vec<CandidateRow> = Vec::new();
+    loop {
+        let mut query = candidates::table
+            .filter(candidates::contract_id.eq(contract.as_str().to_owned()))
+            .filter(candidates::registration_date.le(until))
+            .select(candidate_columns!())
+            .order(candidates::id.asc())
+            .limit(POOL_PAGE_ROWS)
+            .into_boxed();
+        if let Some(last) = rows.last() {
+            query = query.filter(candidates::id.gt(last.1.clone()));
+        }
+        let page: Vec<CandidateRow> = query.load(connection).context("reading the pool")?;
+        let complete = i64::try_from(page.len()).map_or(true, |read| read < POOL_PAGE_ROWS);
+        rows.extend(page);
+        if complete {
+            break;
+        }
+    }
     candidates_with_events(connection, contract, rows)
 }

@@ -8,6 +8,8 @@ diesel::table! {
         name -> Text,
         /// The last value handed out.
         last_value -> BigInt,
+        /// For the audit log's counter: the time of its last entry (never runs backwards).
+        last_time -> Nullable<Timestamp>,
     }
 }
 
@@ -365,6 +367,7 @@ diesel::allow_columns_to_appear_in_same_group_by_clause!(savings_decisions::verd
 
 diesel::allow_columns_to_appear_in_same_group_by_clause!(
     hour_decisions::verdict,
+    statement_inputs::statement_period_start,
     hour_entries::intercedent_id,
     hour_entries::work_date,
 );

@@ -11,22 +11,9 @@ use super::schema::{
 use super::{AnyConnection, from_stored_time, to_stored_time};
 use crate::domain::hours::Verdict;
 use crate::domain::names::statement_name;
-use crate::domain::settlement::{PendingInputs, Statement};
+use crate::domain::settlement::{PendingInputs, StoredStatement};
 use crate::domain::{Cents, ContractId, IntercedentId, LineReference, Minutes};
 use crate::error::{Context, Error};
-
-/// A stored statement with its hash.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct StoredStatement {
-    /// The statement.
-    pub statement: Statement,
-    /// SHA-256 of its canonical encoding, hex.
-    pub content_sha256: String,
-    /// Subject of the settling principal.
-    pub settled_by: String,
-    /// When settled.
-    pub create_time: chrono::DateTime<chrono::Utc>,
-}
 
 /// The kind of an input a statement takes in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +25,8 @@ pub enum InputKind {
 }
 
 impl InputKind {
-    fn as_str(self) -> &'static str {
+    /// The stored name.
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             InputKind::Hours => "HOURS",
             InputKind::Savings => "SAVINGS",
@@ -80,10 +68,31 @@ pub fn statements_between(
     from: NaiveDate,
     until: NaiveDate,
 ) -> Result<Vec<StoredStatement>, Error> {
-    let rows: Vec<(String, String, chrono::NaiveDateTime, String)> = statements::table
-        .filter(statements::contract_id.eq(contract.as_str().to_owned()))
-        .filter(statements::period_start.ge(from))
-        .filter(statements::period_start.lt(until))
+    statements_from(connection, contract, Some(from), Some(until))
+}
+
+/// Every statement of the contract, in period order.
+///
+/// # Errors
+/// A storage fault.
+pub fn all_statements(connection: &mut AnyConnection, contract: &ContractId) -> Result<Vec<StoredStatement>, Error> {
+    statements_from(connection, contract, None, None)
+}
+
+fn statements_from(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    from: Option<NaiveDate>,
+    until: Option<NaiveDate>,
+) -> Result<Vec<StoredStatement>, Error> {
+    let mut query = statements::table.filter(statements::contract_id.eq(contract.as_str().to_owned())).into_boxed();
+    if let Some(from) = from {
+        query = query.filter(statements::period_start.ge(from));
+    }
+    if let Some(until) = until {
+        query = query.filter(statements::period_start.lt(until));
+    }
+    let rows: Vec<(String, String, chrono::NaiveDateTime, String)> = query
         .order(statements::period_start.asc())
         .select((statements::content, statements::content_sha256, statements::create_time, statements::settled_by))
         .load(connection)
@@ -456,7 +465,25 @@ pub fn pending_savings(
     pending_inputs!(connection, contract, period_start, savings_records, savings_decisions, record_id)
 }
 
-/// Lists a contract's statements, oldest first.
+/// A statement's canonical content as stored when it was issued, and its SHA-256 (hex).
+///
+/// # Errors
+/// A storage fault.
+pub fn statement_content(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    period_start: NaiveDate,
+) -> Result<Option<(String, String)>, Error> {
+    statements::table
+        .find((contract.as_str(), period_start))
+        .select((statements::content, statements::content_sha256))
+        .first(connection)
+        .optional()
+        .context("reading a statement's content")
+}
+
+/// Lists a contract's statements, oldest first, each with the sequence number of its audit
+/// entry (one query for the page's entries).
 ///
 /// # Errors
 /// A storage fault.
@@ -464,7 +491,7 @@ pub fn list_statements(
     connection: &mut AnyConnection,
     contract: &ContractId,
     page: &crate::domain::PageRequest,
-) -> Result<crate::domain::Page<StoredStatement>, Error> {
+) -> Result<crate::domain::Page<(StoredStatement, Option<i64>)>, Error> {
     let mut query = statements::table
         .filter(statements::contract_id.eq(contract.as_str().to_owned()))
         .order(statements::period_start.asc())
@@ -486,5 +513,20 @@ pub fn list_statements(
         .into_iter()
         .map(|(content, sha, time, by)| into_stored((content, sha, time), by))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(super::contracts::paginate(items, page, |stored| stored.statement.period.start.to_string()))
+    let names: Vec<String> =
+        items.iter().map(|stored| statement_name(contract, stored.statement.period.start)).collect();
+    let entries: Vec<(String, i64)> = audit_log::table
+        .filter(audit_log::resource.eq_any(names))
+        .select((audit_log::resource, audit_log::seq))
+        .load(connection)
+        .context("finding statements' audit entries")?;
+    let with_seq = items
+        .into_iter()
+        .map(|stored| {
+            let name = statement_name(contract, stored.statement.period.start);
+            let seq = entries.iter().find(|(resource, _)| *resource == name).map(|(_, seq)| *seq);
+            (stored, seq)
+        })
+        .collect();
+    Ok(super::contracts::paginate(with_seq, page, |(stored, _)| stored.statement.period.start.to_string()))
 }

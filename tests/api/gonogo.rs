@@ -23,7 +23,7 @@ type GoNoGoClient = GoNoGoServiceClient<
     tonic::service::interceptor::InterceptedService<tonic::transport::Channel, crate::helpers::Bearer>,
 >;
 
-fn gonogo_as(app: &TestApp, role: Role) -> GoNoGoClient {
+pub(crate) fn gonogo_as(app: &TestApp, role: Role) -> GoNoGoClient {
     let value = format!("Bearer {}", app.token(role)).parse().unwrap();
     let channel = tonic::transport::Channel::from_shared(app.address.clone()).unwrap().connect_lazy();
     GoNoGoServiceClient::with_interceptor(channel, crate::helpers::Bearer::new(Some(value)))
@@ -170,7 +170,7 @@ async fn worked_example_of(app: &TestApp, contract: api::Contract, motivated: u3
     }
 }
 
-async fn evaluate(app: &TestApp, role: Role, request_id: &str) -> Result<api::Evaluation, tonic::Status> {
+pub(crate) async fn evaluate(app: &TestApp, role: Role, request_id: &str) -> Result<api::Evaluation, tonic::Status> {
     gonogo_as(app, role)
         .evaluate_checkpoint(api::EvaluateCheckpointRequest {
             request_id: request_id.to_owned(),

@@ -312,7 +312,8 @@ impl TestApp {
     }
 
     /// Runs raw SQL on a connection of the server's database.
-    pub async fn execute_sql(&self, sql: &'static str) -> diesel::QueryResult<usize> {
+    pub async fn execute_sql(&self, sql: impl Into<String>) -> diesel::QueryResult<usize> {
+        let sql = sql.into();
         self.store
             .read(move |connection: &mut AnyConnection| {
                 use diesel::RunQueryDsl;

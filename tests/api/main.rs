@@ -9,16 +9,19 @@ mod helpers;
 
 mod access;
 mod contracts;
+mod figures;
 mod gonogo;
 mod health;
 mod hours;
 mod idempotency;
 mod intercedents;
+#[path = "../model/settlement_model.rs"]
+mod model;
+mod model_agreement;
 mod pool;
 mod savings;
 mod schema;
 mod settlement;
-mod settlement_simulation;
 mod shutdown;
 mod tls;
 mod tokens;
