@@ -7,6 +7,7 @@ use prost::Message;
 
 const PROTO_ROOT: &str = "proto";
 const PROTO_FILES: &[&str] = &[
+    "proto/flextensie/settlement/v1/audit.proto",
     "proto/flextensie/settlement/v1/contracts.proto",
     "proto/flextensie/settlement/v1/gonogo.proto",
     "proto/flextensie/settlement/v1/hours.proto",

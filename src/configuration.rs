@@ -38,6 +38,34 @@ pub struct Settings {
     pub tls: TlsSettings,
     /// The service's clock.
     pub clock: ClockSettings,
+    /// The auditors' log: its origin, signing key and checkpoints.
+    pub audit: AuditSettings,
+}
+
+/// The tamper-evident audit log (DESIGN.md §5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuditSettings {
+    /// The log's origin: the first line of every checkpoint and the name of its signing key
+    /// (C2SP `tlog-checkpoint`), e.g. `flextensie.nl/flexsettle/audit`. Unique per log.
+    pub origin: String,
+    /// A PEM (PKCS#8) Ed25519 private key that signs checkpoints. Without one, the key in the
+    /// data directory (`audit-log-key.pem`) is used, made on first start and never overwritten.
+    /// Every replica of one log needs the same key.
+    pub signing_key_file: Option<PathBuf>,
+    /// How often the integrator takes new entries into the tree and publishes a checkpoint,
+    /// at most, in milliseconds.
+    pub checkpoint_interval_ms: u64,
+}
+
+impl Default for AuditSettings {
+    fn default() -> AuditSettings {
+        AuditSettings {
+            origin: "localhost/flexsettle/audit".to_owned(),
+            signing_key_file: None,
+            checkpoint_interval_ms: 1_000,
+        }
+    }
 }
 
 /// The service's clock.
@@ -160,6 +188,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             tls: TlsSettings::default(),
             clock: ClockSettings::default(),
+            audit: AuditSettings::default(),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! (orchestration, one transaction per call) → [`domain`] (pure) ← [`storage`] (diesel).
 //! [`startup`] wires them together.
 
+pub mod audit_tool;
 pub mod auth;
 pub mod configuration;
 pub mod domain;

@@ -1,4 +1,4 @@
-//! The `flexsettle` command: `serve` (the default), `migrate` and `token`.
+//! The `flexsettle` command: `serve` (the default), `migrate`, `token` and `audit`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -44,6 +44,71 @@ enum Command {
         #[arg(long, default_value = "8h")]
         ttl: humantime::Duration,
     },
+    /// Export, verify and prove the audit log, needing nothing but its public key.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `flexsettle audit …`.
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Write the log (every entry and the latest signed checkpoint) to a file, from the
+    /// configured database or from a server.
+    Export {
+        /// The file to write (JSON Lines).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Recompute the whole tree from an export or a server, check the checkpoint's signature
+    /// and root, every statement's hash, and consistency with a checkpoint saved earlier. Exits
+    /// non-zero naming the first bad sequence number.
+    Verify {
+        /// An export file (default: read the log from --server).
+        #[arg(long)]
+        input: Option<PathBuf>,
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The log's public key (`origin+keyid+base64`, as GetLogPublicKey gives it) or a file
+        /// holding it.
+        #[arg(long)]
+        public_key: String,
+        /// A checkpoint saved by an earlier run: the log must have only grown since.
+        #[arg(long)]
+        previous: Option<PathBuf>,
+        /// Save the checkpoint just verified here, for the next run's --previous.
+        #[arg(long)]
+        save_checkpoint: Option<PathBuf>,
+    },
+    /// Verify a statement's evidence bundle offline (from a file, or fetched from a server).
+    Prove {
+        /// The statement, `contracts/{contract}/statements/{YYYY-MM-DD}`.
+        #[arg(long)]
+        statement: String,
+        /// The evidence file (default: fetch it from --server).
+        #[arg(long)]
+        evidence: Option<PathBuf>,
+        /// Where to save the fetched evidence.
+        #[arg(long)]
+        save: Option<PathBuf>,
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The log's public key, or a file holding it.
+        #[arg(long)]
+        public_key: String,
+    },
+}
+
+/// A server to read the log from, instead of the configured database.
+#[derive(Debug, clap::Args)]
+struct ServerArgs {
+    /// The server, e.g. http://127.0.0.1:50051.
+    #[arg(long)]
+    server: Option<String>,
+    /// A bearer token of role auditor (or admin) for --server.
+    #[arg(long, env = "FLEXSETTLE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 #[tokio::main]
@@ -75,5 +140,128 @@ async fn main() -> anyhow::Result<()> {
             writeln!(std::io::stdout(), "{token}").context("writing the token")?;
             Ok(())
         }
+        Command::Audit(command) => audit(&settings, command).await,
     }
+}
+
+/// The server and token of `args`, when a server is given.
+fn server_of(args: &ServerArgs) -> anyhow::Result<Option<(&str, &str)>> {
+    match (&args.server, &args.token) {
+        (Some(server), Some(token)) => Ok(Some((server, token))),
+        (Some(_), None) => anyhow::bail!("--server needs --token (or FLEXSETTLE_TOKEN)"),
+        (None, _) => Ok(None),
+    }
+}
+
+async fn audit(settings: &Settings, command: AuditCommand) -> anyhow::Result<()> {
+    use flexsettle::audit_tool;
+    let mut stdout = std::io::stdout();
+    match command {
+        AuditCommand::Export { out, server } => {
+            let mut file = std::io::BufWriter::new(
+                std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?,
+            );
+            let written = match server_of(&server)? {
+                Some((address, token)) => {
+                    let log = flexsettle::grpc::client::fetch_log(address, token).await?;
+                    audit_tool::write_export(
+                        &mut file,
+                        &log.checkpoint,
+                        log.entries.into_iter().map(|entry| (entry, None)),
+                    )?
+                }
+                None => audit_tool::export_from_database(&open_existing_store(settings).await?, &mut file).await?,
+            };
+            writeln!(stdout, "exported {written} entries to {}", out.display())?;
+            Ok(())
+        }
+        AuditCommand::Verify { input, server, public_key, previous, save_checkpoint } => {
+            let verifier = audit_tool::read_verifier(&public_key)?;
+            let previous = previous
+                .map(|path| std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display())))
+                .transpose()?;
+            let export = match (input, server_of(&server)?) {
+                (Some(path), _) => std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
+                (None, Some((address, token))) => {
+                    let log = flexsettle::grpc::client::fetch_log(address, token).await?;
+                    let mut bytes = Vec::new();
+                    audit_tool::write_export(
+                        &mut bytes,
+                        &log.checkpoint,
+                        log.entries.into_iter().map(|entry| (entry, None)),
+                    )?;
+                    bytes
+                }
+                (None, None) => anyhow::bail!("give --input FILE or --server URL"),
+            };
+            match audit_tool::verify_export(export.as_slice(), &verifier, previous.as_deref()) {
+                Ok(verified) => {
+                    if let Some(path) = save_checkpoint {
+                        let header = export.split(|byte| *byte == b'\n').next().unwrap_or_default();
+                        let header: audit_tool::ExportHeader = serde_json::from_slice(header)?;
+                        std::fs::write(&path, header.checkpoint)
+                            .with_context(|| format!("writing {}", path.display()))?;
+                    }
+                    writeln!(
+                        stdout,
+                        "ok: {} entries, {} statements; checkpoint of {} entries signed by {}",
+                        verified.entries, verified.statements, verified.checkpoint.size, verified.checkpoint.origin
+                    )?;
+                    Ok(())
+                }
+                Err(failure) => {
+                    match failure.first_bad_seq {
+                        Some(seq) => writeln!(stdout, "FAILED at entry {seq}: {failure}")?,
+                        None => writeln!(stdout, "FAILED: {failure}")?,
+                    }
+                    std::process::exit(1)
+                }
+            }
+        }
+        AuditCommand::Prove { statement, evidence, save, server, public_key } => {
+            let verifier = audit_tool::read_verifier(&public_key)?;
+            let bundle: audit_tool::EvidenceFile = match (evidence, server_of(&server)?) {
+                (Some(path), _) => serde_json::from_slice(
+                    &std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
+                )
+                .with_context(|| format!("{} is not an evidence file", path.display()))?,
+                (None, Some((address, token))) => {
+                    flexsettle::grpc::client::fetch_evidence(address, token, &statement).await?
+                }
+                (None, None) => anyhow::bail!("give --evidence FILE or --server URL"),
+            };
+            if let Some(path) = save {
+                std::fs::write(&path, serde_json::to_vec_pretty(&bundle)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            if bundle.statement != statement {
+                writeln!(stdout, "FAILED: the evidence is of {}, not {statement}", bundle.statement)?;
+                std::process::exit(1)
+            }
+            match audit_tool::verify_evidence(&bundle, &verifier) {
+                Ok(checkpoint) => {
+                    writeln!(
+                        stdout,
+                        "ok: {statement} is in the log of {} entries signed by {}",
+                        checkpoint.size, checkpoint.origin
+                    )?;
+                    Ok(())
+                }
+                Err(failure) => {
+                    writeln!(stdout, "FAILED: {failure}")?;
+                    std::process::exit(1)
+                }
+            }
+        }
+    }
+}
+
+/// The configured database as it is: opened without migrating, for reading.
+async fn open_existing_store(settings: &Settings) -> anyhow::Result<flexsettle::storage::Store> {
+    let target = settings.database_target().map_err(anyhow::Error::msg)?;
+    let options = settings.pool_options();
+    tokio::task::spawn_blocking(move || flexsettle::storage::Store::open(target, options))
+        .await
+        .context("opening the database")?
+        .map_err(anyhow::Error::from)
 }

@@ -12,9 +12,10 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tower::limit::GlobalConcurrencyLimitLayer;
 
-use crate::auth::{Authenticator, DevKeyPair, TrustedKeys};
-use crate::configuration::{Limits, Settings};
+use crate::auth::{Authenticator, DevKeyPair, LogSigningKey, TrustedKeys};
+use crate::configuration::{AuditSettings, Limits, Settings};
 use crate::grpc::access::{Access, AccessLayer, Authentication};
+use crate::grpc::api::audit_service_server::AuditServiceServer;
 use crate::grpc::api::contract_service_server::ContractServiceServer;
 use crate::grpc::api::go_no_go_service_server::GoNoGoServiceServer;
 use crate::grpc::api::hours_service_server::HoursServiceServer;
@@ -22,9 +23,10 @@ use crate::grpc::api::pool_service_server::PoolServiceServer;
 use crate::grpc::api::savings_service_server::SavingsServiceServer;
 use crate::grpc::api::settlement_service_server::SettlementServiceServer;
 use crate::grpc::proto::FILE_DESCRIPTOR_SET;
-use crate::grpc::{ContractApi, GoNoGoApi, HoursApi, PoolApi, SavingsApi, SettlementApi};
+use crate::grpc::{AuditApi, ContractApi, GoNoGoApi, HoursApi, PoolApi, SavingsApi, SettlementApi};
 use crate::service::{
-    Clock, ContractService, GoNoGoService, HoursService, PoolService, SavingsService, SettlementService,
+    AuditLogService, Clock, ContractService, GoNoGoService, HoursService, LogIdentity, PoolService, SavingsService,
+    SettlementService,
 };
 use crate::storage::Store;
 
@@ -38,6 +40,28 @@ pub struct Application {
     access: Access,
     tls: Option<ServerTlsConfig>,
     clock: Clock,
+    audit_log: AuditLogService,
+    checkpoint_interval: Duration,
+}
+
+/// The audit log's identity: its origin and the key that signs its checkpoints (the configured
+/// key file, or the development key in the data directory, made on first start).
+///
+/// # Errors
+/// When the key cannot be read or made, or the origin cannot name a key.
+pub fn log_identity(settings: &Settings) -> anyhow::Result<LogIdentity> {
+    let AuditSettings { origin, signing_key_file, .. } = &settings.audit;
+    let key = match signing_key_file {
+        Some(path) => LogSigningKey { path: path.clone() },
+        None => {
+            let key = LogSigningKey::in_dir(&settings.data_dir);
+            if key.ensure()? {
+                tracing::info!(key.path = %key.path.display(), "created the audit log's signing key");
+            }
+            key
+        }
+    };
+    LogIdentity::new(origin, &key.seed()?).map_err(|error| anyhow::anyhow!("audit.origin {origin:?}: {error}"))
 }
 
 /// The access control the settings ask for. Without configured keys it trusts the local
@@ -145,6 +169,7 @@ impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
         let tls = tls_config(settings)?;
         let access = access(settings)?;
+        let identity = std::sync::Arc::new(log_identity(settings)?);
         let store = open_store(settings).await?;
         let listener = TcpListener::bind(settings.listen_addr)
             .await
@@ -153,10 +178,12 @@ impl Application {
         Ok(Application {
             listener,
             local_addr,
-            store,
             limits: settings.limits.clone(),
             access,
             tls,
+            audit_log: AuditLogService::new(store.clone(), identity, clock(settings)),
+            store,
+            checkpoint_interval: Duration::from_millis(settings.audit.checkpoint_interval_ms.max(1)),
             clock: clock(settings),
         })
     }
@@ -187,6 +214,7 @@ impl Application {
         health.set_serving::<PoolServiceServer<PoolApi>>().await;
         health.set_serving::<GoNoGoServiceServer<GoNoGoApi>>().await;
         health.set_serving::<SettlementServiceServer<SettlementApi>>().await;
+        health.set_serving::<AuditServiceServer<AuditApi>>().await;
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
@@ -214,6 +242,10 @@ impl Application {
         let savings = SavingsServiceServer::new(SavingsApi::new(SavingsService::new(self.store.clone(), self.clock)))
             .max_decoding_message_size(limits.max_message_bytes)
             .max_encoding_message_size(limits.max_message_bytes);
+        let audit = AuditServiceServer::new(AuditApi::new(self.audit_log.clone()))
+            .max_decoding_message_size(limits.max_message_bytes)
+            .max_encoding_message_size(limits.max_message_bytes);
+        let integrator = tokio::spawn(integrate_periodically(self.audit_log.clone(), self.checkpoint_interval));
 
         let incoming = TcpListenerStream::new(self.listener).map(|stream| {
             stream.inspect(|tcp| {
@@ -231,6 +263,7 @@ impl Application {
             health.set_not_serving::<PoolServiceServer<PoolApi>>().await;
             health.set_not_serving::<GoNoGoServiceServer<GoNoGoApi>>().await;
             health.set_not_serving::<SettlementServiceServer<SettlementApi>>().await;
+            health.set_not_serving::<AuditServiceServer<AuditApi>>().await;
             let _ = stopping_tx.send(());
         };
         let mut builder = Server::builder();
@@ -257,6 +290,7 @@ impl Application {
             .add_service(pool)
             .add_service(gonogo)
             .add_service(settlement)
+            .add_service(audit)
             .serve_with_incoming_shutdown(incoming, signal);
 
         tracing::info!(address = %self.local_addr, database.backend = self.store.target().backend(), "listening");
@@ -272,8 +306,23 @@ impl Application {
             served = server => served.context("serving gRPC")?,
             () = overdue => tracing::warn!(grace_ms = limits.shutdown_grace_ms, "in-flight calls outlived the shutdown grace; stopping anyway"),
         }
+        integrator.abort();
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// The integrator of this process: every `interval`, takes newly committed audit entries into
+/// the tree and publishes a checkpoint when the tree grew. Replicas on one database each run
+/// one; they take turns, and whichever runs first does the work.
+async fn integrate_periodically(log: AuditLogService, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(error) = log.integrate().await {
+            tracing::warn!(error = %error, "integrating the audit log failed; retrying at the next tick");
+        }
     }
 }
 

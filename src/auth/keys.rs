@@ -171,3 +171,58 @@ fn write_new(path: &Path, contents: &str, mode: u32) -> anyhow::Result<()> {
     file.sync_all()?;
     Ok(())
 }
+
+/// The Ed25519 key that signs the audit log's checkpoints, kept as a PKCS#8 PEM file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSigningKey {
+    /// The private key file.
+    pub path: PathBuf,
+}
+
+impl LogSigningKey {
+    /// The development default: `audit-log-key.pem` in `data_dir`.
+    #[must_use]
+    pub fn in_dir(data_dir: &Path) -> LogSigningKey {
+        LogSigningKey { path: data_dir.join("audit-log-key.pem") }
+    }
+
+    /// Creates the key unless its file exists; returns whether it created it. Never overwrites:
+    /// a log's key must outlive every checkpoint it signed.
+    ///
+    /// # Errors
+    /// When the file cannot be written or randomness is unavailable.
+    pub fn ensure(&self) -> anyhow::Result<bool> {
+        if self.path.exists() {
+            return Ok(false);
+        }
+        let mut seed = [0_u8; 32];
+        SystemRandom::new().fill(&mut seed).map_err(|_| anyhow::anyhow!("no system randomness"))?;
+        let private_der = [ED25519_PKCS8_PREFIX.as_slice(), &seed].concat();
+        if let Some(parent) = self.path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        write_new(&self.path, &pem::encode(&pem::Pem::new("PRIVATE KEY", private_der)), 0o600)?;
+        Ok(true)
+    }
+
+    /// Reads the key's 32-byte Ed25519 seed.
+    ///
+    /// # Errors
+    /// A file that cannot be read or is not a PKCS#8 Ed25519 private key in PEM.
+    pub fn seed(&self) -> anyhow::Result<[u8; 32]> {
+        let text = std::fs::read(&self.path)
+            .map_err(|error| anyhow::anyhow!("reading the audit log's signing key {}: {error}", self.path.display()))?;
+        let block = pem::parse(&text)
+            .map_err(|error| anyhow::anyhow!("the audit log's signing key {}: {error}", self.path.display()))?;
+        let der = block.contents();
+        match der.strip_prefix(ED25519_PKCS8_PREFIX.as_slice()) {
+            Some(seed) if block.tag() == "PRIVATE KEY" => seed.try_into().map_err(|_| {
+                anyhow::anyhow!("the audit log's signing key {} is not a 32-byte Ed25519 key", self.path.display())
+            }),
+            _ => anyhow::bail!(
+                "the audit log's signing key {} is not an Ed25519 private key (PKCS#8 PEM)",
+                self.path.display()
+            ),
+        }
+    }
+}

@@ -5,7 +5,7 @@
 mod keys;
 mod token;
 
-pub use keys::{DevKeyPair, TrustedKeys};
+pub use keys::{DevKeyPair, LogSigningKey, TrustedKeys};
 pub use token::{Audience, Claims, TokenRequest, mint};
 
 use jsonwebtoken::errors::ErrorKind;

@@ -54,6 +54,9 @@ const BILLING: &[RoleKind] = &[Billing];
 const PARTIES: &[RoleKind] = &[Billing, Gemeente];
 /// A municipality: verifies what Flextensie submits, registers intake (own contracts only).
 const GEMEENTE: &[RoleKind] = &[Gemeente];
+/// Readers of the audit log: auditors and admins everything, a municipality its own contracts'
+/// entries (and the same checkpoints and proofs).
+const LOG_READERS: &[RoleKind] = &[Gemeente, Auditor, Admin];
 
 /// Every RPC of the API and the roles that may call it. A test checks that every method of
 /// the API has exactly one entry.
@@ -96,6 +99,13 @@ pub const RULES: &[(&str, &[RoleKind])] = &[
     ("/flextensie.settlement.v1.SettlementService/GetStatement", READERS),
     ("/flextensie.settlement.v1.SettlementService/ListStatements", READERS),
     ("/flextensie.settlement.v1.SettlementService/ExportStatement", READERS),
+    ("/flextensie.settlement.v1.AuditService/ListAuditEntries", LOG_READERS),
+    ("/flextensie.settlement.v1.AuditService/StreamAuditEntries", LOG_READERS),
+    ("/flextensie.settlement.v1.AuditService/GetCheckpoint", LOG_READERS),
+    ("/flextensie.settlement.v1.AuditService/GetInclusionProof", LOG_READERS),
+    ("/flextensie.settlement.v1.AuditService/GetConsistencyProof", LOG_READERS),
+    ("/flextensie.settlement.v1.AuditService/GetLogPublicKey", LOG_READERS),
+    ("/flextensie.settlement.v1.AuditService/GetStatementEvidence", LOG_READERS),
 ];
 
 /// Services reachable without a token, so probes and stock clients work.

@@ -3,6 +3,8 @@
 //! answer; errors map to a `Status` in one place (`status`).
 
 pub mod access;
+mod audit;
+pub mod client;
 mod contracts;
 mod convert;
 mod gonogo;
@@ -12,6 +14,7 @@ mod savings;
 mod settlement;
 pub mod status;
 
+pub use audit::AuditApi;
 pub use contracts::ContractApi;
 pub use gonogo::GoNoGoApi;
 pub use hours::HoursApi;

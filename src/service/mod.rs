@@ -1,6 +1,7 @@
 //! Orchestration: one call of the API is one method here, and one transaction in storage.
 //! Time and ids are chosen here (never in the domain), then handed down as values.
 
+mod audit;
 mod contracts;
 mod figures;
 mod gonogo;
@@ -9,6 +10,7 @@ mod pool;
 mod savings;
 mod settlement;
 
+pub use audit::{AuditLogService, LogIdentity, StatementEvidence};
 pub use contracts::{ContractService, CreateContract, CreateHourlyRate, CreateIntercedent};
 pub use gonogo::{DecideGoNoGo, EvaluateCheckpoint, ExerciseExtension, GoNoGoService};
 pub use hours::{CorrectHours, HoursService, RejectHours, SubmitHours, VerifyHours};

@@ -6,31 +6,11 @@ use diesel::prelude::*;
 
 use super::schema::{audit_log, sequences};
 use super::{AnyConnection, Mutation, from_stored_time, to_stored_time};
+use crate::domain::audit::AuditEntry;
 use crate::error::{Context, Error};
 
 /// The counter of audit sequence numbers in `sequences`.
 const AUDIT_SEQUENCE: &str = "audit_log";
-
-/// One entry of the audit log, as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEntry {
-    /// Gapless sequence number, from 1.
-    pub seq: i64,
-    /// When the change was made.
-    pub recorded_at: DateTime<Utc>,
-    /// Who made it.
-    pub principal_subject: String,
-    /// In which role.
-    pub principal_role: String,
-    /// What kind of change.
-    pub action: String,
-    /// The resource changed.
-    pub resource: String,
-    /// The request id of the call.
-    pub request_id: String,
-    /// The change, canonically encoded.
-    pub payload: String,
-}
 
 #[derive(Queryable, Insertable)]
 #[diesel(table_name = audit_log)]
@@ -157,19 +137,7 @@ pub fn entries_after(connection: &mut AnyConnection, after: i64, limit: i64) -> 
         .limit(limit)
         .load(connection)
         .context("reading the audit log")?;
-    Ok(rows
-        .into_iter()
-        .map(|row| AuditEntry {
-            seq: row.seq,
-            recorded_at: from_stored_time(row.recorded_at),
-            principal_subject: row.principal_subject,
-            principal_role: row.principal_role,
-            action: row.action,
-            resource: row.resource,
-            request_id: row.request_id,
-            payload: row.payload,
-        })
-        .collect())
+    Ok(rows.into_iter().map(into_entry).collect())
 }
 
 /// The number of entries in the log (the highest sequence number, since it has no gaps).
@@ -178,4 +146,118 @@ pub fn entries_after(connection: &mut AnyConnection, after: i64, limit: i64) -> 
 /// A storage fault.
 pub fn size(connection: &mut AnyConnection) -> Result<i64, Error> {
     audit_log::table.count().get_result(connection).context("counting audit entries")
+}
+
+/// Which entries a listing shows: every filter given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntryFilter {
+    /// Exactly this resource.
+    pub resource: Option<String>,
+    /// Resources starting with this.
+    pub resource_prefix: Option<String>,
+    /// This principal subject.
+    pub principal_subject: Option<String>,
+    /// This action's stable name.
+    pub action: Option<String>,
+    /// Recorded at or after.
+    pub start_time: Option<DateTime<Utc>>,
+    /// Recorded before.
+    pub end_time: Option<DateTime<Utc>>,
+    /// Sequence numbers from.
+    pub min_seq: Option<i64>,
+    /// Sequence numbers up to.
+    pub max_seq: Option<i64>,
+    /// A municipality's scope: only entries of these contracts (`contracts/{id}` and what is
+    /// under it). `None`: every entry.
+    pub contracts: Option<Vec<String>>,
+}
+
+/// `text` as a LIKE pattern that matches it literally, followed by `suffix`.
+fn like_literal(text: &str, suffix: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + suffix.len());
+    for character in text.chars() {
+        if matches!(character, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(character);
+    }
+    pattern.push_str(suffix);
+    pattern
+}
+
+/// Up to `limit` entries after sequence number `after` that pass `filter`, in order.
+///
+/// # Errors
+/// A storage fault.
+pub fn list_entries(
+    connection: &mut AnyConnection,
+    filter: &EntryFilter,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<AuditEntry>, Error> {
+    let mut query =
+        audit_log::table.filter(audit_log::seq.gt(after)).order(audit_log::seq.asc()).limit(limit).into_boxed();
+    if let Some(resource) = &filter.resource {
+        query = query.filter(audit_log::resource.eq(resource.clone()));
+    }
+    if let Some(prefix) = &filter.resource_prefix {
+        query = query.filter(audit_log::resource.like(like_literal(prefix, "%")).escape('\\'));
+    }
+    if let Some(subject) = &filter.principal_subject {
+        query = query.filter(audit_log::principal_subject.eq(subject.clone()));
+    }
+    if let Some(action) = &filter.action {
+        query = query.filter(audit_log::action.eq(action.clone()));
+    }
+    if let Some(start) = filter.start_time {
+        query = query.filter(audit_log::recorded_at.ge(to_stored_time(start)));
+    }
+    if let Some(end) = filter.end_time {
+        query = query.filter(audit_log::recorded_at.lt(to_stored_time(end)));
+    }
+    if let Some(min) = filter.min_seq {
+        query = query.filter(audit_log::seq.ge(min));
+    }
+    if let Some(max) = filter.max_seq {
+        query = query.filter(audit_log::seq.le(max));
+    }
+    if let Some(contracts) = &filter.contracts {
+        let names: Vec<String> = contracts.iter().map(|id| format!("contracts/{id}")).collect();
+        let mut scope: Box<dyn BoxableExpression<audit_log::table, _, SqlType = diesel::sql_types::Bool>> =
+            Box::new(audit_log::resource.eq_any(names.clone()));
+        for name in &names {
+            scope = Box::new(scope.or(audit_log::resource.like(like_literal(name, "/%")).escape('\\')));
+        }
+        query = query.filter(scope);
+    }
+    let rows: Vec<AuditRow> = query.load(connection).context("listing audit entries")?;
+    Ok(rows.into_iter().map(into_entry).collect())
+}
+
+fn into_entry(row: AuditRow) -> AuditEntry {
+    AuditEntry {
+        seq: row.seq,
+        recorded_at: from_stored_time(row.recorded_at),
+        principal_subject: row.principal_subject,
+        principal_role: row.principal_role,
+        action: row.action,
+        resource: row.resource,
+        request_id: row.request_id,
+        payload: row.payload,
+    }
+}
+
+/// The audit entry of `resource` with `action` (the first, should there be several).
+///
+/// # Errors
+/// A storage fault.
+pub fn entry_of(connection: &mut AnyConnection, resource: &str, action: &str) -> Result<Option<AuditEntry>, Error> {
+    let row: Option<AuditRow> = audit_log::table
+        .filter(audit_log::resource.eq(resource.to_owned()))
+        .filter(audit_log::action.eq(action.to_owned()))
+        .order(audit_log::seq.asc())
+        .first(connection)
+        .optional()
+        .context("finding an audit entry")?;
+    Ok(row.map(into_entry))
 }

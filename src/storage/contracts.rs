@@ -421,3 +421,15 @@ fn rates_of(
     }
     Ok(by_intercedent)
 }
+
+/// The ids of every contract of a municipality.
+///
+/// # Errors
+/// A storage fault.
+pub fn contract_ids_of(connection: &mut AnyConnection, gemeente: &CbsCode) -> Result<Vec<String>, Error> {
+    contracts::table
+        .filter(contracts::gemeente.eq(gemeente.as_str().to_owned()))
+        .select(contracts::id)
+        .load(connection)
+        .context("listing a municipality's contracts")
+}

@@ -38,6 +38,7 @@ macro_rules! insert_decisions {
 }
 
 pub mod audit;
+pub mod audit_tree;
 mod connection;
 pub mod contracts;
 pub mod gonogo;
@@ -371,6 +372,25 @@ impl Store {
                     None
                 };
                 Ok((applied.response, seq))
+            })
+        })
+        .await
+    }
+
+    /// Runs `work` in one write transaction that records no audit entry and no answer: for the
+    /// audit log's integrator, which stores only what it derives from the log itself.
+    ///
+    /// # Errors
+    /// What `work` returns (then nothing is written), or a storage fault.
+    pub async fn derive<T, F>(&self, work: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, Error> + Send + 'static,
+    {
+        self.run(&self.writers, move |connection| {
+            connection.transaction(|connection| {
+                begin_writing(connection)?;
+                work(connection)
             })
         })
         .await

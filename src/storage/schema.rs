@@ -36,6 +36,32 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// The audit log's Merkle tree: hashes of complete subtrees (level 0: leaf hashes).
+    audit_tree_nodes (level, idx) {
+        /// Height of the subtree: it covers 2^level leaves.
+        level -> SmallInt,
+        /// Its position among the subtrees of its level.
+        idx -> BigInt,
+        /// Its RFC 9162 hash.
+        hash -> Binary,
+    }
+}
+
+diesel::table! {
+    /// Signed checkpoints of the audit log's tree, one per published size.
+    audit_checkpoints (tree_size) {
+        /// Entries in the tree.
+        tree_size -> BigInt,
+        /// The tree's root hash.
+        root_hash -> Binary,
+        /// The C2SP signed note.
+        signed_note -> Text,
+        /// When published (UTC).
+        create_time -> Timestamp,
+    }
+}
+
+diesel::table! {
     /// First answers of mutating calls, for idempotent replays.
     idempotency_records (principal, request_id) {
         /// The caller: role label and subject.
@@ -357,6 +383,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     hour_decisions,
     sequences,
     audit_log,
+    audit_tree_nodes,
+    audit_checkpoints,
     idempotency_records,
     contracts,
     intercedents,

@@ -58,6 +58,15 @@ const EXPECTED: &[(&str, &[RoleKind], bool)] = &[
     ("GetStatement", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
     ("ListStatements", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
     ("ExportStatement", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
+    // The log: a municipality lists only its own contracts' entries (filtered, not refused) and
+    // reads the same checkpoints and proofs as an auditor; billing reads none of it.
+    ("ListAuditEntries", &[RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], false),
+    ("StreamAuditEntries", &[RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], false),
+    ("GetCheckpoint", &[RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], false),
+    ("GetInclusionProof", &[RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], false),
+    ("GetConsistencyProof", &[RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], false),
+    ("GetLogPublicKey", &[RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], false),
+    ("GetStatementEvidence", &[RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
 ];
 
 /// Lines each municipality's contract gets for the matrix to verify and reject (one per call).
@@ -111,7 +120,43 @@ async fn call(app: &TestApp, role: &Role, method: &str, target: Target, n: u32) 
             crate::helpers::Bearer::new(Some(value)),
         )
     };
+    let mut audit = {
+        let value = format!("Bearer {}", app.token(role.clone())).parse().unwrap();
+        let channel = tonic::transport::Channel::from_shared(app.address.clone()).unwrap().connect_lazy();
+        api::audit_service_client::AuditServiceClient::with_interceptor(
+            channel,
+            crate::helpers::Bearer::new(Some(value)),
+        )
+    };
     match method {
+        "ListAuditEntries" => audit
+            .list_audit_entries(api::ListAuditEntriesRequest {
+                resource_prefix: format!("{contract}/"),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        "StreamAuditEntries" => {
+            let mut stream =
+                audit.stream_audit_entries(api::StreamAuditEntriesRequest { start_sequence: 1 }).await?.into_inner();
+            stream.message().await.map(drop)
+        }
+        "GetCheckpoint" => audit.get_checkpoint(api::GetCheckpointRequest { tree_size: 0 }).await.map(drop),
+        "GetInclusionProof" => {
+            audit.get_inclusion_proof(api::GetInclusionProofRequest { sequence: 1, tree_size: 0 }).await.map(drop)
+        }
+        "GetConsistencyProof" => {
+            let latest = audit.get_checkpoint(api::GetCheckpointRequest { tree_size: 0 }).await?.into_inner();
+            let request = api::GetConsistencyProofRequest { from_tree_size: latest.tree_size, to_tree_size: 0 };
+            audit.get_consistency_proof(request).await.map(drop)
+        }
+        "GetLogPublicKey" => audit.get_log_public_key(api::GetLogPublicKeyRequest {}).await.map(drop),
+        "GetStatementEvidence" => audit
+            .get_statement_evidence(api::GetStatementEvidenceRequest {
+                name: format!("{contract}/statements/2025-01-01"),
+            })
+            .await
+            .map(drop),
         "CreateContract" => {
             let contract = api::Contract { gemeente: gemeente.to_owned(), ..worked_example_contract() };
             let request = api::CreateContractRequest {

@@ -307,7 +307,7 @@ impl TestApp {
     }
 
     /// Every audit entry, in order.
-    pub async fn audit_entries(&self) -> Vec<audit::AuditEntry> {
+    pub async fn audit_entries(&self) -> Vec<flexsettle::domain::audit::AuditEntry> {
         self.store.read(|connection| audit::entries_after(connection, 0, 10_000)).await.expect("audit entries")
     }
 
