@@ -253,6 +253,7 @@ impl Settings {
             max_connections: self.database.max_connections.max(1),
             acquire_timeout: Duration::from_millis(self.database.acquire_timeout_ms),
             sqlite_busy_timeout: Duration::from_millis(self.database.sqlite_busy_timeout_ms),
+            min_idle_connections: 1,
         }
     }
 

@@ -259,7 +259,7 @@ async fn audit(settings: &Settings, command: AuditCommand) -> anyhow::Result<()>
 /// The configured database as it is: opened without migrating, for reading.
 async fn open_existing_store(settings: &Settings) -> anyhow::Result<flexsettle::storage::Store> {
     let target = settings.database_target().map_err(anyhow::Error::msg)?;
-    let options = settings.pool_options();
+    let options = flexsettle::storage::PoolOptions { min_idle_connections: 0, ..settings.pool_options() };
     tokio::task::spawn_blocking(move || flexsettle::storage::Store::open(target, options))
         .await
         .context("opening the database")?

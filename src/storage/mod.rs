@@ -124,6 +124,10 @@ pub struct PoolOptions {
     pub acquire_timeout: Duration,
     /// How long SQLite waits for a lock held by another process.
     pub sqlite_busy_timeout: Duration,
+    /// Connections kept open while idle, replenished in the background. A short-lived command
+    /// asks for none: a connection still being opened in the background when the process exits
+    /// crashes libpq's and OpenSSL's exit handlers.
+    pub min_idle_connections: u32,
 }
 
 /// Opens connections of one target and prepares each (SQLite pragmas).
@@ -275,7 +279,7 @@ impl Store {
         let build = |size: u32| {
             r2d2::Pool::builder()
                 .max_size(size)
-                .min_idle(Some(1))
+                .min_idle(Some(options.min_idle_connections.min(size)))
                 .connection_timeout(options.acquire_timeout)
                 .build(manager.clone())
                 .context("opening the database")

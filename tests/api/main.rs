@@ -8,6 +8,7 @@
 mod helpers;
 
 mod access;
+mod audit;
 mod contracts;
 mod figures;
 mod gonogo;
