@@ -138,6 +138,10 @@ pub struct DatabaseSettings {
     pub acquire_timeout_ms: u64,
     /// How long SQLite waits for a lock, in milliseconds.
     pub sqlite_busy_timeout_ms: u64,
+    /// Applies pending migrations when the server starts. Off where the service runs as a
+    /// role that may not change the schema (PostgreSQL in production): the tables' owner then
+    /// runs `flexsettle migrate --grant-to ROLE` first.
+    pub migrate_at_start: bool,
 }
 
 /// Server limits: every queue and message is bounded.
@@ -195,7 +199,12 @@ impl Default for Settings {
 
 impl Default for DatabaseSettings {
     fn default() -> DatabaseSettings {
-        DatabaseSettings { max_connections: 16, acquire_timeout_ms: 10_000, sqlite_busy_timeout_ms: 5_000 }
+        DatabaseSettings {
+            max_connections: 16,
+            acquire_timeout_ms: 10_000,
+            sqlite_busy_timeout_ms: 5_000,
+            migrate_at_start: true,
+        }
     }
 }
 

@@ -26,8 +26,14 @@ struct Cli {
 enum Command {
     /// Serve the gRPC API (the default).
     Serve,
-    /// Apply pending database migrations and exit.
-    Migrate,
+    /// Apply pending database migrations and exit (as the tables' owner).
+    Migrate {
+        /// PostgreSQL: then grant this role what the service needs and no more (SELECT and
+        /// INSERT on every table, UPDATE of the counters), for servers that run as it with
+        /// database.migrate_at_start = false.
+        #[arg(long)]
+        grant_to: Option<String>,
+    },
     /// Print a token signed with the local development key (created if missing).
     Token {
         /// billing, gemeente, auditor or admin.
@@ -121,7 +127,17 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(settings = ?settings.redacted(), "configuration loaded");
             Application::build(&settings).await?.run_until(shutdown_signal()).await
         }
-        Command::Migrate => open_store(&settings).await.map(drop),
+        Command::Migrate { grant_to } => {
+            let store = open_store(&settings).await?;
+            if let Some(role) = grant_to {
+                store.grant_service_role(&role).await?;
+                tracing::info!(
+                    role = role.as_str(),
+                    "service role granted SELECT and INSERT, and UPDATE of the counters"
+                );
+            }
+            Ok(())
+        }
         Command::Token { role, gemeente, subject, ttl } => {
             let role = Role::parse(&role, gemeente.as_deref()).map_err(anyhow::Error::msg)?;
             let subject = subject.unwrap_or_else(|| format!("dev-{}", role.label().replace(':', "-")));
@@ -194,7 +210,7 @@ async fn audit(settings: &Settings, command: AuditCommand) -> anyhow::Result<()>
                 }
                 (None, None) => anyhow::bail!("give --input FILE or --server URL"),
             };
-            match audit_tool::verify_export(export.as_slice(), &verifier, previous.as_deref()) {
+            match audit_tool::verify_export(&export, &verifier, previous.as_deref()) {
                 Ok(verified) => {
                     if let Some(path) = save_checkpoint {
                         let header = export.split(|byte| *byte == b'\n').next().unwrap_or_default();

@@ -151,14 +151,23 @@ pub fn tls_config(settings: &Settings) -> anyhow::Result<Option<ServerTlsConfig>
 /// # Errors
 /// When the database cannot be reached or migrated.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    let target = settings.database_target().map_err(anyhow::Error::msg)?;
-    let backend = target.backend();
-    let options = settings.pool_options();
-    let store =
-        tokio::task::spawn_blocking(move || Store::open(target, options)).await.context("opening the database")??;
+    let store = open_unmigrated(settings).await?;
     let applied = store.migrate().await?;
-    tracing::info!(database.backend = backend, migrations.applied = ?applied, "database ready");
+    tracing::info!(database.backend = store.target().backend(), migrations.applied = ?applied, "database ready");
     Ok(store)
+}
+
+/// Opens the configured database without touching its schema.
+///
+/// # Errors
+/// When the database cannot be reached.
+pub async fn open_unmigrated(settings: &Settings) -> anyhow::Result<Store> {
+    let target = settings.database_target().map_err(anyhow::Error::msg)?;
+    let options = settings.pool_options();
+    tokio::task::spawn_blocking(move || Store::open(target, options))
+        .await
+        .context("opening the database")?
+        .map_err(anyhow::Error::from)
 }
 
 impl Application {
@@ -170,7 +179,14 @@ impl Application {
         let tls = tls_config(settings)?;
         let access = access(settings)?;
         let identity = std::sync::Arc::new(log_identity(settings)?);
-        let store = open_store(settings).await?;
+        let store = if settings.database.migrate_at_start {
+            open_store(settings).await?
+        } else {
+            tracing::info!(
+                "database.migrate_at_start = false: the schema is left as it is (the owner runs `flexsettle migrate`)"
+            );
+            open_unmigrated(settings).await?
+        };
         let listener = TcpListener::bind(settings.listen_addr)
             .await
             .with_context(|| format!("binding {}", settings.listen_addr))?;

@@ -69,13 +69,13 @@ fn hashes(proof: &[Hash]) -> Vec<Vec<u8>> {
     proof.iter().map(|hash| hash.to_vec()).collect()
 }
 
-fn inclusion_message(entry: &AuditEntry, tree_size: u64, proof: &[Hash]) -> api::InclusionProof {
+fn inclusion_message(seq: i64, leaf_hash: &Hash, tree_size: u64, proof: &[Hash]) -> api::InclusionProof {
     api::InclusionProof {
-        sequence: entry.seq,
-        leaf_index: entry.seq - 1,
+        sequence: seq,
+        leaf_index: seq - 1,
         tree_size: i64::try_from(tree_size).unwrap_or(i64::MAX),
         hashes: hashes(proof),
-        leaf_hash: tlog::leaf_hash(&entry.leaf()).to_vec(),
+        leaf_hash: leaf_hash.to_vec(),
     }
 }
 
@@ -215,9 +215,8 @@ impl AuditServiceApi for AuditApi {
         request: Request<api::GetInclusionProofRequest>,
     ) -> Result<Response<api::InclusionProof>, Status> {
         let message = request.get_ref();
-        let (entry, checkpoint, proof) =
-            self.service.inclusion_proof(message.sequence, optional_size(message.tree_size)).await?;
-        Ok(Response::new(inclusion_message(&entry, checkpoint.tree_size, &proof)))
+        let proven = self.service.inclusion_proof(message.sequence, optional_size(message.tree_size)).await?;
+        Ok(Response::new(inclusion_message(proven.seq, &proven.leaf_hash, proven.checkpoint.tree_size, &proven.proof)))
     }
 
     async fn get_consistency_proof(
@@ -258,7 +257,12 @@ impl AuditServiceApi for AuditApi {
             statement: evidence.statement,
             content: evidence.content.into_bytes(),
             content_sha256: evidence.content_sha256,
-            inclusion_proof: Some(inclusion_message(&evidence.entry, evidence.checkpoint.tree_size, &evidence.proof)),
+            inclusion_proof: Some(inclusion_message(
+                evidence.entry.seq,
+                &tlog::leaf_hash(&evidence.entry.leaf()),
+                evidence.checkpoint.tree_size,
+                &evidence.proof,
+            )),
             entry: Some(entry_message(&evidence.entry)),
             checkpoint: Some(checkpoint_message(&evidence.checkpoint)),
         }))

@@ -68,6 +68,19 @@ impl LogIdentity {
     }
 }
 
+/// The proof that an entry is in a checkpoint's tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InclusionProof {
+    /// The entry's sequence number (its leaf index + 1).
+    pub seq: i64,
+    /// The entry's leaf hash, as the tree holds it.
+    pub leaf_hash: Hash,
+    /// The checkpoint the proof is for.
+    pub checkpoint: StoredCheckpoint,
+    /// The audit path, from the leaf up.
+    pub proof: Vec<Hash>,
+}
+
 /// A statement's evidence: its canonical content, its audit entry, the proof that the entry is
 /// in the tree, and the checkpoint that signs that tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,6 +197,14 @@ impl AuditLogService {
     /// # Errors
     /// A storage fault.
     pub async fn latest_checkpoint(&self) -> Result<StoredCheckpoint, Error> {
+        // Usually the integrator is up to date: one read decides, and no write is needed.
+        let (latest, size) =
+            self.store.read(|connection| Ok((tree::checkpoint(connection, None)?, log::size(connection)?))).await?;
+        if let Some(checkpoint) = latest
+            && i64::try_from(checkpoint.tree_size).is_ok_and(|covered| covered == size)
+        {
+            return Ok(checkpoint);
+        }
         self.integrate().await?;
         let latest = self.store.read(|connection| tree::checkpoint(connection, None)).await?;
         match latest {
@@ -224,34 +245,32 @@ impl AuditLogService {
     }
 
     /// The inclusion proof of entry `seq` in the tree of a published checkpoint (the latest
-    /// without a size).
+    /// without a size): the entry's leaf hash, the checkpoint and the audit path. A proof of a
+    /// given size is one connection and two queries: the checkpoint, and every node it needs.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for an entry outside that tree, [`Error::NotFound`] for a size
     /// without a checkpoint, or a fault.
-    pub async fn inclusion_proof(
-        &self,
-        seq: i64,
-        tree_size: Option<i64>,
-    ) -> Result<(AuditEntry, StoredCheckpoint, Vec<Hash>), Error> {
-        let checkpoint = self.checkpoint(tree_size).await?;
-        let size = checkpoint.tree_size;
-        let index = size_from(seq.saturating_sub(1), "sequence")?;
-        if seq < 1 || index >= size {
-            return Err(Error::InvalidArgument(crate::domain::Violations::single(
-                "sequence",
-                format!("entry {seq} is not in the tree of {size} entries"),
-            )));
-        }
+    pub async fn inclusion_proof(&self, seq: i64, tree_size: Option<i64>) -> Result<InclusionProof, Error> {
+        let wanted = match tree_size {
+            Some(size) => size_from(size, "tree_size")?,
+            None => self.latest_checkpoint().await?.tree_size,
+        };
         self.store
             .read(move |connection| {
-                let entry = log::entries_after(connection, seq - 1, 1)?
-                    .pop()
-                    .filter(|entry| entry.seq == seq)
-                    .ok_or_else(|| Error::internal("proving inclusion", format!("entry {seq} is missing")))?;
-                let proof =
-                    over_stored_nodes(connection, &HashMap::new(), |read| tlog::inclusion_proof(index, size, read))?;
-                Ok((entry, checkpoint, proof))
+                let checkpoint = tree::checkpoint(connection, Some(wanted))?.ok_or_else(|| not_published(wanted))?;
+                let size = checkpoint.tree_size;
+                let index = u64::try_from(seq - 1).ok().filter(|index| *index < size).ok_or_else(|| {
+                    Error::InvalidArgument(crate::domain::Violations::single(
+                        "sequence",
+                        format!("entry {seq} is not in the tree of {size} entries"),
+                    ))
+                })?;
+                let leaf = NodeId { level: 0, index };
+                let (leaf_hash, proof) = over_stored_nodes(connection, &HashMap::new(), |read| {
+                    Ok((read(leaf).ok_or(TlogError::MissingNode(leaf))?, tlog::inclusion_proof(index, size, read)?))
+                })?;
+                Ok(InclusionProof { seq, leaf_hash, checkpoint, proof })
             })
             .await
     }
@@ -358,7 +377,7 @@ impl AuditLogService {
                 Ok((name, content, sha, entry))
             })
             .await?;
-        let (entry, checkpoint, proof) = self.inclusion_proof(entry.seq, None).await?;
+        let InclusionProof { checkpoint, proof, .. } = self.inclusion_proof(entry.seq, None).await?;
         Ok(StatementEvidence { statement: name, content, content_sha256, entry, proof, checkpoint })
     }
 }

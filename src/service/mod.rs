@@ -10,7 +10,7 @@ mod pool;
 mod savings;
 mod settlement;
 
-pub use audit::{AuditLogService, LogIdentity, StatementEvidence};
+pub use audit::{AuditLogService, InclusionProof, LogIdentity, StatementEvidence};
 pub use contracts::{ContractService, CreateContract, CreateHourlyRate, CreateIntercedent};
 pub use gonogo::{DecideGoNoGo, EvaluateCheckpoint, ExerciseExtension, GoNoGoService};
 pub use hours::{CorrectHours, HoursService, RejectHours, SubmitHours, VerifyHours};

@@ -145,7 +145,10 @@ pub fn entries_after(connection: &mut AnyConnection, after: i64, limit: i64) -> 
 /// # Errors
 /// A storage fault.
 pub fn size(connection: &mut AnyConnection) -> Result<i64, Error> {
-    audit_log::table.count().get_result(connection).context("counting audit entries")
+    // The highest number, read off the primary key's index: a count would scan the whole log.
+    let last: Option<i64> =
+        audit_log::table.select(diesel::dsl::max(audit_log::seq)).first(connection).context("sizing the audit log")?;
+    Ok(last.unwrap_or(0))
 }
 
 /// Which entries a listing shows: every filter given must hold.

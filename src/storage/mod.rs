@@ -280,6 +280,9 @@ impl Store {
             r2d2::Pool::builder()
                 .max_size(size)
                 .min_idle(Some(options.min_idle_connections.min(size)))
+                // No "SELECT 1" round trip on every checkout: a broken connection fails its own
+                // statement (answered as unavailable) and r2d2 drops it on return.
+                .test_on_check_out(false)
                 .connection_timeout(options.acquire_timeout)
                 .build(manager.clone())
                 .context("opening the database")
@@ -329,6 +332,43 @@ impl Store {
                 applied
             }
             AnyConnection::Sqlite(sqlite) => versions(sqlite.run_pending_migrations(SQLITE_MIGRATIONS)),
+        })
+        .await
+    }
+
+    /// Grants the PostgreSQL role the service runs as exactly what it needs, and no more:
+    /// SELECT and INSERT on every table (the log, the tree, the checkpoints and the statements
+    /// are only ever inserted into, like everything else the service stores), and UPDATE of the
+    /// counters of `sequences`. Whatever else it held is revoked. Run as the tables' owner,
+    /// after migrating; running it again changes nothing.
+    ///
+    /// # Errors
+    /// On SQLite (it has no roles), for a name that is not a plain role name, or a fault.
+    pub async fn grant_service_role(&self, role: &str) -> Result<(), Error> {
+        let plain = !role.is_empty()
+            && role.len() <= 63
+            && role.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            && !role.starts_with(|c: char| c.is_ascii_digit());
+        if !plain {
+            return Err(Error::InvalidArgument(crate::domain::Violations::single(
+                "grant_to",
+                "must be a plain PostgreSQL role name: lowercase letters, digits and _, not starting with a digit",
+            )));
+        }
+        let statements = format!(
+            "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}; \
+             GRANT USAGE ON SCHEMA public TO {role}; \
+             GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public TO {role}; \
+             GRANT UPDATE (last_value, last_time) ON sequences TO {role};"
+        );
+        self.run(&self.writers, move |connection| match connection {
+            AnyConnection::Postgresql(pg) => {
+                pg.transaction(|pg| pg.batch_execute(&statements)).context("granting the service role")
+            }
+            AnyConnection::Sqlite(_) => Err(Error::InvalidArgument(crate::domain::Violations::single(
+                "grant_to",
+                "SQLite has no roles: grants apply to PostgreSQL only",
+            ))),
         })
         .await
     }

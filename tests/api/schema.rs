@@ -196,3 +196,80 @@ on_both_backends! {
         assert_eq!(times, [later, later]);
     }
 }
+
+/// DESIGN.md §5, beyond triggers: on PostgreSQL the service runs as a role that may only
+/// SELECT and INSERT (and advance its counters), while the owner migrates. Such a server works,
+/// and its role can neither rewrite the log or a statement nor switch a trigger off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_role_may_only_insert_and_select() {
+    use diesel::{Connection, RunQueryDsl};
+    if !crate::helpers::postgres_configured() {
+        return;
+    }
+    let database =
+        tokio::task::spawn_blocking(|| crate::helpers::TestDatabase::create(crate::helpers::Backend::Postgres))
+            .await
+            .unwrap();
+    let role = format!("flexsettle_app_{}", uuid::Uuid::now_v7().simple());
+    let owner_url = database.url().to_owned();
+    {
+        let owner_url = owner_url.clone();
+        let role = role.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut owner = diesel::PgConnection::establish(&owner_url).unwrap();
+            diesel::sql_query(format!("CREATE ROLE {role} LOGIN")).execute(&mut owner).unwrap();
+        })
+        .await
+        .unwrap();
+    }
+    // The owner migrates and grants, as `flexsettle migrate --grant-to` does.
+    let owner_settings = crate::helpers::test_settings(&owner_url);
+    let owner = flexsettle::startup::open_store(&owner_settings).await.unwrap();
+    owner.grant_service_role(&role).await.unwrap();
+    owner.grant_service_role(&role).await.unwrap();
+    assert!(owner.grant_service_role("x; DROP TABLE audit_log").await.is_err());
+    // A server runs as the role, without touching the schema.
+    let mut url = url::Url::parse(&owner_url).unwrap();
+    url.set_username(&role).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::test_settings(url.as_str());
+    settings.data_dir = data.path().to_path_buf();
+    settings.database.migrate_at_start = false;
+    let app = flexsettle::startup::Application::build(&settings).await.unwrap();
+    let store = app.store().clone();
+    let address = format!("http://{}", app.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let token = crate::helpers::dev_token(data.path(), &settings.auth, flexsettle::domain::Role::Admin);
+    let mut client = crate::helpers::client(&address, Some(&format!("Bearer {token}")));
+    client.create_contract(create_contract_request("r-1", "")).await.unwrap();
+    for forbidden in [
+        "UPDATE audit_log SET action = 'forged'",
+        "DELETE FROM audit_log",
+        "DELETE FROM statements",
+        "UPDATE audit_checkpoints SET signed_note = ''",
+        "ALTER TABLE audit_log DISABLE TRIGGER ALL",
+        "DROP TRIGGER audit_log_refuses_update_and_delete ON audit_log",
+        "TRUNCATE audit_tree_nodes",
+    ] {
+        let refused = store
+            .read(move |connection| Ok(diesel::sql_query(forbidden).execute(connection)))
+            .await
+            .unwrap()
+            .unwrap_err();
+        let message = refused.to_string();
+        assert!(message.contains("permission denied") || message.contains("must be owner"), "{forbidden}: {message}");
+    }
+    drop(stop);
+    drop(store);
+    drop(database);
+    tokio::task::spawn_blocking(move || {
+        let admin_url = std::env::var(crate::helpers::POSTGRES_URL_VAR).unwrap();
+        let mut admin = diesel::PgConnection::establish(&admin_url).unwrap();
+        let _ = diesel::sql_query(format!("DROP ROLE IF EXISTS {role}")).execute(&mut admin);
+    })
+    .await
+    .unwrap();
+}
