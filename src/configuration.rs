@@ -152,8 +152,21 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// Longest a call may take before it is cancelled, in milliseconds.
     pub request_timeout_ms: u64,
-    /// Most calls served at once across all connections; more wait.
+    /// Most calls worked on at once across all connections; more are refused at once with
+    /// `RESOURCE_EXHAUSTED` (health and reflection are never limited).
     pub max_concurrent_requests: usize,
+    /// Most calls of one principal worked on at once, so one caller cannot starve the others.
+    pub max_concurrent_requests_per_principal: usize,
+    /// How often an idle HTTP/2 connection is pinged, in milliseconds; a peer that does not
+    /// answer within `keepalive_timeout_ms` is disconnected.
+    pub keepalive_interval_ms: u64,
+    /// How long a keepalive ping may go unanswered, in milliseconds.
+    pub keepalive_timeout_ms: u64,
+    /// How long a connection lives at most before the server closes it gracefully (clients
+    /// reconnect), in milliseconds: no connection, idle or not, is held forever.
+    pub max_connection_age_ms: u64,
+    /// The largest header list a request may send, in bytes.
+    pub max_header_list_bytes: u32,
     /// Most concurrent calls (HTTP/2 streams) on one connection.
     pub max_concurrent_streams_per_connection: u32,
     /// Longest wait for in-flight calls to finish at shutdown, in milliseconds.
@@ -214,6 +227,11 @@ impl Default for Limits {
             max_message_bytes: 4 * 1024 * 1024,
             request_timeout_ms: 30_000,
             max_concurrent_requests: 1_024,
+            max_concurrent_requests_per_principal: 256,
+            keepalive_interval_ms: 30_000,
+            keepalive_timeout_ms: 10_000,
+            max_connection_age_ms: 30 * 60 * 1_000,
+            max_header_list_bytes: 16 * 1024,
             max_concurrent_streams_per_connection: 256,
             shutdown_grace_ms: 30_000,
         }

@@ -51,6 +51,18 @@ pub enum Error {
         /// What is unavailable.
         reason: String,
     },
+    /// The call's deadline passed before its work was done; what it changed was rolled back.
+    #[error("deadline exceeded: {reason}")]
+    DeadlineExceeded {
+        /// What did not finish in time.
+        reason: String,
+    },
+    /// A resource the service needs is used up (the database's disk); a retry later may work.
+    #[error("resource exhausted: {reason}")]
+    ResourceExhausted {
+        /// What is used up.
+        reason: String,
+    },
     /// A fault inside the service; its cause is logged, never shown to the client.
     #[error("{context}")]
     Internal {
@@ -82,9 +94,19 @@ fn describe(violations: &[PreconditionViolation]) -> String {
 }
 
 impl Error {
-    /// An internal error with its context.
+    /// An internal error with its context — unless its cause is a database fault a client may
+    /// retry: a lost or refused connection, a failed commit whose outcome is unknown, a
+    /// serialisation conflict ([`Error::Unavailable`]), a statement cancelled at the call's
+    /// deadline ([`Error::DeadlineExceeded`]), a full disk ([`Error::ResourceExhausted`]).
     pub fn internal(context: &'static str, source: impl Into<BoxError>) -> Error {
-        Error::Internal { context, source: source.into() }
+        let source = source.into();
+        match database_fault(&*source) {
+            Some(fault) => {
+                tracing::warn!(error.context = context, error.cause = %source, "database fault");
+                fault
+            }
+            None => Error::Internal { context, source },
+        }
     }
 
     /// A refusal for one unmet precondition: its kind (e.g. `PERIOD_NOT_ENDED`), the resource
@@ -124,4 +146,52 @@ where
     fn context(self, context: &'static str) -> Result<T, Error> {
         self.map_err(|source| Error::internal(context, source))
     }
+}
+
+/// What a client can do about a database error, when it is a fault rather than a bug.
+fn database_fault(source: &(dyn std::error::Error + 'static)) -> Option<Error> {
+    use diesel::result::{DatabaseErrorKind, Error as Diesel};
+    let retry = |what: &str| Error::Unavailable {
+        reason: format!(
+            "{what}; nothing was changed unless the first attempt committed: retry with the same request id, which \
+             makes the retry safe"
+        ),
+    };
+    let error = source.downcast_ref::<Diesel>()?;
+    let message = match error {
+        Diesel::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _) => {
+            return Some(retry("the database connection was lost"));
+        }
+        Diesel::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
+            return Some(retry("the database refused the transaction in a conflict with another"));
+        }
+        Diesel::DatabaseError(_, information) => information.message().to_owned(),
+        Diesel::BrokenTransactionManager => return Some(retry("the database connection broke")),
+        _ => return None,
+    };
+    let lower = message.to_lowercase();
+    if lower.contains("statement timeout") || lower.contains("lock timeout") || lower.contains("canceling statement") {
+        return Some(Error::DeadlineExceeded {
+            reason: "the call's deadline passed while the database worked; its changes were rolled back".to_owned(),
+        });
+    }
+    if lower.contains("disk is full") || lower.contains("no space left") || lower.contains("disk full") {
+        return Some(Error::ResourceExhausted {
+            reason: "the database's disk is full; nothing was changed: retry later with the same request id".to_owned(),
+        });
+    }
+    let lost = [
+        "terminating connection",
+        "server closed the connection",
+        "connection to server",
+        "could not connect",
+        "the database system is shutting down",
+        "the database system is starting up",
+        "no connection to the server",
+        "database is locked",
+        "ssl syscall error",
+        "could not receive data",
+        "could not send data",
+    ];
+    lost.iter().any(|needle| lower.contains(needle)).then(|| retry("the database could not be reached"))
 }

@@ -10,11 +10,11 @@ use tokio::net::TcpListener;
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
-use tower::limit::GlobalConcurrencyLimitLayer;
 
 use crate::auth::{Authenticator, DevKeyPair, LogSigningKey, TrustedKeys};
 use crate::configuration::{AuditSettings, Limits, Settings};
 use crate::grpc::access::{Access, AccessLayer, Authentication};
+use crate::grpc::admission::AdmissionLayer;
 use crate::grpc::api::audit_service_server::AuditServiceServer;
 use crate::grpc::api::contract_service_server::ContractServiceServer;
 use crate::grpc::api::go_no_go_service_server::GoNoGoServiceServer;
@@ -262,6 +262,7 @@ impl Application {
             .max_decoding_message_size(limits.max_message_bytes)
             .max_encoding_message_size(limits.max_message_bytes);
         let integrator = tokio::spawn(integrate_periodically(self.audit_log.clone(), self.checkpoint_interval));
+        let watcher = tokio::spawn(watch_database(self.store.clone(), health.clone()));
 
         let incoming = TcpListenerStream::new(self.listener).map(|stream| {
             stream.inspect(|tcp| {
@@ -282,21 +283,25 @@ impl Application {
             health.set_not_serving::<AuditServiceServer<AuditApi>>().await;
             let _ = stopping_tx.send(());
         };
+        let admission = AdmissionLayer::new(
+            limits.max_concurrent_requests,
+            limits.max_concurrent_requests_per_principal,
+            Duration::from_millis(limits.request_timeout_ms),
+        );
         let mut builder = Server::builder();
         if let Some(tls) = self.tls {
             builder = builder.tls_config(tls).context("configuring TLS")?;
         }
         let server = builder
             .trace_fn(|request| tracing::info_span!("grpc", rpc.method = %request.uri().path()))
-            .timeout(Duration::from_millis(limits.request_timeout_ms))
-            .concurrency_limit_per_connection(limits.max_concurrent_requests)
+            .timeout(admission.transport_timeout())
             .max_concurrent_streams(limits.max_concurrent_streams_per_connection)
-            .layer(
-                tower::ServiceBuilder::new()
-                    .layer(GlobalConcurrencyLimitLayer::new(limits.max_concurrent_requests))
-                    .layer(AccessLayer::new(self.access))
-                    .into_inner(),
-            )
+            .http2_keepalive_interval(Some(Duration::from_millis(limits.keepalive_interval_ms)))
+            .http2_keepalive_timeout(Some(Duration::from_millis(limits.keepalive_timeout_ms)))
+            .max_connection_age(Duration::from_millis(limits.max_connection_age_ms))
+            .http2_max_header_list_size(Some(limits.max_header_list_bytes))
+            // Authentication first: a call without a valid token never holds a slot.
+            .layer(tower::ServiceBuilder::new().layer(AccessLayer::new(self.access)).layer(admission).into_inner())
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -323,8 +328,62 @@ impl Application {
             () = overdue => tracing::warn!(grace_ms = limits.shutdown_grace_ms, "in-flight calls outlived the shutdown grace; stopping anyway"),
         }
         integrator.abort();
+        watcher.abort();
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// The names health checking reports on: the server as a whole (`""`) and each API service.
+const HEALTH_SERVICES: &[&str] = &[
+    "",
+    "flextensie.settlement.v1.ContractService",
+    "flextensie.settlement.v1.HoursService",
+    "flextensie.settlement.v1.SavingsService",
+    "flextensie.settlement.v1.PoolService",
+    "flextensie.settlement.v1.GoNoGoService",
+    "flextensie.settlement.v1.SettlementService",
+    "flextensie.settlement.v1.AuditService",
+];
+
+/// How often the database is pinged for health.
+const DATABASE_WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Keeps health in step with the database: `NOT_SERVING` while it cannot be reached, `SERVING`
+/// again by itself once it answers (no restart needed).
+async fn watch_database(store: Store, health: tonic_health::server::HealthReporter) {
+    let mut serving = true;
+    let mut ticks = tokio::time::interval(DATABASE_WATCH_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let reachable = match tokio::time::timeout(DATABASE_WATCH_INTERVAL * 3, store.ping()).await {
+            Ok(Ok(())) => true,
+            Ok(Err(error)) => {
+                if serving {
+                    tracing::warn!(error = %error, "the database cannot be reached: health is NOT_SERVING");
+                }
+                false
+            }
+            Err(_) => {
+                if serving {
+                    tracing::warn!("the database does not answer: health is NOT_SERVING");
+                }
+                false
+            }
+        };
+        if reachable != serving {
+            let status = if reachable {
+                tracing::info!("the database answers again: health is SERVING");
+                tonic_health::ServingStatus::Serving
+            } else {
+                tonic_health::ServingStatus::NotServing
+            };
+            for service in HEALTH_SERVICES {
+                health.set_service_status(*service, status).await;
+            }
+            serving = reachable;
+        }
     }
 }
 

@@ -101,6 +101,14 @@ impl Authenticator {
             return Err(AuthError::Algorithm(named));
         }
         let jwt_header = decode_header(token).map_err(|error| AuthError::Malformed(error.to_string()))?;
+        // RFC 7515 §4.1.11: a critical header parameter the service does not understand (it
+        // understands none) makes the token invalid.
+        if let Some(critical) = &jwt_header.crit {
+            return Err(AuthError::Malformed(format!(
+                "the token names {} critical header parameter(s) this service does not understand",
+                critical.len()
+            )));
+        }
         let mut validation = Validation::new(jwt_header.alg);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);

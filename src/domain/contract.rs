@@ -148,16 +148,8 @@ fn months_in(value: i64, range: std::ops::RangeInclusive<u32>) -> Result<u32, St
 }
 
 fn display_name(raw: &str) -> Result<String, String> {
-    let length = raw.chars().count();
-    if raw.trim().is_empty() {
-        Err("is required: a human-readable title".to_owned())
-    } else if length > DISPLAY_NAME_LEN_MAX {
-        Err(format!("must be at most {DISPLAY_NAME_LEN_MAX} characters, got {length}"))
-    } else if raw.chars().any(char::is_control) {
-        Err("must not contain control characters".to_owned())
-    } else {
-        Ok(raw.to_owned())
-    }
+    super::text::check_free_text(raw, DISPLAY_NAME_LEN_MAX, super::text::Lines::One)?;
+    if raw.trim().is_empty() { Err("is required: a human-readable title".to_owned()) } else { Ok(raw.to_owned()) }
 }
 
 impl ContractTerms {

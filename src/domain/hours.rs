@@ -90,14 +90,8 @@ pub struct HourLine {
 /// # Errors
 /// A description of the violated bound.
 pub fn parse_note(raw: &str) -> Result<String, String> {
-    let length = raw.chars().count();
-    if length > NOTE_LEN_MAX {
-        Err(format!("must be at most {NOTE_LEN_MAX} characters, got {length}"))
-    } else if raw.chars().any(|c| c.is_control() && c != '\n') {
-        Err("must not contain control characters".to_owned())
-    } else {
-        Ok(raw.to_owned())
-    }
+    super::text::check_free_text(raw, NOTE_LEN_MAX, super::text::Lines::Many)?;
+    Ok(raw.to_owned())
 }
 
 /// A note that must say something (a rejection's reason, a decision's reasons): as
@@ -453,7 +447,8 @@ impl CorrectionLine {
     /// Every violation found.
     pub fn parse(corrects: LineReference, minutes: i64, line_reference: &str, note: &str) -> Result<Self, Violations> {
         let mut v = Violations::new();
-        if minutes == 0 || minutes.abs() > MINUTES_PER_DAY_MAX {
+        // `unsigned_abs`: `abs` of i64::MIN overflows (and wraps in a release build).
+        if minutes == 0 || minutes.unsigned_abs() > MINUTES_PER_DAY_MAX.unsigned_abs() {
             v.add(
                 "minutes",
                 format!("must be signed whole minutes, not 0, at most {MINUTES_PER_DAY_MAX} either way; got {minutes}"),
@@ -822,6 +817,16 @@ mod tests {
             assert_eq!(violations.items()[0].field, "kind");
             assert!(violations.items()[0].description.contains(word), "{kind:?}");
         }
+    }
+
+    #[test]
+    fn a_correction_of_i64_min_minutes_is_refused_not_wrapped() {
+        let entry = LineReference::parse("l-1").unwrap();
+        for minutes in [i64::MIN, i64::MAX, -(MINUTES_PER_DAY_MAX + 1), 0] {
+            let refused = CorrectionLine::parse(entry.clone(), minutes, "c-1", "").unwrap_err();
+            assert_eq!(refused.items()[0].field, "minutes", "{minutes}");
+        }
+        assert!(CorrectionLine::parse(entry, -MINUTES_PER_DAY_MAX, "c-1", "").is_ok());
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod pool;
 pub mod principal;
 pub mod savings;
 pub mod settlement;
+pub mod text;
 pub mod tlog;
 pub mod violations;
 

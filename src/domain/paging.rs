@@ -84,7 +84,13 @@ fn decode_token(token: &str) -> Result<Option<String>, String> {
     }
     let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    text.strip_prefix(TOKEN_PREFIX).map(|key| Some(key.to_owned())).ok_or_else(invalid)
+    let key = text.strip_prefix(TOKEN_PREFIX).ok_or_else(invalid)?;
+    // Keys are ids, dates and numbers: never empty, never a control character (a NUL would
+    // reach the database, which refuses it as bad encoding).
+    if key.is_empty() || key.chars().any(char::is_control) {
+        return Err(invalid());
+    }
+    Ok(Some(key.to_owned()))
 }
 
 #[cfg(test)]
@@ -106,6 +112,10 @@ mod tests {
         assert_eq!(page.after.as_deref(), Some("contract-42"));
         assert!(PageRequest::parse(0, "not a token").is_err());
         assert!(PageRequest::parse(0, &URL_SAFE_NO_PAD.encode("v0:x")).is_err());
+        // A forged token with a NUL (or any control character) never reaches a query.
+        assert!(PageRequest::parse(0, &URL_SAFE_NO_PAD.encode("v1:\0")).is_err());
+        assert!(PageRequest::parse(0, &URL_SAFE_NO_PAD.encode("v1:a\u{1b}b")).is_err());
+        assert!(PageRequest::parse(0, &URL_SAFE_NO_PAD.encode("v1:")).is_err());
         let both = PageRequest::parse(-5, "%%").unwrap_err();
         assert_eq!(both.items().len(), 2);
     }

@@ -3,6 +3,7 @@
 //! answer; errors map to a `Status` in one place (`status`).
 
 pub mod access;
+pub mod admission;
 mod audit;
 pub mod client;
 mod contracts;

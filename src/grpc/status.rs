@@ -17,6 +17,43 @@ pub const REASON_OUT_OF_SCOPE: &str = "OUT_OF_SCOPE";
 /// Reason of `ErrorInfo` when a request id is reused for another payload.
 pub const REASON_REQUEST_ID_REUSED: &str = "REQUEST_ID_REUSED";
 
+/// Bytes of violation text (fields and descriptions) a status carries at most: the details
+/// travel base64-encoded in a trailer, and gRPC clients refuse trailers past 8–16 KiB, which
+/// would hide the refusal behind `RESOURCE_EXHAUSTED`. What does not fit is counted instead.
+pub const DETAILS_TEXT_BYTES_MAX: usize = 4 * 1024;
+/// Characters of one field path or description shown at most.
+pub const VIOLATION_TEXT_CHARS_MAX: usize = 160;
+/// Characters of a status message at most.
+pub const MESSAGE_CHARS_MAX: usize = 512;
+
+/// `text` cut to at most `max` characters, marked with an ellipsis when cut.
+#[must_use]
+pub fn bounded(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max.saturating_sub(1)) {
+        Some((end, _)) if text.len() > end + 1 && text.chars().count() > max => format!("{}…", &text[..end]),
+        _ => text.to_owned(),
+    }
+}
+
+/// The first violations that fit [`DETAILS_TEXT_BYTES_MAX`], each cut to
+/// [`VIOLATION_TEXT_CHARS_MAX`], and how many were left out.
+fn within_budget<'a>(violations: impl Iterator<Item = (&'a str, &'a str)>) -> (Vec<(String, String)>, usize) {
+    let mut shown = Vec::new();
+    let mut used = 0;
+    let mut left_out = 0;
+    for (field, description) in violations {
+        let (field, description) =
+            (bounded(field, VIOLATION_TEXT_CHARS_MAX), bounded(description, VIOLATION_TEXT_CHARS_MAX));
+        if left_out == 0 && used + field.len() + description.len() <= DETAILS_TEXT_BYTES_MAX {
+            used += field.len() + description.len();
+            shown.push((field, description));
+        } else {
+            left_out += 1;
+        }
+    }
+    (shown, left_out)
+}
+
 /// The resource type of a resource name, from its last collection segment.
 fn resource_type(name: &str) -> &'static str {
     match name.rsplit('/').nth(1).unwrap_or("") {
@@ -32,10 +69,25 @@ impl From<Error> for Status {
         match error {
             Error::InvalidArgument(violations) => {
                 let mut details = ErrorDetails::new();
-                for item in violations.items() {
-                    details.add_bad_request_violation(item.field.clone(), item.description.clone());
+                let items = violations.items();
+                let (shown, left_out) =
+                    within_budget(items.iter().map(|item| (item.field.as_str(), item.description.as_str())));
+                for (field, description) in &shown {
+                    details.add_bad_request_violation(field.clone(), description.clone());
                 }
-                Status::with_error_details(Code::InvalidArgument, format!("invalid request: {violations}"), details)
+                if left_out > 0 {
+                    details.add_bad_request_violation("", format!("and {left_out} more violations, not listed"));
+                }
+                let message = match shown.first() {
+                    Some((field, description)) if items.len() == 1 => {
+                        format!("invalid request: {field}: {description}")
+                    }
+                    Some((field, description)) => {
+                        format!("invalid request: {} violations, the first: {field}: {description}", items.len())
+                    }
+                    None => "invalid request".to_owned(),
+                };
+                Status::with_error_details(Code::InvalidArgument, bounded(&message, MESSAGE_CHARS_MAX), details)
             }
             Error::NotFound { resource } => Status::with_error_details(
                 Code::NotFound,
@@ -49,15 +101,21 @@ impl From<Error> for Status {
             ),
             Error::FailedPrecondition(violations) => {
                 let mut details = ErrorDetails::new();
-                for violation in &violations {
+                let (shown, left_out) = within_budget(
+                    violations.iter().map(|violation| (violation.subject.as_str(), violation.description.as_str())),
+                );
+                for (violation, (subject, description)) in violations.iter().zip(shown) {
+                    details.add_precondition_failure_violation(violation.kind, subject, description);
+                }
+                if left_out > 0 {
                     details.add_precondition_failure_violation(
-                        violation.kind,
-                        violation.subject.clone(),
-                        violation.description.clone(),
+                        "MORE",
+                        "",
+                        format!("and {left_out} more violations, not listed"),
                     );
                 }
                 let message = Error::FailedPrecondition(violations).to_string();
-                Status::with_error_details(Code::FailedPrecondition, message, details)
+                Status::with_error_details(Code::FailedPrecondition, bounded(&message, MESSAGE_CHARS_MAX), details)
             }
             Error::PermissionDenied { resource, reason } => Status::with_error_details(
                 Code::PermissionDenied,
@@ -81,6 +139,8 @@ impl From<Error> for Status {
                 ),
             ),
             Error::Unavailable { reason } => Status::unavailable(reason),
+            Error::DeadlineExceeded { reason } => Status::deadline_exceeded(reason),
+            Error::ResourceExhausted { reason } => Status::resource_exhausted(reason),
             Error::Internal { context, source } => {
                 tracing::error!(error.context = context, error.cause = %ErrorChain(&*source), "internal error");
                 Status::internal("internal error; the service logged its cause")
@@ -131,6 +191,8 @@ mod tests {
                 Code::PermissionDenied,
             ),
             (Error::Unavailable { reason: "busy".to_owned() }, Code::Unavailable),
+            (Error::DeadlineExceeded { reason: "late".to_owned() }, Code::DeadlineExceeded),
+            (Error::ResourceExhausted { reason: "full".to_owned() }, Code::ResourceExhausted),
             (Error::internal("testing", "secret detail"), Code::Internal),
         ]
     }
@@ -178,5 +240,46 @@ mod tests {
             resource_type("contracts/x/intercedents/y/hourlyRates/2027-01-01"),
             "flextensie.settlement.v1.HourlyRate"
         );
+    }
+
+    #[test]
+    fn a_refusal_of_many_bad_lines_stays_small_enough_for_any_client() {
+        let mut violations = Violations::new();
+        for index in 0..1_000 {
+            violations
+                .add(format!("entries[{index}].minutes"), format!("must be positive, got {}", "9".repeat(10_000)));
+        }
+        let status = Status::from(Error::InvalidArgument(violations));
+        let details = status.details().len();
+        assert!(
+            status.message().len() <= MESSAGE_CHARS_MAX * 4 && details < 8 * 1024,
+            "{} + {details}",
+            status.message().len()
+        );
+        let shown = status.get_details_bad_request().unwrap().field_violations;
+        assert!(shown.len() < 1_000 && shown.len() > 10, "{}", shown.len());
+        assert!(shown.last().unwrap().description.contains("more violations"));
+        assert!(status.message().starts_with("invalid request: 1000 violations, the first: entries[0].minutes"));
+    }
+
+    #[test]
+    fn database_faults_are_retryable_not_internal() {
+        use diesel::result::{DatabaseErrorKind, Error as Diesel};
+        let fault = |kind, message: &str| {
+            Status::from(Error::internal("x", Diesel::DatabaseError(kind, Box::new(message.to_owned())))).code()
+        };
+        assert_eq!(fault(DatabaseErrorKind::ClosedConnection, "gone"), Code::Unavailable);
+        assert_eq!(
+            fault(DatabaseErrorKind::Unknown, "terminating connection due to administrator command"),
+            Code::Unavailable
+        );
+        assert_eq!(fault(DatabaseErrorKind::Unknown, "server closed the connection unexpectedly"), Code::Unavailable);
+        assert_eq!(fault(DatabaseErrorKind::Unknown, "database or disk is full"), Code::ResourceExhausted);
+        assert_eq!(
+            fault(DatabaseErrorKind::Unknown, "canceling statement due to statement timeout"),
+            Code::DeadlineExceeded
+        );
+        assert_eq!(fault(DatabaseErrorKind::SerializationFailure, "conflict"), Code::Unavailable);
+        assert_eq!(fault(DatabaseErrorKind::Unknown, "syntax error at or near"), Code::Internal);
     }
 }

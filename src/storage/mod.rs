@@ -373,6 +373,14 @@ impl Store {
         .await
     }
 
+    /// Checks that the database answers: one trivial query on a pooled connection.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] (or the fault) when it does not.
+    pub async fn ping(&self) -> Result<(), Error> {
+        self.read(|connection| connection.batch_execute("SELECT 1").context("pinging the database")).await
+    }
+
     /// Runs a read on a pooled connection off the async workers.
     ///
     /// # Errors
@@ -400,9 +408,11 @@ impl Store {
         R: Serialize + DeserializeOwned + Send + 'static,
         F: FnOnce(&mut AnyConnection) -> Result<Applied<R>, Error> + Send + 'static,
     {
+        let deadline = crate::deadline::current();
         self.run(&self.writers, move |connection| {
             connection.transaction(|connection| {
                 begin_writing(connection)?;
+                bound_by(connection, deadline)?;
                 idempotency::lock(connection, &mutation)?;
                 if let Some(first) = idempotency::find(connection, &mutation)? {
                     return first.replay(&mutation);
@@ -415,6 +425,8 @@ impl Store {
                     idempotency::insert(connection, &mutation, &response, None)?;
                     None
                 };
+                // Past the deadline the caller has been told so: nothing may commit.
+                check_deadline(deadline)?;
                 Ok((applied.response, seq))
             })
         })
@@ -445,6 +457,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut AnyConnection) -> Result<T, Error> + Send + 'static,
     {
+        check_deadline(crate::deadline::current())?;
         let pool = pool.clone();
         tokio::task::spawn_blocking(move || {
             let mut connection = pool.get().map_err(|error| Error::Unavailable {
@@ -455,6 +468,36 @@ impl Store {
         .await
         .context("running database work")?
     }
+}
+
+/// The call's deadline passed.
+fn past_deadline() -> Error {
+    Error::DeadlineExceeded {
+        reason: "the call's deadline passed before its work was done; nothing was changed".to_owned(),
+    }
+}
+
+/// Refuses to go on once `deadline` has passed.
+fn check_deadline(deadline: Option<std::time::Instant>) -> Result<(), Error> {
+    match deadline {
+        Some(deadline) if crate::deadline::remaining(deadline).is_none() => Err(past_deadline()),
+        _ => Ok(()),
+    }
+}
+
+/// Bounds the transaction's database work by the call's deadline: on PostgreSQL every
+/// statement, and every wait for a lock, is cancelled when the time left runs out (and the
+/// transaction rolls back). SQLite works in-process, between the checks at start and before
+/// commit.
+fn bound_by(connection: &mut AnyConnection, deadline: Option<std::time::Instant>) -> Result<(), Error> {
+    let Some(deadline) = deadline else { return Ok(()) };
+    let left = crate::deadline::remaining(deadline).ok_or_else(past_deadline)?;
+    if let AnyConnection::Postgresql(pg) = connection {
+        let millis = left.as_millis().max(1);
+        pg.batch_execute(&format!("SET LOCAL statement_timeout = {millis}; SET LOCAL lock_timeout = {millis}"))
+            .context("bounding a transaction by its deadline")?;
+    }
+    Ok(())
 }
 
 /// On SQLite, takes the database's write lock as the transaction's first statement, before

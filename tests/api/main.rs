@@ -13,6 +13,7 @@ mod contracts;
 mod figures;
 mod gonogo;
 mod health;
+mod hostile;
 mod hours;
 mod idempotency;
 mod intercedents;
