@@ -18,7 +18,7 @@ pub const ENV_PREFIX: &str = "FLEXSETTLE_";
 
 /// Everything the service can be told at start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Address to listen on; port 0 picks a free port.
     pub listen_addr: SocketAddr,
@@ -44,7 +44,7 @@ pub struct Settings {
 
 /// The tamper-evident audit log (DESIGN.md §5).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct AuditSettings {
     /// The log's origin: the first line of every checkpoint and the name of its signing key
     /// (C2SP `tlog-checkpoint`), e.g. `flextensie.nl/flexsettle/audit`. Unique per log.
@@ -70,7 +70,7 @@ impl Default for AuditSettings {
 
 /// The service's clock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ClockSettings {
     /// A fixed instant (RFC 3339) the service takes as now, for tests and demonstrations of a
     /// contract's months; logged loudly at start. Never set in production.
@@ -79,7 +79,7 @@ pub struct ClockSettings {
 
 /// Token authentication.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
     /// Switches authentication off: every call acts as the local admin. Logged loudly at every
     /// start; never for production.
@@ -101,7 +101,7 @@ pub struct AuthSettings {
 
 /// TLS of the gRPC listener.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TlsSettings {
     /// PEM certificate chain of the server.
     pub cert_file: Option<PathBuf>,
@@ -130,7 +130,7 @@ impl Default for AuthSettings {
 
 /// Connection pool settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct DatabaseSettings {
     /// Most connections (PostgreSQL) or reader connections (SQLite; it has one writer).
     pub max_connections: u32,
@@ -146,7 +146,7 @@ pub struct DatabaseSettings {
 
 /// Server limits: every queue and message is bounded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Largest request or response message, in bytes.
     pub max_message_bytes: usize,
@@ -175,7 +175,7 @@ pub struct Limits {
 
 /// How logs are written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct LogSettings {
     /// `text` for people, `json` for machines.
     pub format: LogFormat,
@@ -244,12 +244,24 @@ impl Default for LogSettings {
     }
 }
 
+/// `FLEXSETTLE_*` variables that are not settings: the command line's own, and those of the
+/// tests and benchmarks. Every other `FLEXSETTLE_*` variable must name a setting: a misspelt
+/// one is refused at start, by name, instead of being ignored.
+const NOT_SETTINGS: &[&str] = &["config", "token", "hermetic"];
+const NOT_SETTINGS_PREFIXES: &[&str] = &["test_", "bench_", "model_"];
+
+fn is_setting(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    !NOT_SETTINGS.contains(&key.as_str()) && !NOT_SETTINGS_PREFIXES.iter().any(|prefix| key.starts_with(prefix))
+}
+
 impl Settings {
     /// Loads the settings: defaults, then the TOML file (`path`, or [`DEFAULT_CONFIG_FILE`] if
     /// it exists), then the environment.
     ///
     /// # Errors
-    /// When a given file is missing, or a value has the wrong type.
+    /// When a given file is missing, a value has the wrong type, or a key (in the file or a
+    /// `FLEXSETTLE_*` variable) names no setting.
     pub fn load(path: Option<&Path>) -> Result<Settings, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         figment = match path {
@@ -262,7 +274,10 @@ impl Settings {
             Some(path) => figment.merge(Toml::file(path)),
             None => figment.merge(Toml::file(DEFAULT_CONFIG_FILE)),
         };
-        figment.merge(Env::prefixed(ENV_PREFIX).split("__")).extract().map_err(Box::new)
+        figment
+            .merge(Env::prefixed(ENV_PREFIX).filter(|key| is_setting(key.as_str())).split("__"))
+            .extract()
+            .map_err(Box::new)
     }
 
     /// The database the URL selects.
@@ -280,7 +295,9 @@ impl Settings {
             max_connections: self.database.max_connections.max(1),
             acquire_timeout: Duration::from_millis(self.database.acquire_timeout_ms),
             sqlite_busy_timeout: Duration::from_millis(self.database.sqlite_busy_timeout_ms),
-            min_idle_connections: 1,
+            // Opened on demand, by the caller that waits for them: no pool thread is left opening
+            // one in the background when the process exits.
+            min_idle_connections: 0,
         }
     }
 
@@ -341,6 +358,27 @@ mod tests {
         let settings = Settings::default();
         assert_eq!(settings.listen_addr.to_string(), "127.0.0.1:50051");
         assert_eq!(settings.database_target().unwrap().backend(), "sqlite");
+    }
+
+    #[test]
+    fn a_misspelt_key_is_refused_by_name() {
+        let folder = tempfile::tempdir().unwrap();
+        let file = folder.path().join("flexsettle.toml");
+        std::fs::write(&file, "[auth]\ndisable = true\n").unwrap();
+        let refused = Settings::load(Some(&file)).unwrap_err().to_string();
+        assert!(refused.contains("disable"), "{refused}");
+        std::fs::write(&file, "[auth]\ndisabled = false\n[limits]\nrequest_timeout_ms = 1000\n").unwrap();
+        assert_eq!(Settings::load(Some(&file)).unwrap().limits.request_timeout_ms, 1000);
+    }
+
+    #[test]
+    fn variables_of_the_command_line_and_the_tests_are_not_settings() {
+        for other in ["CONFIG", "token", "TEST_DATABASE_URL", "BENCH_DATABASE_URL", "MODEL_SEED", "HERMETIC"] {
+            assert!(!is_setting(other), "{other}");
+        }
+        for setting in ["DATABASE_URL", "AUTH__DISABLE", "LIMITS__REQUEST_TIMEOUT_MS"] {
+            assert!(is_setting(setting), "{setting}");
+        }
     }
 
     #[test]

@@ -117,8 +117,21 @@ struct ServerArgs {
     token: Option<String>,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// How long, once the command is done, the process waits for database work still running on
+/// the blocking pool (a call abandoned after the shutdown grace): none. Its transaction is rolled
+/// back by the database when the connection closes with the process.
+const EXIT_WAIT: std::time::Duration = std::time::Duration::ZERO;
+
+fn main() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let result = runtime.block_on(run());
+    // Dropping the runtime would wait for every blocking task, however long the database makes
+    // it wait: past the shutdown grace, the process must end.
+    runtime.shutdown_timeout(EXIT_WAIT);
+    result
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref())?;
     telemetry::init(&settings.log)?;

@@ -179,6 +179,10 @@ impl Application {
         let tls = tls_config(settings)?;
         let access = access(settings)?;
         let identity = std::sync::Arc::new(log_identity(settings)?);
+        // The port first: a start that cannot bind fails before any database connection opens.
+        let listener = TcpListener::bind(settings.listen_addr)
+            .await
+            .with_context(|| format!("binding {}", settings.listen_addr))?;
         let store = if settings.database.migrate_at_start {
             open_store(settings).await?
         } else {
@@ -187,9 +191,6 @@ impl Application {
             );
             open_unmigrated(settings).await?
         };
-        let listener = TcpListener::bind(settings.listen_addr)
-            .await
-            .with_context(|| format!("binding {}", settings.listen_addr))?;
         let local_addr = listener.local_addr().context("reading the bound address")?;
         Ok(Application {
             listener,

@@ -132,44 +132,53 @@ impl DevKeyPair {
     /// # Errors
     /// When the files cannot be written or randomness is unavailable.
     pub fn ensure(&self) -> anyhow::Result<bool> {
-        if self.private_key.exists() {
-            if !self.public_key.exists() {
-                anyhow::bail!(
-                    "{} exists without {}; restore it or remove both to make a new pair",
-                    self.private_key.display(),
-                    self.public_key.display()
-                );
+        // Replicas started together on one empty folder race here: the private key is put in
+        // place atomically (one of them wins), and the public key is always derived from the
+        // private key that won, so every process ends up with the same pair.
+        let mut created = false;
+        if !self.private_key.exists() {
+            let mut seed = [0_u8; 32];
+            SystemRandom::new().fill(&mut seed).map_err(|_| anyhow::anyhow!("no system randomness"))?;
+            let private_der = [ED25519_PKCS8_PREFIX.as_slice(), &seed].concat();
+            if let Some(parent) = self.private_key.parent() {
+                std::fs::create_dir_all(parent)?;
             }
-            return Ok(false);
+            created = write_new(&self.private_key, &pem::encode(&pem::Pem::new("PRIVATE KEY", private_der)), 0o600)?;
         }
-        let mut seed = [0_u8; 32];
-        SystemRandom::new().fill(&mut seed).map_err(|_| anyhow::anyhow!("no system randomness"))?;
-        let pair =
-            Ed25519KeyPair::from_seed_unchecked(&seed).map_err(|error| anyhow::anyhow!("Ed25519 key: {error}"))?;
-        let private_der = [ED25519_PKCS8_PREFIX.as_slice(), &seed].concat();
-        let public_der = [ED25519_SPKI_PREFIX.as_slice(), pair.public_key().as_ref()].concat();
-        if let Some(parent) = self.private_key.parent() {
-            std::fs::create_dir_all(parent)?;
+        if !self.public_key.exists() {
+            let seed = LogSigningKey { path: self.private_key.clone() }.seed()?;
+            let pair =
+                Ed25519KeyPair::from_seed_unchecked(&seed).map_err(|error| anyhow::anyhow!("Ed25519 key: {error}"))?;
+            let public_der = [ED25519_SPKI_PREFIX.as_slice(), pair.public_key().as_ref()].concat();
+            write_new(&self.public_key, &pem::encode(&pem::Pem::new("PUBLIC KEY", public_der)), 0o644)?;
         }
-        write_new(&self.public_key, &pem::encode(&pem::Pem::new("PUBLIC KEY", public_der)), 0o644)?;
-        write_new(&self.private_key, &pem::encode(&pem::Pem::new("PRIVATE KEY", private_der)), 0o600)?;
-        Ok(true)
+        Ok(created)
     }
 }
 
-/// Writes a file that must not exist yet.
-fn write_new(path: &Path, contents: &str, mode: u32) -> anyhow::Result<()> {
+/// Puts a file in place whole and only if it does not exist yet: written and synced under a
+/// name of its own first, then linked to `path` (which fails if `path` exists), so no reader
+/// ever sees half a key and no writer overwrites another's. Gives whether this call created it.
+fn write_new(path: &Path, contents: &str, mode: u32) -> anyhow::Result<bool> {
     use std::io::Write;
+    let draft = path.with_extension(format!("{}.draft", uuid::Uuid::now_v7().simple()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
     #[cfg(not(unix))]
     let _ = mode;
-    let mut file = options.open(path).map_err(|error| anyhow::anyhow!("creating {}: {error}", path.display()))?;
+    let mut file = options.open(&draft).map_err(|error| anyhow::anyhow!("creating {}: {error}", draft.display()))?;
     file.write_all(contents.as_bytes())?;
     file.sync_all()?;
-    Ok(())
+    drop(file);
+    let linked = std::fs::hard_link(&draft, path);
+    let _ = std::fs::remove_file(&draft);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(error) => Err(anyhow::anyhow!("creating {}: {error}", path.display())),
+    }
 }
 
 /// The Ed25519 key that signs the audit log's checkpoints, kept as a PKCS#8 PEM file.
@@ -201,8 +210,7 @@ impl LogSigningKey {
         if let Some(parent) = self.path.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        write_new(&self.path, &pem::encode(&pem::Pem::new("PRIVATE KEY", private_der)), 0o600)?;
-        Ok(true)
+        write_new(&self.path, &pem::encode(&pem::Pem::new("PRIVATE KEY", private_der)), 0o600)
     }
 
     /// Reads the key's 32-byte Ed25519 seed.
@@ -224,5 +232,29 @@ impl LogSigningKey {
                 self.path.display()
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replicas_racing_on_an_empty_folder_end_up_with_one_key_pair() {
+        let folder = tempfile::tempdir().unwrap();
+        let pair = DevKeyPair::in_dir(folder.path());
+        let created: Vec<bool> = std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..8).map(|_| scope.spawn(|| pair.ensure().unwrap())).collect();
+            racers.into_iter().map(|racer| racer.join().unwrap()).collect()
+        });
+        assert_eq!(created.iter().filter(|created| **created).count(), 1, "one of them made the key");
+        let public = std::fs::read(&pair.public_key).unwrap();
+        let seed = LogSigningKey { path: pair.private_key.clone() }.seed().unwrap();
+        let derived = Ed25519KeyPair::from_seed_unchecked(&seed).unwrap();
+        assert!(
+            pem::parse(&public).unwrap().contents().ends_with(derived.public_key().as_ref()),
+            "the public key is the private key's"
+        );
+        assert!(!pair.ensure().unwrap(), "never made again");
     }
 }
