@@ -248,7 +248,7 @@ impl Default for LogSettings {
 /// tests and benchmarks. Every other `FLEXSETTLE_*` variable must name a setting: a misspelt
 /// one is refused at start, by name, instead of being ignored.
 const NOT_SETTINGS: &[&str] = &["config", "token", "hermetic"];
-const NOT_SETTINGS_PREFIXES: &[&str] = &["test_", "bench_", "model_"];
+const NOT_SETTINGS_PREFIXES: &[&str] = &["test_", "bench_", "model_", "crash_"];
 
 fn is_setting(key: &str) -> bool {
     let key = key.to_ascii_lowercase();

@@ -270,7 +270,13 @@ async fn a_deadline_reaches_the_database_and_rolls_the_call_back() {
 
 /// One unary gRPC call over plain HTTP/2 with a `grpc-timeout` header and no timer of the
 /// client's own: the status code the server answers with.
-async fn raw_unary(address: &str, path: &str, token: &str, message: &impl prost::Message, timeout: &str) -> Code {
+pub(crate) async fn raw_unary(
+    address: &str,
+    path: &str,
+    token: &str,
+    message: &impl prost::Message,
+    timeout: &str,
+) -> Code {
     let authority = address.trim_start_matches("http://").to_owned();
     let tcp = tokio::net::TcpStream::connect(&authority).await.unwrap();
     let (client, connection) = h2::client::handshake(tcp).await.unwrap();

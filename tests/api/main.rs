@@ -10,6 +10,8 @@ mod helpers;
 mod access;
 mod audit;
 mod contracts;
+mod crash;
+mod faults;
 mod figures;
 mod gonogo;
 mod health;
