@@ -99,13 +99,20 @@ impl ThrowawayCluster {
         self.pg_ctl(&["-w", "-m", "fast", "stop"]);
     }
 
-    /// Every process of the cluster, the postmaster first.
+    /// Every process of the cluster, the postmaster first; none when it is not running. (Also
+    /// called from `drop`, while a failed test unwinds: it must not panic.)
     fn processes(&self) -> Vec<String> {
-        let pid = std::fs::read_to_string(self.data.join("postmaster.pid")).unwrap();
-        let postmaster = pid.lines().next().unwrap().trim().to_owned();
-        let children = Command::new("pgrep").args(["-P", &postmaster]).output().unwrap();
-        std::iter::once(postmaster)
-            .chain(String::from_utf8_lossy(&children.stdout).split_whitespace().map(str::to_owned))
+        let Ok(pid) = std::fs::read_to_string(self.data.join("postmaster.pid")) else { return Vec::new() };
+        let Some(postmaster) = pid.lines().next().map(|line| line.trim().to_owned()) else { return Vec::new() };
+        let children = Command::new("pgrep").args(["-P", &postmaster]).output().map(|output| output.stdout);
+        std::iter::once(postmaster.clone())
+            .chain(
+                children
+                    .unwrap_or_default()
+                    .split(|byte| byte.is_ascii_whitespace())
+                    .filter(|pid| !pid.is_empty())
+                    .map(|pid| String::from_utf8_lossy(pid).into_owned()),
+            )
             .collect()
     }
 

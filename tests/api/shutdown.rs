@@ -139,13 +139,25 @@ async fn past_the_grace_a_stuck_write_is_rolled_back_and_the_process_exits() {
     let terminated = std::time::Instant::now();
     server.terminate();
     let mut server = server;
-    let exit = tokio::task::spawn_blocking(move || {
-        let status = server.child.wait().unwrap();
-        (status, server)
+    // Bounded: a process that outlives its grace is killed, and the test fails.
+    let (exited, server) = tokio::task::spawn_blocking(move || {
+        while terminated.elapsed() < std::time::Duration::from_secs(10) {
+            if server.child.try_wait().unwrap().is_some() {
+                return (true, server);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        (false, server)
     })
     .await
     .unwrap();
     let took = terminated.elapsed();
+    if !exited {
+        release.send(()).unwrap();
+        holder.join().unwrap();
+        drop(server);
+        panic!("the process outlived its grace by far: still running {took:?} after SIGTERM");
+    }
     assert!(took < std::time::Duration::from_secs(6), "the process outlived its grace: {took:?}");
     assert!(stuck.await.unwrap().is_err(), "the stuck call was not acknowledged");
     release.send(()).unwrap();
@@ -166,7 +178,7 @@ async fn past_the_grace_a_stuck_write_is_rolled_back_and_the_process_exits() {
     .await
     .unwrap();
     assert_eq!(created, 0, "the stuck write never committed");
-    drop(exit);
+    drop(server);
 }
 
 /// `flexsettle migrate` against PostgreSQL over TLS ends cleanly every time: no pool thread is
