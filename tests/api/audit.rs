@@ -13,7 +13,7 @@ use flexsettle::grpc::api;
 use tonic::Code;
 
 use crate::gonogo::{CONTRACT, spawn_at, utrecht, worked_example};
-use crate::helpers::{Backend, ServerProcess, TestApp, TestDatabase, create_contract_request};
+use crate::helpers::{Backend, Random, ServerProcess, TestApp, TestDatabase, create_contract_request};
 use crate::settlement::settle;
 
 type AuditClient = api::audit_service_client::AuditServiceClient<
@@ -68,18 +68,6 @@ async fn append_raw_entries(app: &TestApp, from: u64, to: u64) {
     ))
     .await
     .unwrap();
-}
-
-/// A small deterministic generator (xorshift64*).
-struct Random(u64);
-
-impl Random {
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % bound
-    }
 }
 
 /// The log grows in random steps to a few thousand entries; after each step the server

@@ -15,22 +15,10 @@ use flexsettle::configuration::AuthSettings;
 use flexsettle::domain::Role;
 use flexsettle::grpc::api;
 
-use crate::helpers::{Backend, ServerProcess, TestDatabase, client, create_contract_request, dev_token};
+use crate::helpers::{Backend, Random, ServerProcess, TestDatabase, client, create_contract_request, dev_token};
 
 /// Writers calling at once during a cycle.
 const WRITERS: usize = 4;
-
-/// A small deterministic generator (xorshift64*).
-struct Random(u64);
-
-impl Random {
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % bound
-    }
-}
 
 fn setting(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default)

@@ -136,6 +136,35 @@ impl Drop for ThrowawayCluster {
     }
 }
 
+/// The service on a cluster, with an admin client.
+struct Service {
+    address: String,
+    store: flexsettle::storage::Store,
+    token: String,
+    admin: crate::helpers::ContractClient,
+    _stop: tokio::sync::oneshot::Sender<()>,
+    _data: tempfile::TempDir,
+}
+
+impl Service {
+    async fn start(cluster: &ThrowawayCluster) -> Service {
+        let data = tempfile::tempdir().unwrap();
+        let mut settings = crate::helpers::test_settings(&cluster.url());
+        settings.data_dir = data.path().to_path_buf();
+        settings.database.acquire_timeout_ms = 1_000;
+        let app = flexsettle::startup::Application::build(&settings).await.unwrap();
+        let address = format!("http://{}", app.local_addr());
+        let store = app.store().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        let token = crate::helpers::dev_token(data.path(), &settings.auth, Role::Admin);
+        let admin = crate::helpers::client(&address, Some(&format!("Bearer {token}")));
+        Service { address, store, token, admin, _stop: stop, _data: data }
+    }
+}
+
 fn cluster() -> Option<ThrowawayCluster> {
     let cluster = ThrowawayCluster::start();
     if cluster.is_none() {
@@ -179,19 +208,8 @@ async fn until_health(
 async fn postgres_stopped_and_resumed() {
     use tonic_health::pb::health_check_response::ServingStatus;
     let Some(cluster) = cluster() else { return };
-    let data = tempfile::tempdir().unwrap();
-    let mut settings = crate::helpers::test_settings(&cluster.url());
-    settings.data_dir = data.path().to_path_buf();
-    settings.database.acquire_timeout_ms = 1_000;
-    let app = flexsettle::startup::Application::build(&settings).await.unwrap();
-    let address = format!("http://{}", app.local_addr());
-    let store = app.store().clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
-    let token = crate::helpers::dev_token(data.path(), &settings.auth, Role::Admin);
-    let mut admin = crate::helpers::client(&address, Some(&format!("Bearer {token}")));
+    let Service { address, store, token: _, mut admin, _stop: _keep_serving, _data: _keep_data } =
+        Service::start(&cluster).await;
     admin.create_contract(create_contract_request("before", "before")).await.unwrap();
     until_health(&address, ServingStatus::Serving, Duration::from_secs(5)).await;
 
@@ -215,7 +233,6 @@ async fn postgres_stopped_and_resumed() {
     let resources: Vec<&str> = entries.iter().map(|entry| entry.resource.as_str()).collect();
     assert_eq!(resources, ["contracts/before", "contracts/during", "contracts/after"]);
     eprintln!("health NOT_SERVING {down:?} after the stop, SERVING {up:?} after the start");
-    drop(stop);
 }
 
 /// PostgreSQL frozen (SIGSTOP) past a call's deadline: the caller hears within its deadline,
@@ -224,18 +241,8 @@ async fn postgres_stopped_and_resumed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_frozen_past_the_deadline() {
     let Some(cluster) = cluster() else { return };
-    let data = tempfile::tempdir().unwrap();
-    let mut settings = crate::helpers::test_settings(&cluster.url());
-    settings.data_dir = data.path().to_path_buf();
-    let app = flexsettle::startup::Application::build(&settings).await.unwrap();
-    let address = format!("http://{}", app.local_addr());
-    let store = app.store().clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
-    let token = crate::helpers::dev_token(data.path(), &settings.auth, Role::Admin);
-    let mut admin = crate::helpers::client(&address, Some(&format!("Bearer {token}")));
+    let Service { address, store, token, mut admin, _stop: _keep_serving, _data: _keep_data } =
+        Service::start(&cluster).await;
     admin.create_contract(create_contract_request("before", "before")).await.unwrap();
 
     cluster.signal("-STOP");
@@ -264,5 +271,4 @@ async fn postgres_frozen_past_the_deadline() {
     let seqs: Vec<i64> = entries.iter().map(|entry| entry.seq).collect();
     assert_eq!(seqs, (1..=i64::try_from(seqs.len()).unwrap()).collect::<Vec<_>>());
     eprintln!("frozen PostgreSQL: {code:?} after {took:?}");
-    drop(stop);
 }

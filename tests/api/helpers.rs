@@ -496,3 +496,65 @@ impl Drop for ServerProcess {
         }
     }
 }
+
+/// Another transaction holding the audit counter's row of the PostgreSQL database at `url`,
+/// so that every write of the service waits for it; it ends when this is released or dropped.
+pub struct AuditCounterHeld {
+    release: Option<std::sync::mpsc::Sender<()>>,
+    holder: Option<std::thread::JoinHandle<()>>,
+}
+
+impl AuditCounterHeld {
+    /// Takes the row and returns once it is held.
+    pub fn take(url: &str) -> AuditCounterHeld {
+        use diesel::{Connection, RunQueryDsl};
+        let url = url.to_owned();
+        let (locked, locked_rx) = std::sync::mpsc::channel::<()>();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let mut connection = diesel::PgConnection::establish(&url).expect("a connection");
+            connection
+                .transaction::<_, diesel::result::Error, _>(|connection| {
+                    diesel::sql_query("SELECT last_value FROM sequences WHERE name = 'audit_log' FOR UPDATE")
+                        .execute(connection)?;
+                    locked.send(()).expect("the test waits");
+                    let _ = release_rx.recv();
+                    Ok(())
+                })
+                .expect("the holding transaction");
+        });
+        locked_rx.recv().expect("the row is taken");
+        AuditCounterHeld { release: Some(release), holder: Some(holder) }
+    }
+
+    /// Ends the holding transaction and waits for it.
+    pub fn release(mut self) {
+        self.end();
+    }
+
+    fn end(&mut self) {
+        drop(self.release.take());
+        if let Some(holder) = self.holder.take() {
+            let _ = holder.join();
+        }
+    }
+}
+
+impl Drop for AuditCounterHeld {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+/// A small deterministic generator (xorshift64*): a seed always gives the same sequence.
+pub struct Random(pub u64);
+
+impl Random {
+    /// A number below `bound`.
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % bound
+    }
+}

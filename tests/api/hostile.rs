@@ -223,28 +223,12 @@ async fn a_token_with_a_critical_header_is_refused(backend: Backend) {
 /// other transaction ends, nothing of the call is there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deadline_reaches_the_database_and_rolls_the_call_back() {
-    use diesel::{Connection, RunQueryDsl};
     if !crate::helpers::postgres_configured() {
         return;
     }
     let app = TestApp::spawn(Backend::Postgres).await;
     let before = app.audit_size().await;
-    let url = app.settings.database_url.clone();
-    let (locked, locked_rx) = std::sync::mpsc::channel::<()>();
-    let (release, release_rx) = std::sync::mpsc::channel::<()>();
-    let holder = std::thread::spawn(move || {
-        let mut connection = diesel::PgConnection::establish(&url).unwrap();
-        connection
-            .transaction::<_, diesel::result::Error, _>(|connection| {
-                diesel::sql_query("SELECT last_value FROM sequences WHERE name = 'audit_log' FOR UPDATE")
-                    .execute(connection)?;
-                locked.send(()).unwrap();
-                release_rx.recv().unwrap();
-                Ok(())
-            })
-            .unwrap();
-    });
-    locked_rx.recv().unwrap();
+    let held = crate::helpers::AuditCounterHeld::take(&app.settings.database_url);
     // The deadline as the client's header states it, sent over plain HTTP/2: a tonic client
     // would also start a timer of its own and give up first; what matters here is the server.
     let token = app.token(Role::Admin);
@@ -258,8 +242,7 @@ async fn a_deadline_reaches_the_database_and_rolls_the_call_back() {
     )
     .await;
     let took = started.elapsed();
-    release.send(()).unwrap();
-    holder.join().unwrap();
+    held.release();
     assert_eq!(status, Code::DeadlineExceeded, "after {took:?}");
     assert!(took < Duration::from_secs(3), "answered at the deadline, not at the request timeout: {took:?}");
     assert_eq!(app.audit_size().await, before, "the call was rolled back");

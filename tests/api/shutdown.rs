@@ -92,24 +92,7 @@ async fn past_the_grace_a_stuck_write_is_rolled_back_and_the_process_exits() {
     let server = ServerProcess::start_with(&url, data_dir.path(), &[("FLEXSETTLE_LIMITS__SHUTDOWN_GRACE_MS", "1500")]);
     let authorization = format!("Bearer {}", dev_token(data_dir.path(), &AuthSettings::default(), Role::Admin));
     // Another transaction holds the audit counter's row: every write waits for it.
-    let (locked, locked_rx) = std::sync::mpsc::channel::<()>();
-    let (release, release_rx) = std::sync::mpsc::channel::<()>();
-    let holder = {
-        let url = url.clone();
-        std::thread::spawn(move || {
-            let mut connection = diesel::PgConnection::establish(&url).unwrap();
-            connection
-                .transaction::<_, diesel::result::Error, _>(|connection| {
-                    diesel::sql_query("SELECT last_value FROM sequences WHERE name = 'audit_log' FOR UPDATE")
-                        .execute(connection)?;
-                    locked.send(()).unwrap();
-                    release_rx.recv().unwrap();
-                    Ok(())
-                })
-                .unwrap();
-        })
-    };
-    locked_rx.recv().unwrap();
+    let held = crate::helpers::AuditCounterHeld::take(&url);
     let mut stuck_client = client(&server.address, Some(&authorization));
     let stuck =
         tokio::spawn(async move { stuck_client.create_contract(create_contract_request("stuck", "stuck")).await });
@@ -153,15 +136,13 @@ async fn past_the_grace_a_stuck_write_is_rolled_back_and_the_process_exits() {
     .unwrap();
     let took = terminated.elapsed();
     if !exited {
-        release.send(()).unwrap();
-        holder.join().unwrap();
+        held.release();
         drop(server);
         panic!("the process outlived its grace by far: still running {took:?} after SIGTERM");
     }
     assert!(took < std::time::Duration::from_secs(6), "the process outlived its grace: {took:?}");
     assert!(stuck.await.unwrap().is_err(), "the stuck call was not acknowledged");
-    release.send(()).unwrap();
-    holder.join().unwrap();
+    held.release();
     let url_for_count = url.clone();
     let created: i64 = tokio::task::spawn_blocking(move || {
         #[derive(diesel::QueryableByName)]
