@@ -190,19 +190,7 @@ async fn integration_lag(name: &str, database: &Database) {
         let mut hours = HoursServiceClient::new(server.channel(Role::Billing).await);
         tasks.push(tokio::spawn(async move {
             for n in 0..calls / 8 {
-                let day = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap() + chrono::Days::new((n % 365) as u64);
-                let line = api::HourLine {
-                    intercedent_id: format!("int-{client}"),
-                    work_date: Some(Date {
-                        year: chrono::Datelike::year(&day),
-                        month: chrono::Datelike::month(&day) as i32,
-                        day: chrono::Datelike::day(&day) as i32,
-                    }),
-                    kind: api::TimeKind::Work.into(),
-                    minutes: 1,
-                    line_reference: format!("c{client}-{n}"),
-                    note: String::new(),
-                };
+                let line = support::hour_line(client, n);
                 let request = api::SubmitHoursRequest {
                     request_id: format!("c{client}-{n}"),
                     parent: "contracts/bench".to_owned(),

@@ -48,22 +48,6 @@ fn baseline_commits_per_s(database: &Database, clients: usize, commits: usize) -
     (per_client * clients) as f64 / started.elapsed().as_secs_f64()
 }
 
-fn line(client: usize, n: usize) -> api::HourLine {
-    let day = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap() + chrono::Days::new((n % 365) as u64);
-    api::HourLine {
-        intercedent_id: format!("int-{client}"),
-        work_date: Some(Date {
-            year: chrono::Datelike::year(&day),
-            month: chrono::Datelike::month(&day) as i32,
-            day: chrono::Datelike::day(&day) as i32,
-        }),
-        kind: api::TimeKind::Work.into(),
-        minutes: 1,
-        line_reference: format!("c{client}-{n}"),
-        note: String::new(),
-    }
-}
-
 /// Entries per second when `CLIENTS` clients each submit `per_client` lines in calls of
 /// `lines_per_call` lines; `offset` keeps line references unique between runs.
 async fn submit_rate(server: &Server, per_client: usize, lines_per_call: usize, offset: usize) -> f64 {
@@ -74,7 +58,7 @@ async fn submit_rate(server: &Server, per_client: usize, lines_per_call: usize, 
         tasks.push(tokio::spawn(async move {
             for call in 0..per_client / lines_per_call {
                 let first = offset + call * lines_per_call;
-                let entries = (first..first + lines_per_call).map(|n| line(client, n)).collect();
+                let entries = (first..first + lines_per_call).map(|n| support::hour_line(client, n)).collect();
                 let request = api::SubmitHoursRequest {
                     request_id: format!("c{client}-{first}"),
                     parent: "contracts/bench".to_owned(),

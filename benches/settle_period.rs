@@ -26,6 +26,7 @@ use flexsettle::grpc::api::settlement_service_client::SettlementServiceClient;
 use flexsettle::grpc::proto::google::r#type::Date;
 use support::{Database, Server, env_count, postgres_admin_url, raw_connection};
 
+#[expect(dead_code, reason = "the ingest benchmarks' hour line is not used here")]
 mod support;
 
 /// Intercedents of the contract: 100,000 entries of 15 minutes stay within 24 hours a day.

@@ -199,3 +199,20 @@ impl Server {
         }
     }
 }
+
+/// Line `n` of benchmark client `client`: one minute of `int-{client}` on a day of 2025.
+pub fn hour_line(client: usize, n: usize) -> api::HourLine {
+    let day = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap() + chrono::Days::new((n % 365) as u64);
+    api::HourLine {
+        intercedent_id: format!("int-{client}"),
+        work_date: Some(Date {
+            year: chrono::Datelike::year(&day),
+            month: chrono::Datelike::month(&day) as i32,
+            day: chrono::Datelike::day(&day) as i32,
+        }),
+        kind: api::TimeKind::Work.into(),
+        minutes: 1,
+        line_reference: format!("c{client}-{n}"),
+        note: String::new(),
+    }
+}

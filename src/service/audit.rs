@@ -307,7 +307,7 @@ impl AuditLogService {
     pub async fn entries(
         &self,
         context: &RequestContext,
-        mut filter: EntryFilter,
+        filter: EntryFilter,
         page: PageRequest,
     ) -> Result<Page<AuditEntry>, Error> {
         let after = match &page.after {
@@ -319,22 +319,9 @@ impl AuditLogService {
             })?,
             None => 0,
         };
-        let scope = context.gemeente_scope().cloned();
-        let size = page.size.get();
-        self.store
-            .read(move |connection| {
-                if let Some(gemeente) = &scope {
-                    filter.contracts = Some(contracts::contract_ids_of(connection, gemeente)?);
-                }
-                let mut items = log::list_entries(connection, &filter, after, i64::from(size) + 1)?;
-                let more = items.len() > usize::try_from(size).unwrap_or(usize::MAX);
-                items.truncate(usize::try_from(size).unwrap_or(usize::MAX));
-                let next_page_token = more
-                    .then(|| items.last().map(|entry| crate::domain::paging::encode_token(&entry.seq.to_string())))
-                    .flatten();
-                Ok(Page { items, next_page_token })
-            })
-            .await
+        let limit = i64::from(page.size.get()) + 1;
+        let items = self.scoped_entries(context, filter, after, limit).await?;
+        Ok(crate::storage::paginate(items, &page, |entry| entry.seq.to_string()))
     }
 
     /// Up to [`STREAM_BATCH_MAX`] entries after `after`, within the caller's scope (a stream's
@@ -343,14 +330,25 @@ impl AuditLogService {
     /// # Errors
     /// A fault.
     pub async fn entries_after(&self, context: &RequestContext, after: i64) -> Result<Vec<AuditEntry>, Error> {
+        self.scoped_entries(context, EntryFilter::default(), after, STREAM_BATCH_MAX).await
+    }
+
+    /// Up to `limit` entries after `after` that pass `filter`, narrowed for a municipality to the
+    /// entries of its own contracts.
+    async fn scoped_entries(
+        &self,
+        context: &RequestContext,
+        mut filter: EntryFilter,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, Error> {
         let scope = context.gemeente_scope().cloned();
         self.store
             .read(move |connection| {
-                let mut filter = EntryFilter::default();
                 if let Some(gemeente) = &scope {
                     filter.contracts = Some(contracts::contract_ids_of(connection, gemeente)?);
                 }
-                log::list_entries(connection, &filter, after, STREAM_BATCH_MAX)
+                log::list_entries(connection, &filter, after, limit)
             })
             .await
     }

@@ -225,7 +225,7 @@ pub fn list_contracts(
 
 /// Cuts the one-past-the-page item that a listing fetched, and makes the next token from the
 /// last item kept.
-pub(super) fn paginate<T>(mut items: Vec<T>, page: &PageRequest, key: impl Fn(&T) -> String) -> Page<T> {
+pub fn paginate<T>(mut items: Vec<T>, page: &PageRequest, key: impl Fn(&T) -> String) -> Page<T> {
     let size = usize::try_from(page.size.get()).unwrap_or(usize::MAX);
     let more = items.len() > size;
     items.truncate(size);

@@ -64,6 +64,7 @@ use crate::domain::{Action, Principal, RequestId};
 use crate::error::{BoxError, Context, Error};
 
 pub use connection::AnyConnection;
+pub use contracts::paginate;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
