@@ -13,6 +13,7 @@ use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use crate::auth::{Authenticator, DevKeyPair, LogSigningKey, TrustedKeys};
 use crate::configuration::{AuditSettings, Limits, Settings};
+use crate::domain::PageTokens;
 use crate::grpc::access::{Access, AccessLayer, Authentication};
 use crate::grpc::admission::AdmissionLayer;
 use crate::grpc::api::audit_service_server::AuditServiceServer;
@@ -42,15 +43,27 @@ pub struct Application {
     clock: Clock,
     audit_log: AuditLogService,
     checkpoint_interval: Duration,
+    pages: PageTokens,
 }
 
-/// The audit log's identity: its origin and the key that signs its checkpoints (the configured
-/// key file, or the development key in the data directory, made on first start).
+/// The audit log's identity (its origin and the key that signs its checkpoints) and the sealer
+/// of page tokens, whose key is derived from the same secret: every replica shares it, so any
+/// replica continues any replica's listing.
 ///
 /// # Errors
 /// When the key cannot be read or made, or the origin cannot name a key.
-pub fn log_identity(settings: &Settings) -> anyhow::Result<LogIdentity> {
-    let AuditSettings { origin, signing_key_file, .. } = &settings.audit;
+pub fn log_identity(settings: &Settings) -> anyhow::Result<(LogIdentity, PageTokens)> {
+    let origin = &settings.audit.origin;
+    let seed = log_seed(settings)?;
+    let identity =
+        LogIdentity::new(origin, &seed).map_err(|error| anyhow::anyhow!("audit.origin {origin:?}: {error}"))?;
+    Ok((identity, PageTokens::derive(&seed)))
+}
+
+/// The seed of the audit log's signing key: the configured key file, or the development key in
+/// the data directory, made on first start.
+fn log_seed(settings: &Settings) -> anyhow::Result<[u8; 32]> {
+    let AuditSettings { signing_key_file, .. } = &settings.audit;
     let key = match signing_key_file {
         Some(path) => LogSigningKey { path: path.clone() },
         None => {
@@ -61,7 +74,7 @@ pub fn log_identity(settings: &Settings) -> anyhow::Result<LogIdentity> {
             key
         }
     };
-    LogIdentity::new(origin, &key.seed()?).map_err(|error| anyhow::anyhow!("audit.origin {origin:?}: {error}"))
+    key.seed()
 }
 
 /// The access control the settings ask for. Without configured keys it trusts the local
@@ -178,7 +191,8 @@ impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
         let tls = tls_config(settings)?;
         let access = access(settings)?;
-        let identity = std::sync::Arc::new(log_identity(settings)?);
+        let (identity, pages) = log_identity(settings)?;
+        let identity = std::sync::Arc::new(identity);
         // The port first: a start that cannot bind fails before any database connection opens.
         let listener = TcpListener::bind(settings.listen_addr)
             .await
@@ -201,6 +215,7 @@ impl Application {
             audit_log: AuditLogService::new(store.clone(), identity, clock(settings)),
             store,
             checkpoint_interval: Duration::from_millis(settings.audit.checkpoint_interval_ms.max(1)),
+            pages,
             clock: clock(settings),
         })
     }
@@ -239,27 +254,38 @@ impl Application {
         };
         let reflection_v1 = reflection().build_v1().context("building reflection v1")?;
         let reflection_v1alpha = reflection().build_v1alpha().context("building reflection v1alpha")?;
-        let contracts =
-            ContractServiceServer::new(ContractApi::new(ContractService::new(self.store.clone(), self.clock)))
-                .max_decoding_message_size(limits.max_message_bytes)
-                .max_encoding_message_size(limits.max_message_bytes);
-        let hours = HoursServiceServer::new(HoursApi::new(HoursService::new(self.store.clone(), self.clock)))
-            .max_decoding_message_size(limits.max_message_bytes)
-            .max_encoding_message_size(limits.max_message_bytes);
+        let contracts = ContractServiceServer::new(ContractApi::new(
+            ContractService::new(self.store.clone(), self.clock),
+            self.pages.clone(),
+        ))
+        .max_decoding_message_size(limits.max_message_bytes)
+        .max_encoding_message_size(limits.max_message_bytes);
+        let hours = HoursServiceServer::new(HoursApi::new(
+            HoursService::new(self.store.clone(), self.clock),
+            self.pages.clone(),
+        ))
+        .max_decoding_message_size(limits.max_message_bytes)
+        .max_encoding_message_size(limits.max_message_bytes);
         let gonogo = GoNoGoServiceServer::new(GoNoGoApi::new(GoNoGoService::new(self.store.clone(), self.clock)))
             .max_decoding_message_size(limits.max_message_bytes)
             .max_encoding_message_size(limits.max_message_bytes);
-        let pool = PoolServiceServer::new(PoolApi::new(PoolService::new(self.store.clone(), self.clock)))
-            .max_decoding_message_size(limits.max_message_bytes)
-            .max_encoding_message_size(limits.max_message_bytes);
-        let settlement =
-            SettlementServiceServer::new(SettlementApi::new(SettlementService::new(self.store.clone(), self.clock)))
+        let pool =
+            PoolServiceServer::new(PoolApi::new(PoolService::new(self.store.clone(), self.clock), self.pages.clone()))
                 .max_decoding_message_size(limits.max_message_bytes)
                 .max_encoding_message_size(limits.max_message_bytes);
-        let savings = SavingsServiceServer::new(SavingsApi::new(SavingsService::new(self.store.clone(), self.clock)))
-            .max_decoding_message_size(limits.max_message_bytes)
-            .max_encoding_message_size(limits.max_message_bytes);
-        let audit = AuditServiceServer::new(AuditApi::new(self.audit_log.clone()))
+        let settlement = SettlementServiceServer::new(SettlementApi::new(
+            SettlementService::new(self.store.clone(), self.clock),
+            self.pages.clone(),
+        ))
+        .max_decoding_message_size(limits.max_message_bytes)
+        .max_encoding_message_size(limits.max_message_bytes);
+        let savings = SavingsServiceServer::new(SavingsApi::new(
+            SavingsService::new(self.store.clone(), self.clock),
+            self.pages.clone(),
+        ))
+        .max_decoding_message_size(limits.max_message_bytes)
+        .max_encoding_message_size(limits.max_message_bytes);
+        let audit = AuditServiceServer::new(AuditApi::new(self.audit_log.clone(), self.pages.clone()))
             .max_decoding_message_size(limits.max_message_bytes)
             .max_encoding_message_size(limits.max_message_bytes);
         let integrator = tokio::spawn(integrate_periodically(self.audit_log.clone(), self.checkpoint_interval));

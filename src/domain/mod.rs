@@ -24,7 +24,7 @@ pub use contract::{CompositionTarget, Contract, ContractTerms, ContractTermsInpu
 pub use ids::{CbsCode, ContractId, IntercedentId, LineReference, RequestId};
 pub use intercedent::{HourlyRateInput, Intercedent, NewHourlyRate, NewIntercedent, RateSchedule, RecordedRate};
 pub use money::{Cents, HourlyRate, Minutes};
-pub use paging::{Page, PageRequest, PageSize};
+pub use paging::{Page, PageRequest, PageSize, PageTokens};
 pub use principal::{Principal, Role};
 pub use violations::{FieldViolation, Violations};
 

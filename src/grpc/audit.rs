@@ -8,11 +8,11 @@ use tonic::{Request, Response, Status};
 
 use super::api;
 use super::api::audit_service_server::AuditService as AuditServiceApi;
-use super::convert::{context, invalid, timestamp};
+use super::convert::{context, invalid, page_of, timestamp};
 use crate::domain::audit::AuditEntry;
 use crate::domain::names::parse_statement_name;
 use crate::domain::tlog::{self, Hash};
-use crate::domain::{PageRequest, Violations};
+use crate::domain::{PageRequest, PageTokens, Violations};
 use crate::service::{AuditLogService, RequestContext};
 use crate::storage::audit::EntryFilter;
 use crate::storage::audit_tree::StoredCheckpoint;
@@ -29,13 +29,14 @@ const FILTER_TEXT_LEN_MAX: usize = 512;
 #[derive(Debug, Clone)]
 pub struct AuditApi {
     service: AuditLogService,
+    pages: PageTokens,
 }
 
 impl AuditApi {
-    /// Serves `service` over gRPC.
+    /// Serves `service` over gRPC; `pages` seals its listings' page tokens.
     #[must_use]
-    pub fn new(service: AuditLogService) -> AuditApi {
-        AuditApi { service }
+    pub fn new(service: AuditLogService, pages: PageTokens) -> AuditApi {
+        AuditApi { service, pages }
     }
 }
 
@@ -110,7 +111,7 @@ fn time_filter(
     instant
 }
 
-fn filter_of(message: &api::ListAuditEntriesRequest) -> Result<(EntryFilter, PageRequest), Status> {
+fn filter_of(pages: &PageTokens, message: &api::ListAuditEntriesRequest) -> Result<(EntryFilter, PageRequest), Status> {
     let mut v = Violations::new();
     let filter = EntryFilter {
         resource: text_filter(&mut v, "resource", &message.resource),
@@ -129,7 +130,7 @@ fn filter_of(message: &api::ListAuditEntriesRequest) -> Result<(EntryFilter, Pag
     if message.max_sequence < 0 {
         v.add("max_sequence", "must not be negative");
     }
-    let page = PageRequest::parse(message.page_size.into(), &message.page_token).map_err(|errors| v.merge(errors)).ok();
+    let page = page_of(pages, message).map_err(|errors| v.merge(errors)).ok();
     match page {
         Some(page) if v.is_empty() => Ok((filter, page)),
         _ => Err(invalid(v)),
@@ -178,7 +179,7 @@ impl AuditServiceApi for AuditApi {
         request: Request<api::ListAuditEntriesRequest>,
     ) -> Result<Response<api::ListAuditEntriesResponse>, Status> {
         let context = context(&request)?;
-        let (filter, page) = filter_of(request.get_ref())?;
+        let (filter, page) = filter_of(&self.pages, request.get_ref())?;
         let page = self.service.entries(&context, filter, page).await?;
         Ok(Response::new(api::ListAuditEntriesResponse {
             entries: page.items.iter().map(entry_message).collect(),

@@ -4,13 +4,13 @@ use tonic::{Request, Response, Status};
 
 use super::api;
 use super::api::contract_service_server::ContractService as ContractServiceApi;
-use super::convert::{context, count, date, invalid, parent_and_page, raw_date, timestamp};
+use super::convert::{context, count, date, invalid, page_of, parent_and_page, raw_date, timestamp};
 use crate::domain::names::{
     contract_name, hourly_rate_name, intercedent_name, parse_contract_name, parse_intercedent_name,
 };
 use crate::domain::{
     Contract, ContractId, ContractTerms, ContractTermsInput, HourlyRateInput, Intercedent, IntercedentId,
-    NewHourlyRate, NewIntercedent, PageRequest, RecordedRate, RequestId, RiskShiftMode, Violations,
+    NewHourlyRate, NewIntercedent, PageTokens, RecordedRate, RequestId, RiskShiftMode, Violations,
 };
 use crate::service::{ContractService, CreateContract, CreateHourlyRate, CreateIntercedent};
 
@@ -18,13 +18,14 @@ use crate::service::{ContractService, CreateContract, CreateHourlyRate, CreateIn
 #[derive(Debug, Clone)]
 pub struct ContractApi {
     service: ContractService,
+    pages: PageTokens,
 }
 
 impl ContractApi {
-    /// Serves `service` over gRPC.
+    /// Serves `service` over gRPC; `pages` seals its listings' page tokens.
     #[must_use]
-    pub fn new(service: ContractService) -> ContractApi {
-        ContractApi { service }
+    pub fn new(service: ContractService, pages: PageTokens) -> ContractApi {
+        ContractApi { service, pages }
     }
 }
 
@@ -208,8 +209,7 @@ impl ContractServiceApi for ContractApi {
         request: Request<api::ListContractsRequest>,
     ) -> Result<Response<api::ListContractsResponse>, Status> {
         let context = context(&request)?;
-        let page =
-            PageRequest::parse(request.get_ref().page_size.into(), &request.get_ref().page_token).map_err(invalid)?;
+        let page = page_of(&self.pages, request.get_ref()).map_err(invalid)?;
         let page = self.service.list_contracts(&context, page).await?;
         Ok(Response::new(api::ListContractsResponse {
             contracts: page.items.iter().map(contract_message).collect(),
@@ -244,7 +244,7 @@ impl ContractServiceApi for ContractApi {
     ) -> Result<Response<api::ListIntercedentsResponse>, Status> {
         let context = context(&request)?;
         let message = request.get_ref();
-        let (contract, page) = parent_and_page(&message.parent, message.page_size, &message.page_token)?;
+        let (contract, page) = parent_and_page(&self.pages, &message.parent, message)?;
         let page = self.service.list_intercedents(&context, contract, page).await?;
         Ok(Response::new(api::ListIntercedentsResponse {
             intercedents: page.items.iter().map(intercedent_message).collect(),

@@ -8,7 +8,7 @@ use super::proto::google::r#type::Date;
 use crate::domain::hours::{CostLine, Decision, EntryState};
 use crate::domain::names::{intercedent_name, parse_contract_name};
 use crate::domain::pool::{Composition, SocialResults};
-use crate::domain::{ContractId, PageRequest, Principal, RawDate, Violations, parse_date};
+use crate::domain::{ContractId, PageRequest, PageTokens, Principal, RawDate, Violations, parse_date};
 use crate::error::Error;
 use crate::service::RequestContext;
 
@@ -24,15 +24,63 @@ pub(super) fn invalid(violations: Violations) -> Status {
     Status::from(Error::InvalidArgument(violations))
 }
 
+/// A listing request: its page fields, and the request without them, which is what its page
+/// tokens are sealed to (so a token cannot continue another contract's or another filter's
+/// listing).
+pub(super) trait Listing: prost::Message + Clone {
+    /// The method, part of the seal.
+    const METHOD: &'static str;
+    /// The requested page size and token.
+    fn page_fields(&self) -> (i32, &str);
+    /// The request with its page size and token cleared.
+    fn without_page(&self) -> Self;
+}
+
+macro_rules! listings {
+    ($($message:ident => $method:literal),* $(,)?) => {$(
+        impl Listing for api::$message {
+            const METHOD: &'static str = $method;
+            fn page_fields(&self) -> (i32, &str) {
+                (self.page_size, &self.page_token)
+            }
+            fn without_page(&self) -> Self {
+                api::$message { page_size: 0, page_token: String::new(), ..self.clone() }
+            }
+        }
+    )*};
+}
+
+listings! {
+    ListContractsRequest => "ListContracts",
+    ListIntercedentsRequest => "ListIntercedents",
+    ListHourEntriesRequest => "ListHourEntries",
+    ListSavingsRequest => "ListSavings",
+    ListCandidatesRequest => "ListCandidates",
+    ListStatementsRequest => "ListStatements",
+    ListAuditEntriesRequest => "ListAuditEntries",
+}
+
+/// The page a listing request asks for, its token checked against the listing.
+///
+/// # Errors
+/// Violations of `page_size` and `page_token`.
+pub(super) fn page_of<M: Listing>(tokens: &PageTokens, message: &M) -> Result<PageRequest, Violations> {
+    let mut scope = M::METHOD.as_bytes().to_vec();
+    scope.push(0);
+    scope.extend_from_slice(&message.without_page().encode_to_vec());
+    let (size, token) = message.page_fields();
+    tokens.request(&scope, size.into(), token)
+}
+
 /// The contract and page of a listing request, or every violation at once.
-pub(super) fn parent_and_page(
+pub(super) fn parent_and_page<M: Listing>(
+    tokens: &PageTokens,
     parent: &str,
-    page_size: i32,
-    page_token: &str,
+    message: &M,
 ) -> Result<(ContractId, PageRequest), Status> {
     let mut v = Violations::new();
     let contract = v.check("parent", parse_contract_name(parent));
-    let page = PageRequest::parse(page_size.into(), page_token).map_err(|errors| v.merge(errors)).ok();
+    let page = page_of(tokens, message).map_err(|errors| v.merge(errors)).ok();
     match (contract, page) {
         (Some(contract), Some(page)) => Ok((contract, page)),
         _ => Err(invalid(v)),

@@ -5,7 +5,7 @@ use tonic::{Request, Response, Status};
 use super::api;
 use super::api::hours_service_server::HoursService as HoursServiceApi;
 use super::convert::{
-    context, cost_line_message, date, decision_fields, distinct_names, invalid, parent_and_period, raw_date,
+    context, cost_line_message, date, decision_fields, distinct_names, invalid, page_of, parent_and_period, raw_date,
     state_filter, timestamp,
 };
 use crate::domain::hours::{
@@ -15,20 +15,21 @@ use crate::domain::hours::{
 use crate::domain::names::{
     contract_name, hour_entry_name, intercedent_name, parse_contract_name, parse_hour_entry_name,
 };
-use crate::domain::{ContractId, IntercedentId, PageRequest, RequestId, Violations, parse_date};
+use crate::domain::{ContractId, IntercedentId, PageTokens, RequestId, Violations, parse_date};
 use crate::service::{CorrectHours, HoursService, RejectHours, SubmitHours, VerifyHours};
 
 /// The gRPC face of [`HoursService`].
 #[derive(Debug, Clone)]
 pub struct HoursApi {
     service: HoursService,
+    pages: PageTokens,
 }
 
 impl HoursApi {
-    /// Serves `service` over gRPC.
+    /// Serves `service` over gRPC; `pages` seals its listings' page tokens.
     #[must_use]
-    pub fn new(service: HoursService) -> HoursApi {
-        HoursApi { service }
+    pub fn new(service: HoursService, pages: PageTokens) -> HoursApi {
+        HoursApi { service, pages }
     }
 }
 
@@ -261,8 +262,7 @@ impl HoursServiceApi for HoursApi {
             Some(period_start) => v.check("period_start", parse_date(raw_date(Some(period_start)))).map(Some),
         };
         let state = v.check("state", state_filter(message.state, state_message));
-        let page =
-            PageRequest::parse(message.page_size.into(), &message.page_token).map_err(|errors| v.merge(errors)).ok();
+        let page = page_of(&self.pages, message).map_err(|errors| v.merge(errors)).ok();
         let (Some(contract), Some(intercedent), Some(period_start), Some(state), Some(page)) =
             (contract, intercedent, period_start, state, page)
         else {

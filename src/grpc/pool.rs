@@ -9,20 +9,21 @@ use super::convert::{
 };
 use crate::domain::names::{candidate_name, parse_candidate_name, parse_contract_name};
 use crate::domain::pool::{Candidate, EventKind, NewCandidate, NewEvent};
-use crate::domain::{ContractId, RequestId, Violations, parse_date};
+use crate::domain::{ContractId, PageTokens, RequestId, Violations, parse_date};
 use crate::service::{PoolService, RecordCandidateEvent, RegisterCandidate};
 
 /// The gRPC face of [`PoolService`].
 #[derive(Debug, Clone)]
 pub struct PoolApi {
     service: PoolService,
+    pages: PageTokens,
 }
 
 impl PoolApi {
-    /// Serves `service` over gRPC.
+    /// Serves `service` over gRPC; `pages` seals its listings' page tokens.
     #[must_use]
-    pub fn new(service: PoolService) -> PoolApi {
-        PoolApi { service }
+    pub fn new(service: PoolService, pages: PageTokens) -> PoolApi {
+        PoolApi { service, pages }
     }
 }
 
@@ -155,7 +156,7 @@ impl PoolServiceApi for PoolApi {
     ) -> Result<Response<api::ListCandidatesResponse>, Status> {
         let context = context(&request)?;
         let message = request.get_ref();
-        let (contract, page) = parent_and_page(&message.parent, message.page_size, &message.page_token)?;
+        let (contract, page) = parent_and_page(&self.pages, &message.parent, message)?;
         let page = self.service.list(&context, contract, page).await?;
         Ok(Response::new(api::ListCandidatesResponse {
             candidates: page.items.iter().map(candidate_message).collect(),

@@ -5,12 +5,13 @@ use tonic::{Request, Response, Status};
 use super::api;
 use super::api::savings_service_server::SavingsService as SavingsServiceApi;
 use super::convert::{
-    context, date, decision_fields, distinct_names, invalid, parent_and_period, raw_date, state_filter, timestamp,
+    context, date, decision_fields, distinct_names, invalid, page_of, parent_and_period, raw_date, state_filter,
+    timestamp,
 };
 use crate::domain::hours::{DECISIONS_PER_CALL_MAX, EntryState, parse_required_note};
 use crate::domain::names::{contract_name, parse_contract_name, parse_savings_name, savings_name};
 use crate::domain::savings::{Certainty, SavingsCorrection, SavingsInput, SavingsKind, SavingsLine, SavingsRecord};
-use crate::domain::{PageRequest, RequestId, Violations, parse_date};
+use crate::domain::{PageTokens, RequestId, Violations, parse_date};
 use crate::error::Error;
 use crate::service::{CorrectSavings, DecideSavings, SavingsService, SubmitSavings};
 
@@ -18,13 +19,14 @@ use crate::service::{CorrectSavings, DecideSavings, SavingsService, SubmitSaving
 #[derive(Debug, Clone)]
 pub struct SavingsApi {
     service: SavingsService,
+    pages: PageTokens,
 }
 
 impl SavingsApi {
-    /// Serves `service` over gRPC.
+    /// Serves `service` over gRPC; `pages` seals its listings' page tokens.
     #[must_use]
-    pub fn new(service: SavingsService) -> SavingsApi {
-        SavingsApi { service }
+    pub fn new(service: SavingsService, pages: PageTokens) -> SavingsApi {
+        SavingsApi { service, pages }
     }
 }
 
@@ -232,8 +234,7 @@ impl SavingsServiceApi for SavingsApi {
             Some(period_start) => v.check("period_start", parse_date(raw_date(Some(period_start)))).map(Some),
         };
         let state = v.check("state", state_filter(message.state, state_message));
-        let page =
-            PageRequest::parse(message.page_size.into(), &message.page_token).map_err(|errors| v.merge(errors)).ok();
+        let page = page_of(&self.pages, message).map_err(|errors| v.merge(errors)).ok();
         let (Some(contract), Some(period_start), Some(state), Some(page)) = (contract, period_start, state, page)
         else {
             return Err(invalid(v));

@@ -10,20 +10,21 @@ use super::convert::{
 };
 use crate::domain::names::{hour_entry_name, parse_contract_name, parse_statement_name, savings_name, statement_name};
 use crate::domain::settlement::{Statement, StoredStatement};
-use crate::domain::{Cents, RequestId, Violations, parse_date};
+use crate::domain::{Cents, PageTokens, RequestId, Violations, parse_date};
 use crate::service::{SettlePeriod, SettlementService};
 
 /// The gRPC face of [`SettlementService`].
 #[derive(Debug, Clone)]
 pub struct SettlementApi {
     service: SettlementService,
+    pages: PageTokens,
 }
 
 impl SettlementApi {
-    /// Serves `service` over gRPC.
+    /// Serves `service` over gRPC; `pages` seals its listings' page tokens.
     #[must_use]
-    pub fn new(service: SettlementService) -> SettlementApi {
-        SettlementApi { service }
+    pub fn new(service: SettlementService, pages: PageTokens) -> SettlementApi {
+        SettlementApi { service, pages }
     }
 }
 
@@ -203,7 +204,7 @@ impl SettlementServiceApi for SettlementApi {
     ) -> Result<Response<api::ListStatementsResponse>, Status> {
         let context = context(&request)?;
         let message = request.get_ref();
-        let (contract, page) = parent_and_page(&message.parent, message.page_size, &message.page_token)?;
+        let (contract, page) = parent_and_page(&self.pages, &message.parent, message)?;
         let page = self.service.list(&context, contract, page).await?;
         Ok(Response::new(api::ListStatementsResponse {
             statements: page.items.iter().map(|(stored, seq)| issued_message(stored, *seq)).collect(),

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::schema::{contract_events, contracts, hourly_rates, intercedents};
 use super::{AnyConnection, from_stored_time, is_unique_violation, to_stored_time};
 use crate::domain::names::{contract_name, hourly_rate_name, intercedent_name};
-use crate::domain::paging::{Page, encode_token};
+use crate::domain::paging::Page;
 use crate::domain::{
     CbsCode, Contract, ContractId, ContractTerms, ContractTermsInput, HourlyRate, Intercedent, IntercedentId,
     Lifecycle, PageRequest, RateSchedule, RawDate, RecordedRate, RiskShiftMode,
@@ -229,7 +229,7 @@ pub fn paginate<T>(mut items: Vec<T>, page: &PageRequest, key: impl Fn(&T) -> St
     let size = usize::try_from(page.size.get()).unwrap_or(usize::MAX);
     let more = items.len() > size;
     items.truncate(size);
-    let next_page_token = more.then(|| items.last().map(|item| encode_token(&key(item)))).flatten();
+    let next_page_token = more.then(|| items.last().map(|item| page.token_after(&key(item)))).flatten();
     Page { items, next_page_token }
 }
 

@@ -152,3 +152,42 @@ on_both_backends! {
         assert!(second.intercedents.iter().all(|intercedent| intercedent.hourly_rates.len() == 1));
     }
 }
+
+on_both_backends! {
+    async fn a_page_token_continues_only_its_own_listing(app) {
+        let contract = utrecht(&app).await;
+        let other = app.create_contract(create_contract_request("other", "amersfoort")).await.unwrap().name;
+        let mut client = app.contracts.clone();
+        for index in 0..3 {
+            client
+                .create_intercedent(create_intercedent_request(&format!("i-{index}"), &contract, &format!("int-{index}"), vec![rate(2027, 1, 4875)]))
+                .await
+                .unwrap();
+        }
+        let first = client
+            .list_intercedents(api::ListIntercedentsRequest { parent: contract.clone(), page_size: 1, page_token: String::new() })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!first.next_page_token.is_empty());
+        // Another contract's listing, and another method, refuse it.
+        let elsewhere = client
+            .list_intercedents(api::ListIntercedentsRequest { parent: other, page_size: 1, page_token: first.next_page_token.clone() })
+            .await
+            .unwrap_err();
+        assert_eq!(elsewhere.code(), Code::InvalidArgument);
+        assert_eq!(violated_fields(&elsewhere), ["page_token"]);
+        let other_method = client
+            .list_contracts(api::ListContractsRequest { page_size: 1, page_token: first.next_page_token.clone() })
+            .await
+            .unwrap_err();
+        assert_eq!(violated_fields(&other_method), ["page_token"]);
+        // A different page size continues the same listing (AIP-158).
+        let second = client
+            .list_intercedents(api::ListIntercedentsRequest { parent: contract.clone(), page_size: 5, page_token: first.next_page_token })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(second.intercedents.len(), 2);
+    }
+}
