@@ -44,7 +44,10 @@ macro_rules! listings {
                 (self.page_size, &self.page_token)
             }
             fn without_page(&self) -> Self {
-                api::$message { page_size: 0, page_token: String::new(), ..self.clone() }
+                let mut unpaged = self.clone();
+                unpaged.page_size = 0;
+                unpaged.page_token.clear();
+                unpaged
             }
         }
     )*};
