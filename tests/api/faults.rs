@@ -1,6 +1,7 @@
-//! Database faults on a throwaway PostgreSQL cluster the test starts itself (the shared one is
-//! never stopped): stopped and resumed, and frozen past a call's deadline. Each asserts the
-//! status the client gets, that nothing is half-written, and recovery without a restart.
+//! Database faults: PostgreSQL stopped and resumed, and frozen past a call's deadline, on a
+//! throwaway cluster the test starts itself (the shared one is never stopped); and SQLite on a
+//! disk that fills up, a small tmpfs of the test's own. Each asserts the status the client gets,
+//! that nothing is half-written, and recovery without a restart.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -148,8 +149,12 @@ struct Service {
 
 impl Service {
     async fn start(cluster: &ThrowawayCluster) -> Service {
+        Service::start_on(&cluster.url()).await
+    }
+
+    async fn start_on(database_url: &str) -> Service {
         let data = tempfile::tempdir().unwrap();
-        let mut settings = crate::helpers::test_settings(&cluster.url());
+        let mut settings = crate::helpers::test_settings(database_url);
         settings.data_dir = data.path().to_path_buf();
         settings.database.acquire_timeout_ms = 1_000;
         let app = flexsettle::startup::Application::build(&settings).await.unwrap();
@@ -271,4 +276,106 @@ async fn postgres_frozen_past_the_deadline() {
     let seqs: Vec<i64> = entries.iter().map(|entry| entry.seq).collect();
     assert_eq!(seqs, (1..=i64::try_from(seqs.len()).unwrap()).collect::<Vec<_>>());
     eprintln!("frozen PostgreSQL: {code:?} after {took:?}");
+}
+
+/// A tmpfs of a few megabytes, mounted for one test. It is mounted only inside `.ci/hermetic`'s
+/// private mount namespace, so the host never sees it; elsewhere the test skips (never in CI).
+struct SmallDisk {
+    folder: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(bytes: u64) -> Option<SmallDisk> {
+        if std::env::var("FLEXSETTLE_HERMETIC").as_deref() != Ok("done") {
+            assert!(std::env::var("CI").is_err(), "CI must run the disk-full test: run the tests through .ci/hermetic");
+            eprintln!("disk-full test skipped: it mounts a tmpfs only inside .ci/hermetic's private mount namespace");
+            return None;
+        }
+        let folder = tempfile::tempdir().unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "flexsettle-test"])
+            .arg(folder.path())
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "mounting a tmpfs at {}: {status:?}", folder.path().display());
+        Some(SmallDisk { folder })
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.folder.path()
+    }
+
+    /// Writes a filler file until the disk refuses another byte.
+    fn fill(&self) {
+        use std::io::Write as _;
+        let mut filler = std::fs::File::create(self.path().join("filler")).unwrap();
+        let chunk = vec![0_u8; 64 * 1024];
+        let mut size = chunk.len();
+        while size > 0 {
+            match filler.write(&chunk[..size]) {
+                Ok(_) => {}
+                Err(error) if error.raw_os_error() == Some(28) => size /= 2, // ENOSPC
+                Err(error) => panic!("filling the disk: {error}"),
+            }
+        }
+        let _ = filler.sync_all();
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.path().join("filler")).unwrap();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.folder.path()).status();
+    }
+}
+
+/// SQLite on a disk that fills up: a write is refused with `RESOURCE_EXHAUSTED` or
+/// `UNAVAILABLE` (never `INTERNAL`), nothing of it is written, reads go on; once there is room
+/// again the refused call, retried with its request id, happens once, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_disk_full() {
+    use diesel::connection::SimpleConnection as _;
+    let Some(disk) = SmallDisk::mount(8 * 1024 * 1024) else { return };
+    let database = disk.path().join("flexsettle.db");
+    let Service { address: _, store, token: _, mut admin, _stop: _keep_serving, _data: _keep_data } =
+        Service::start_on(&database.display().to_string()).await;
+    admin.create_contract(create_contract_request("before", "before")).await.unwrap();
+    // An empty write-ahead log: the next commit must take new room on the disk.
+    store
+        .read(|connection| {
+            connection
+                .batch_execute("PRAGMA wal_checkpoint(TRUNCATE);")
+                .map_err(|error| flexsettle::error::Error::internal("truncating the log", error))
+        })
+        .await
+        .unwrap();
+    disk.fill();
+
+    let refused = admin.create_contract(create_contract_request("during", "during")).await.unwrap_err();
+    assert!(matches!(refused.code(), Code::ResourceExhausted | Code::Unavailable), "{refused:?}");
+    assert!(refused.message().contains("request id"), "the refusal says how to retry: {refused:?}");
+    // Reads go on while the disk is full.
+    let before = admin
+        .get_contract(flexsettle::grpc::api::GetContractRequest { name: "contracts/before".to_owned() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(before.name, "contracts/before");
+    let absent =
+        admin.get_contract(flexsettle::grpc::api::GetContractRequest { name: "contracts/during".to_owned() }).await;
+    assert_eq!(absent.unwrap_err().code(), Code::NotFound, "nothing of the refused write is there");
+
+    disk.free();
+    admin.create_contract(create_contract_request("during", "during")).await.unwrap();
+    admin.create_contract(create_contract_request("during", "during")).await.unwrap();
+    admin.create_contract(create_contract_request("after", "after")).await.unwrap();
+    let entries = store.read(|connection| flexsettle::storage::audit::entries_after(connection, 0, 100)).await.unwrap();
+    let resources: Vec<&str> = entries.iter().map(|entry| entry.resource.as_str()).collect();
+    assert_eq!(resources, ["contracts/before", "contracts/during", "contracts/after"]);
+    let seqs: Vec<i64> = entries.iter().map(|entry| entry.seq).collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    eprintln!("disk full: {:?} {:?}", refused.code(), refused.message());
 }
