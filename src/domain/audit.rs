@@ -95,14 +95,31 @@ impl Action {
 }
 
 /// Encodes a value canonically: JSON with object keys sorted, no insignificant white space,
-/// integers only (the domain has no floating-point values). Equal values encode to equal bytes.
+/// integers only (the domain has no floating-point values). Equal values encode to equal bytes,
+/// and the bytes read back to the very same value.
 ///
 /// # Errors
-/// When the value cannot be represented as JSON (a map with non-string keys).
+/// When the value cannot be represented as JSON (a map with non-string keys), or holds a
+/// number that is not an integer: a float has no single spelling that every reader reads back
+/// to the same value, so it has no place in a canonical encoding.
 pub fn canonical_json(value: &impl Serialize) -> Result<String, serde_json::Error> {
     // serde_json's `Value` keeps object keys in a BTreeMap (the `preserve_order` feature is off),
     // so going through it sorts every object's keys.
-    serde_json::to_value(value).and_then(|value| serde_json::to_string(&value))
+    let value = serde_json::to_value(value)?;
+    if let Some(number) = first_float(&value) {
+        return Err(serde::ser::Error::custom(format!("{number} is not an integer: canonical JSON has integers only")));
+    }
+    serde_json::to_string(&value)
+}
+
+/// The first number in `value` that is not an integer, if any.
+fn first_float(value: &serde_json::Value) -> Option<&serde_json::Number> {
+    match value {
+        serde_json::Value::Number(number) if !number.is_i64() && !number.is_u64() => Some(number),
+        serde_json::Value::Array(items) => items.iter().find_map(first_float),
+        serde_json::Value::Object(fields) => fields.values().find_map(first_float),
+        _ => None,
+    }
 }
 
 /// One entry of the audit log: who changed what, when, in which call, and the change.
@@ -320,6 +337,10 @@ mod tests {
     fn canonical_json_sorts_keys_at_every_level() {
         let value = Unsorted { zulu: 1, alpha: Nested { mike: "m", bravo: -2 } };
         assert_eq!(canonical_json(&value).unwrap(), r#"{"alpha":{"bravo":-2,"mike":"m"},"zulu":1}"#);
+        // A float anywhere has no canonical spelling (found by fuzzing: 5.5555555555555556e32
+        // reads back as 5.555555555555555e32).
+        let float: serde_json::Value = serde_json::from_str(r#"{"a":[1,{"b":5.5555555555555556e32}]}"#).unwrap();
+        assert!(canonical_json(&float).unwrap_err().to_string().contains("not an integer"));
     }
 
     #[test]

@@ -91,6 +91,14 @@ pub struct MalformedSubmission {
     violations: Violations,
 }
 
+impl MalformedSubmission {
+    /// Every violation found.
+    #[must_use]
+    pub fn violations(&self) -> &Violations {
+        &self.violations
+    }
+}
+
 impl TryFrom<api::SubmitHoursRequest> for SubmitHours {
     type Error = MalformedSubmission;
 

@@ -18,7 +18,7 @@ pub mod status;
 pub use audit::AuditApi;
 pub use contracts::ContractApi;
 pub use gonogo::GoNoGoApi;
-pub use hours::HoursApi;
+pub use hours::{HoursApi, MalformedSubmission};
 pub use pool::PoolApi;
 pub use savings::SavingsApi;
 pub use settlement::SettlementApi;
