@@ -94,6 +94,18 @@ fn describe(violations: &[PreconditionViolation]) -> String {
 }
 
 impl Error {
+    /// For a fault the client may retry (its request id makes the retry safe), which kind:
+    /// `unavailable`, `deadline_exceeded` or `resource_exhausted`. `None` for every other error.
+    #[must_use]
+    pub fn fault_reason(&self) -> Option<&'static str> {
+        match self {
+            Error::Unavailable { .. } => Some("unavailable"),
+            Error::DeadlineExceeded { .. } => Some("deadline_exceeded"),
+            Error::ResourceExhausted { .. } => Some("resource_exhausted"),
+            _ => None,
+        }
+    }
+
     /// An internal error with its context — unless its cause is a database fault a client may
     /// retry: a lost or refused connection, a failed commit whose outcome is unknown, a
     /// serialisation conflict ([`Error::Unavailable`]), a statement cancelled at the call's

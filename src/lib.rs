@@ -13,6 +13,7 @@ pub mod deadline;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod metrics;
 pub mod service;
 pub mod startup;
 pub mod storage;

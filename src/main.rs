@@ -134,14 +134,24 @@ fn main() -> anyhow::Result<()> {
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref())?;
-    telemetry::init(&settings.log)?;
-    match cli.command.unwrap_or(Command::Serve) {
+    let telemetry = telemetry::init(&settings.log)?;
+    let result = command(&settings, cli.command.unwrap_or(Command::Serve)).await;
+    // Exported spans and metrics still buffered go out now, from a thread off the runtime's
+    // workers (the exporters block, and their connections run on those workers).
+    if let Err(error) = tokio::task::spawn_blocking(move || telemetry.shutdown()).await {
+        tracing::warn!(%error, "flushing telemetry at exit");
+    }
+    result
+}
+
+async fn command(settings: &Settings, command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Serve => {
             tracing::info!(settings = ?settings.redacted(), "configuration loaded");
-            Application::build(&settings).await?.run_until(shutdown_signal()).await
+            Application::build(settings).await?.run_until(shutdown_signal()).await
         }
         Command::Migrate { grant_to } => {
-            let store = open_store(&settings).await?;
+            let store = open_store(settings).await?;
             if let Some(role) = grant_to {
                 store.grant_service_role(&role).await?;
                 tracing::info!(
@@ -169,7 +179,7 @@ async fn run() -> anyhow::Result<()> {
             writeln!(std::io::stdout(), "{token}").context("writing the token")?;
             Ok(())
         }
-        Command::Audit(command) => audit(&settings, command).await,
+        Command::Audit(command) => audit(settings, command).await,
     }
 }
 

@@ -24,6 +24,7 @@ use crate::grpc::api::pool_service_server::PoolServiceServer;
 use crate::grpc::api::savings_service_server::SavingsServiceServer;
 use crate::grpc::api::settlement_service_server::SettlementServiceServer;
 use crate::grpc::proto::FILE_DESCRIPTOR_SET;
+use crate::grpc::telemetry::CallTelemetryLayer;
 use crate::grpc::{AuditApi, ContractApi, GoNoGoApi, HoursApi, PoolApi, SavingsApi, SettlementApi};
 use crate::service::{
     AuditLogService, Clock, ContractService, GoNoGoService, HoursService, LogIdentity, PoolService, SavingsService,
@@ -288,7 +289,8 @@ impl Application {
         let audit = AuditServiceServer::new(AuditApi::new(self.audit_log.clone(), self.pages.clone()))
             .max_decoding_message_size(limits.max_message_bytes)
             .max_encoding_message_size(limits.max_message_bytes);
-        let integrator = tokio::spawn(integrate_periodically(self.audit_log.clone(), self.checkpoint_interval));
+        let integrator =
+            tokio::spawn(integrate_periodically(self.audit_log.clone(), self.store.clone(), self.checkpoint_interval));
         let watcher = tokio::spawn(watch_database(self.store.clone(), health.clone()));
 
         let incoming = TcpListenerStream::new(self.listener).map(|stream| {
@@ -320,7 +322,7 @@ impl Application {
             builder = builder.tls_config(tls).context("configuring TLS")?;
         }
         let server = builder
-            .trace_fn(|request| tracing::info_span!("grpc", rpc.method = %request.uri().path()))
+            .trace_fn(crate::grpc::telemetry::server_span)
             .timeout(admission.transport_timeout())
             .max_concurrent_streams(limits.max_concurrent_streams_per_connection)
             .http2_keepalive_interval(Some(Duration::from_millis(limits.keepalive_interval_ms)))
@@ -328,7 +330,13 @@ impl Application {
             .max_connection_age(Duration::from_millis(limits.max_connection_age_ms))
             .http2_max_header_list_size(Some(limits.max_header_list_bytes))
             // Authentication first: a call without a valid token never holds a slot.
-            .layer(tower::ServiceBuilder::new().layer(AccessLayer::new(self.access)).layer(admission).into_inner())
+            .layer(
+                tower::ServiceBuilder::new()
+                    .layer(CallTelemetryLayer)
+                    .layer(AccessLayer::new(self.access))
+                    .layer(admission)
+                    .into_inner(),
+            )
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -417,7 +425,9 @@ async fn watch_database(store: Store, health: tonic_health::server::HealthReport
 /// The integrator of this process: every `interval`, takes newly committed audit entries into
 /// the tree and publishes a checkpoint when the tree grew. Replicas on one database each run
 /// one; they take turns, and whichever runs first does the work.
-async fn integrate_periodically(log: AuditLogService, interval: Duration) {
+async fn integrate_periodically(log: AuditLogService, store: Store, interval: Duration) {
+    let sizes = std::sync::Arc::new(LogSizes::default());
+    let _gauges = observe(&store, &sizes);
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -425,7 +435,65 @@ async fn integrate_periodically(log: AuditLogService, interval: Duration) {
         if let Err(error) = log.integrate().await {
             tracing::warn!(error = %error, "integrating the audit log failed; retrying at the next tick");
         }
+        let read = store
+            .read(|connection| {
+                let size = crate::storage::audit::size(connection)?;
+                let integrated = crate::storage::audit_tree::integrated_size(connection)?;
+                Ok((size, integrated))
+            })
+            .await;
+        if let Ok((size, integrated)) = read {
+            sizes.entries.store(size, std::sync::atomic::Ordering::Relaxed);
+            let integrated = i64::try_from(integrated).unwrap_or(i64::MAX);
+            sizes.integrated.store(integrated, std::sync::atomic::Ordering::Relaxed);
+        }
     }
+}
+
+/// The audit log's size and how much of it a signed checkpoint covers, as last read.
+#[derive(Debug, Default)]
+struct LogSizes {
+    entries: std::sync::atomic::AtomicI64,
+    integrated: std::sync::atomic::AtomicI64,
+}
+
+/// The gauges read when metrics are collected: the database pools' connections, the audit
+/// log's size and the integrator's lag (entries committed but not yet in a signed checkpoint).
+fn observe(
+    store: &Store,
+    sizes: &std::sync::Arc<LogSizes>,
+) -> (opentelemetry::metrics::ObservableGauge<i64>, opentelemetry::metrics::ObservableGauge<i64>) {
+    use opentelemetry::KeyValue;
+    use std::sync::atomic::Ordering;
+    let meter = opentelemetry::global::meter(crate::telemetry::SCOPE);
+    let pools = store.clone();
+    let connections = meter
+        .i64_observable_gauge("db.client.connection.count")
+        .with_unit("{connection}")
+        .with_description("Database connections of each pool, in use and idle")
+        .with_callback(move |observer| {
+            for (pool, open, idle) in pools.pool_states() {
+                let name = KeyValue::new("db.client.connection.pool.name", pool);
+                let used = i64::from(open.saturating_sub(idle));
+                observer.observe(used, &[name.clone(), KeyValue::new("db.client.connection.state", "used")]);
+                observer.observe(i64::from(idle), &[name, KeyValue::new("db.client.connection.state", "idle")]);
+            }
+        })
+        .build();
+    let log = sizes.clone();
+    let audit = meter
+        .i64_observable_gauge("flexsettle.audit.log.entries")
+        .with_unit("{entry}")
+        .with_description("Entries in the audit log, and those of them in a signed checkpoint")
+        .with_callback(move |observer| {
+            let entries = log.entries.load(Ordering::Relaxed);
+            let integrated = log.integrated.load(Ordering::Relaxed);
+            observer.observe(entries, &[KeyValue::new("flexsettle.audit.state", "committed")]);
+            observer.observe(integrated, &[KeyValue::new("flexsettle.audit.state", "integrated")]);
+            observer.observe(entries.saturating_sub(integrated), &[KeyValue::new("flexsettle.audit.state", "lag")]);
+        })
+        .build();
+    (connections, audit)
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

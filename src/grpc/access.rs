@@ -211,17 +211,26 @@ where
 
     fn call(&mut self, mut request: http::Request<RequestBody>) -> Self::Future {
         let authorization = request.headers().get(http::header::AUTHORIZATION).map(http::HeaderValue::as_bytes);
-        match self.access.admit(request.uri().path(), authorization) {
+        let role = match self.access.admit(request.uri().path(), authorization) {
             Ok(Some(principal)) => {
+                let role = principal.role.label();
                 request.extensions_mut().insert(principal);
+                Some(role)
             }
-            Ok(None) => {}
+            Ok(None) => None,
             Err(status) => return Box::pin(async move { Ok(status.into_http()) }),
-        }
+        };
         // The clone that was made ready is the one to call (tower's readiness contract).
         let ready = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, ready);
-        Box::pin(async move { inner.call(request).await })
+        Box::pin(async move {
+            // The caller's role on the call's span (tonic enters it around each poll); never
+            // the subject, which can name a person.
+            if let Some(role) = role {
+                tracing::Span::current().record("flexsettle.role", role.as_str());
+            }
+            inner.call(request).await
+        })
     }
 }
 

@@ -14,6 +14,7 @@ mod pool;
 mod savings;
 mod settlement;
 pub mod status;
+pub mod telemetry;
 
 pub use audit::AuditApi;
 pub use contracts::ContractApi;

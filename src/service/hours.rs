@@ -131,60 +131,77 @@ impl HoursService {
         let now = self.clock.now();
         let mutation =
             Mutation::new(context.principal.clone(), command.request_id.clone(), Action::SubmitHours, &command, now)?;
-        mutate_scoped(&self.store, context, mutation, command.contract.clone(), move |connection, context, contract| {
-            let intercedents: BTreeSet<&IntercedentId> = command.lines.iter().map(|line| &line.intercedent).collect();
-            let keys: Vec<String> = intercedents.iter().map(|id| day_lock_key(&contract.id, id)).collect();
-            lock_keys(connection, keys.iter().map(String::as_str))?;
-            let days: Vec<(IntercedentId, NaiveDate)> =
-                command.lines.iter().map(|line| (line.intercedent.clone(), line.work_date)).collect();
-            let references: Vec<LineReference> = command.lines.iter().map(|line| line.line_reference.clone()).collect();
-            let recorded = rows::recorded_for(connection, &contract.id, &days, &references)?;
-            let lines = command.lines.into_iter().enumerate().collect();
-            let outcomes = check_lines(&contract, dutch_today(now), lines, &recorded)?;
-            let mut new = Vec::new();
-            let mut answer = Vec::with_capacity(outcomes.len());
-            let mut settled: HashMap<NaiveDate, bool> = HashMap::new();
-            for outcome in outcomes {
-                let entry = match outcome {
-                    LineOutcome::Recorded(entry) => *entry,
-                    LineOutcome::New(line) => {
-                        let period = period_of(&contract, line.work_date)?;
-                        let entry = HourEntry {
-                            contract_id: contract.id.clone(),
-                            id: line.line_reference,
-                            intercedent: line.intercedent,
-                            work_date: line.work_date,
-                            period_start: period.start,
-                            minutes: line.minutes,
-                            note: line.note,
-                            corrects: None,
-                            late: match settled.get(&period.start) {
-                                Some(&late) => late,
-                                None => {
-                                    let late = crate::storage::statements::period_is_settled(
-                                        connection,
-                                        &contract.id,
-                                        period.start,
-                                    )?;
-                                    settled.insert(period.start, late);
-                                    late
-                                }
-                            },
-                            submitted_by: context.principal.subject.clone(),
-                            submit_time: now,
-                            decision: None,
-                        };
-                        new.push(entry.clone());
-                        entry
-                    }
-                };
-                answer.push(entry);
-            }
-            rows::insert_entries(connection, &new)?;
-            let resource = format!("{}/hourEntries", contract_name(&contract.id));
-            Ok(if new.is_empty() { Applied::unchanged(resource, answer) } else { Applied::changed(resource, answer) })
-        })
-        .await
+        let submitted = crate::metrics::Tally::default();
+        let tally = submitted.clone();
+        let answer = mutate_scoped(
+            &self.store,
+            context,
+            mutation,
+            command.contract.clone(),
+            move |connection, context, contract| {
+                let intercedents: BTreeSet<&IntercedentId> =
+                    command.lines.iter().map(|line| &line.intercedent).collect();
+                let keys: Vec<String> = intercedents.iter().map(|id| day_lock_key(&contract.id, id)).collect();
+                lock_keys(connection, keys.iter().map(String::as_str))?;
+                let days: Vec<(IntercedentId, NaiveDate)> =
+                    command.lines.iter().map(|line| (line.intercedent.clone(), line.work_date)).collect();
+                let references: Vec<LineReference> =
+                    command.lines.iter().map(|line| line.line_reference.clone()).collect();
+                let recorded = rows::recorded_for(connection, &contract.id, &days, &references)?;
+                let lines = command.lines.into_iter().enumerate().collect();
+                let outcomes = check_lines(&contract, dutch_today(now), lines, &recorded)?;
+                let mut new = Vec::new();
+                let mut answer = Vec::with_capacity(outcomes.len());
+                let mut settled: HashMap<NaiveDate, bool> = HashMap::new();
+                for outcome in outcomes {
+                    let entry = match outcome {
+                        LineOutcome::Recorded(entry) => *entry,
+                        LineOutcome::New(line) => {
+                            let period = period_of(&contract, line.work_date)?;
+                            let entry = HourEntry {
+                                contract_id: contract.id.clone(),
+                                id: line.line_reference,
+                                intercedent: line.intercedent,
+                                work_date: line.work_date,
+                                period_start: period.start,
+                                minutes: line.minutes,
+                                note: line.note,
+                                corrects: None,
+                                late: match settled.get(&period.start) {
+                                    Some(&late) => late,
+                                    None => {
+                                        let late = crate::storage::statements::period_is_settled(
+                                            connection,
+                                            &contract.id,
+                                            period.start,
+                                        )?;
+                                        settled.insert(period.start, late);
+                                        late
+                                    }
+                                },
+                                submitted_by: context.principal.subject.clone(),
+                                submit_time: now,
+                                decision: None,
+                            };
+                            new.push(entry.clone());
+                            entry
+                        }
+                    };
+                    answer.push(entry);
+                }
+                rows::insert_entries(connection, &new)?;
+                tally.set(new.len());
+                let resource = format!("{}/hourEntries", contract_name(&contract.id));
+                Ok(if new.is_empty() {
+                    Applied::unchanged(resource, answer)
+                } else {
+                    Applied::changed(resource, answer)
+                })
+            },
+        )
+        .await?;
+        crate::metrics::hour_entries(submitted.get(), "submitted");
+        Ok(answer)
     }
 
     /// Explains a submission refused for malformed lines: adds what the contract and the
@@ -294,11 +311,23 @@ impl HoursService {
         let now = self.clock.now();
         let mutation =
             Mutation::new(context.principal.clone(), command.request_id.clone(), Action::VerifyHours, &command, now)?;
-        mutate_scoped(&self.store, context, mutation, command.contract.clone(), move |connection, context, contract| {
-            let entries = self::decide(connection, context, &contract, &command.entries, Verdict::Verified, None, now)?;
-            Ok(Applied::changed(format!("{}/hourEntries", contract_name(&contract.id)), entries))
-        })
-        .await
+        let verified = crate::metrics::Tally::default();
+        let tally = verified.clone();
+        let entries = mutate_scoped(
+            &self.store,
+            context,
+            mutation,
+            command.contract.clone(),
+            move |connection, context, contract| {
+                let entries =
+                    self::decide(connection, context, &contract, &command.entries, Verdict::Verified, None, now)?;
+                tally.set(entries.len());
+                Ok(Applied::changed(format!("{}/hourEntries", contract_name(&contract.id)), entries))
+            },
+        )
+        .await?;
+        crate::metrics::hour_entries(verified.get(), "verified");
+        Ok(entries)
     }
 
     /// Rejects a submitted entry.
@@ -310,14 +339,25 @@ impl HoursService {
         let now = self.clock.now();
         let mutation =
             Mutation::new(context.principal.clone(), command.request_id.clone(), Action::RejectHours, &command, now)?;
-        mutate_scoped(&self.store, context, mutation, command.contract.clone(), move |connection, context, contract| {
-            let ids = std::slice::from_ref(&command.entry);
-            let mut entries =
-                decide(connection, context, &contract, ids, Verdict::Rejected, Some(command.reason), now)?;
-            let entry = entries.pop().ok_or_else(|| Error::internal("rejecting an entry", "no entry decided"))?;
-            Ok(Applied::changed(hour_entry_name(&contract.id, &entry.id), entry))
-        })
-        .await
+        let rejected = crate::metrics::Tally::default();
+        let tally = rejected.clone();
+        let entry = mutate_scoped(
+            &self.store,
+            context,
+            mutation,
+            command.contract.clone(),
+            move |connection, context, contract| {
+                let ids = std::slice::from_ref(&command.entry);
+                let mut entries =
+                    decide(connection, context, &contract, ids, Verdict::Rejected, Some(command.reason), now)?;
+                let entry = entries.pop().ok_or_else(|| Error::internal("rejecting an entry", "no entry decided"))?;
+                tally.set(1);
+                Ok(Applied::changed(hour_entry_name(&contract.id, &entry.id), entry))
+            },
+        )
+        .await?;
+        crate::metrics::hour_entries(rejected.get(), "rejected");
+        Ok(entry)
     }
 
     /// Reads an entry.

@@ -104,41 +104,52 @@ impl SavingsService {
         let party = party_of(context)?;
         let mutation =
             Mutation::new(context.principal.clone(), command.request_id.clone(), Action::SubmitSavings, &command, now)?;
-        mutate_scoped(&self.store, context, mutation, command.contract.clone(), move |connection, context, contract| {
-            let line = command.line;
-            let today = super::dutch_today(now);
-            check_savings_period(&contract, today, line.period_start)
-                .map_err(|problem| Error::InvalidArgument(Violations::single("savings.period_start", problem)))?;
-            let name = savings_name(&contract.id, &line.source_reference);
-            lock_keys(connection, [name.as_str()])?;
-            if let Some(existing) =
-                rows::get_records(connection, &contract.id, std::slice::from_ref(&line.source_reference))?.pop()
-            {
-                if existing.same_line_as(&line) {
-                    return Ok(Applied::unchanged(name, existing));
+        let submitted = crate::metrics::Tally::default();
+        let tally = submitted.clone();
+        let record = mutate_scoped(
+            &self.store,
+            context,
+            mutation,
+            command.contract.clone(),
+            move |connection, context, contract| {
+                let line = command.line;
+                let today = super::dutch_today(now);
+                check_savings_period(&contract, today, line.period_start)
+                    .map_err(|problem| Error::InvalidArgument(Violations::single("savings.period_start", problem)))?;
+                let name = savings_name(&contract.id, &line.source_reference);
+                lock_keys(connection, [name.as_str()])?;
+                if let Some(existing) =
+                    rows::get_records(connection, &contract.id, std::slice::from_ref(&line.source_reference))?.pop()
+                {
+                    if existing.same_line_as(&line) {
+                        return Ok(Applied::unchanged(name, existing));
+                    }
+                    return Err(reused(&line.source_reference));
                 }
-                return Err(reused(&line.source_reference));
-            }
-            let record = SavingsRecord {
-                contract_id: contract.id.clone(),
-                id: line.source_reference,
-                period_start: line.period_start,
-                amount: line.amount,
-                kind: line.kind,
-                candidate: line.candidate,
-                certainty: line.certainty,
-                note: line.note,
-                corrects: None,
-                late: period_is_settled(connection, &contract.id, line.period_start)?,
-                submitted_by: context.principal.subject.clone(),
-                submitted_party: party,
-                submit_time: now,
-                decision: None,
-            };
-            rows::insert_record(connection, &record)?;
-            Ok(Applied::changed(name, record))
-        })
-        .await
+                let record = SavingsRecord {
+                    contract_id: contract.id.clone(),
+                    id: line.source_reference,
+                    period_start: line.period_start,
+                    amount: line.amount,
+                    kind: line.kind,
+                    candidate: line.candidate,
+                    certainty: line.certainty,
+                    note: line.note,
+                    corrects: None,
+                    late: period_is_settled(connection, &contract.id, line.period_start)?,
+                    submitted_by: context.principal.subject.clone(),
+                    submitted_party: party,
+                    submit_time: now,
+                    decision: None,
+                };
+                rows::insert_record(connection, &record)?;
+                tally.set(1);
+                Ok(Applied::changed(name, record))
+            },
+        )
+        .await?;
+        crate::metrics::savings_records(submitted.get(), "submitted");
+        Ok(record)
     }
 
     /// Corrects a verified record with a signed amount.
@@ -213,12 +224,24 @@ impl SavingsService {
             Some(_) => (Action::RejectSavings, Verdict::Rejected),
         };
         let mutation = Mutation::new(context.principal.clone(), command.request_id.clone(), action, &command, now)?;
-        mutate_scoped(&self.store, context, mutation, command.contract.clone(), move |connection, context, contract| {
-            let records =
-                decide(connection, context, party, &contract, &command.records, verdict, command.reason, now)?;
-            Ok(Applied::changed(format!("{}/savings", contract_name(&contract.id)), records))
-        })
-        .await
+        let decided = crate::metrics::Tally::default();
+        let tally = decided.clone();
+        let records = mutate_scoped(
+            &self.store,
+            context,
+            mutation,
+            command.contract.clone(),
+            move |connection, context, contract| {
+                let records =
+                    decide(connection, context, party, &contract, &command.records, verdict, command.reason, now)?;
+                tally.set(records.len());
+                Ok(Applied::changed(format!("{}/savings", contract_name(&contract.id)), records))
+            },
+        )
+        .await?;
+        let state = if matches!(verdict, Verdict::Verified) { "verified" } else { "rejected" };
+        crate::metrics::savings_records(decided.get(), state);
+        Ok(records)
     }
 
     /// Reads a record.

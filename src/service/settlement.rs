@@ -65,6 +65,8 @@ impl SettlementService {
             Mutation::new(context.principal.clone(), command.request_id.clone(), Action::SettlePeriod, &command, now)?;
         // One settlement of a contract at a time, across replicas; and no go/no-go decision or
         // rate between reading the contract and issuing its statement.
+        let mode = std::sync::Arc::new(std::sync::OnceLock::new());
+        let noted_mode = mode.clone();
         let (stored, assigned) = mutate_contract(
             &self.store,
             context,
@@ -73,6 +75,7 @@ impl SettlementService {
             ContractLock::Settlement,
             move |connection, context, contract| {
                 let terms = &contract.terms;
+                let _ = noted_mode.set(terms.risk_shift_mode().as_str());
                 let name = statement_name(&contract.id, command.period_start);
                 let period = super::period_starting(&contract, command.period_start)?;
                 if let Some(existing) = rows::find_statement(connection, &contract.id, period.start)? {
@@ -108,6 +111,13 @@ impl SettlementService {
             "period settled"
         );
         if assigned.is_some() {
+            let figures = &statement.figures;
+            let (shifted, borne) = figures
+                .allocation
+                .as_ref()
+                .map_or((0, 0), |allocation| (allocation.shifted.cents(), allocation.borne.cents()));
+            let mode = mode.get().copied().unwrap_or("UNKNOWN");
+            crate::metrics::statement_issued(mode, figures.covered_this_period.cents(), borne, shifted);
             return Ok((stored, assigned));
         }
         // Settled by an earlier call: its statement's entry.

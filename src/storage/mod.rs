@@ -326,7 +326,7 @@ impl Store {
                 .map(|versions| versions.iter().map(ToString::to_string).collect())
                 .map_err(|source: BoxError| Error::Internal { context: "migrating the database", source })
         }
-        self.run(&self.writers, |connection| match connection {
+        self.run(&self.writers, "migrate", |connection| match connection {
             AnyConnection::Postgresql(pg) => {
                 diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
                     .execute(pg)
@@ -367,7 +367,7 @@ impl Store {
              GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public TO {role}; \
              GRANT UPDATE (last_value, last_time) ON sequences TO {role};"
         );
-        self.run(&self.writers, move |connection| match connection {
+        self.run(&self.writers, "grant", move |connection| match connection {
             AnyConnection::Postgresql(pg) => {
                 pg.transaction(|pg| pg.batch_execute(&statements)).context("granting the service role")
             }
@@ -387,6 +387,16 @@ impl Store {
         self.read(|connection| connection.batch_execute("SELECT 1").context("pinging the database")).await
     }
 
+    /// Connections open and idle in each pool (`writers`, `readers`).
+    #[must_use]
+    pub fn pool_states(&self) -> [(&'static str, u32, u32); 2] {
+        let state = |name, pool: &Pool| {
+            let state = pool.state();
+            (name, state.connections, state.idle_connections)
+        };
+        [state("writers", &self.writers), state("readers", &self.readers)]
+    }
+
     /// Runs a read on a pooled connection off the async workers.
     ///
     /// # Errors
@@ -396,7 +406,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut AnyConnection) -> Result<T, Error> + Send + 'static,
     {
-        self.run(&self.readers, read).await
+        self.run(&self.readers, "read", read).await
     }
 
     /// The transactional core of every mutating call. In ONE transaction it (a) looks up the
@@ -415,7 +425,7 @@ impl Store {
         F: FnOnce(&mut AnyConnection) -> Result<Applied<R>, Error> + Send + 'static,
     {
         let deadline = crate::deadline::current();
-        self.run(&self.writers, move |connection| {
+        self.run(&self.writers, mutation.action.as_str(), move |connection| {
             connection.transaction(|connection| {
                 begin_writing(connection)?;
                 bound_by(connection, deadline)?;
@@ -449,7 +459,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut AnyConnection) -> Result<T, Error> + Send + 'static,
     {
-        self.run(&self.writers, move |connection| {
+        self.run(&self.writers, "derive", move |connection| {
             connection.transaction(|connection| {
                 begin_writing(connection)?;
                 work(connection)
@@ -458,21 +468,53 @@ impl Store {
         .await
     }
 
-    async fn run<T, F>(&self, pool: &Pool, work: F) -> Result<T, Error>
+    async fn run<T, F>(&self, pool: &Pool, operation: &'static str, work: F) -> Result<T, Error>
     where
         T: Send + 'static,
         F: FnOnce(&mut AnyConnection) -> Result<T, Error> + Send + 'static,
     {
         check_deadline(crate::deadline::current())?;
         let pool = pool.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut connection = pool.get().map_err(|error| Error::Unavailable {
+        let system = self.target.backend();
+        // A child of the call's span, entered on the blocking thread that does the work (a span
+        // does not follow work into the blocking pool by itself).
+        let span = tracing::info_span!(
+            "db",
+            otel.name = operation,
+            otel.kind = "client",
+            db.system.name = system,
+            db.operation.name = operation,
+        );
+        let attributes = [
+            opentelemetry::KeyValue::new("db.system.name", system),
+            opentelemetry::KeyValue::new("db.operation.name", operation),
+        ];
+        let started = std::time::Instant::now();
+        let system_attribute = attributes[0].clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let connection = pool.get();
+            crate::metrics::get()
+                .connection_wait
+                .record(started.elapsed().as_secs_f64(), std::slice::from_ref(&system_attribute));
+            let mut connection = connection.map_err(|error| Error::Unavailable {
                 reason: format!("no database connection became free in time ({error})"),
             })?;
             work(&mut connection)
         })
         .await
-        .context("running database work")?
+        .context("running database work")
+        .and_then(|result| result);
+        let instruments = crate::metrics::get();
+        instruments.db_duration.record(started.elapsed().as_secs_f64(), &attributes);
+        if let Err(error) = &result
+            && let Some(reason) = error.fault_reason()
+        {
+            instruments
+                .transaction_aborts
+                .add(1, &[attributes[0].clone(), opentelemetry::KeyValue::new("reason", reason)]);
+        }
+        result
     }
 }
 

@@ -27,5 +27,6 @@ mod savings;
 mod schema;
 mod settlement;
 mod shutdown;
+mod telemetry;
 mod tls;
 mod tokens;
