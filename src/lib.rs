@@ -10,6 +10,7 @@ pub mod audit_tool;
 pub mod auth;
 pub mod configuration;
 pub mod deadline;
+pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod grpc;

@@ -50,6 +50,22 @@ enum Command {
         #[arg(long, default_value = "8h")]
         ttl: humantime::Duration,
     },
+    /// DESIGN.md's worked example end to end through the API, each step by its principal: three
+    /// settled months printed as a table, then the audit entries written. On an embedded server
+    /// (temporary SQLite file) unless --server names a running one that trusts the development
+    /// key in the data directory.
+    Demo {
+        /// A running server, e.g. http://127.0.0.1:50051 (default: an embedded one).
+        #[arg(long)]
+        server: Option<String>,
+        /// The example's year (default: 2027 embedded; on a server, the latest year whose
+        /// March has ended, since hours in the future are refused).
+        #[arg(long)]
+        year: Option<i32>,
+        /// FULL or PRO_RATA.
+        #[arg(long, default_value = "FULL")]
+        risk_shift_mode: String,
+    },
     /// Export, verify and prove the audit log, needing nothing but its public key.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -134,8 +150,14 @@ fn main() -> anyhow::Result<()> {
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref())?;
-    let telemetry = telemetry::init(&settings.log)?;
-    let result = command(&settings, cli.command.unwrap_or(Command::Serve)).await;
+    let command_asked = cli.command.unwrap_or(Command::Serve);
+    let mut log = settings.log.clone();
+    if matches!(command_asked, Command::Demo { .. }) {
+        // The demo's story is on standard output; of its embedded server only warnings.
+        log.filter = "warn".to_owned();
+    }
+    let telemetry = telemetry::init(&log)?;
+    let result = command(&settings, command_asked).await;
     // Exported spans and metrics still buffered go out now, from a thread off the runtime's
     // workers (the exporters block, and their connections run on those workers).
     if let Err(error) = tokio::task::spawn_blocking(move || telemetry.shutdown()).await {
@@ -180,6 +202,17 @@ async fn command(settings: &Settings, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit(command) => audit(settings, command).await,
+        Command::Demo { server, year, risk_shift_mode } => {
+            let risk_shift_mode = flexsettle::grpc::api::RiskShiftMode::from_str_name(&format!(
+                "RISK_SHIFT_MODE_{}",
+                risk_shift_mode.to_ascii_uppercase()
+            ))
+            .filter(|mode| *mode != flexsettle::grpc::api::RiskShiftMode::Unspecified)
+            .ok_or_else(|| anyhow::anyhow!("--risk-shift-mode must be FULL or PRO_RATA"))?;
+            let options = flexsettle::demo::DemoOptions { server, year, risk_shift_mode };
+            let mut stdout = std::io::stdout().lock();
+            flexsettle::demo::run(settings, &options, &mut stdout).await.map(drop)
+        }
     }
 }
 

@@ -11,6 +11,7 @@ mod access;
 mod audit;
 mod contracts;
 mod crash;
+mod demo;
 mod faults;
 mod figures;
 mod gonogo;
