@@ -22,6 +22,9 @@ pub const ENV_PREFIX: &str = "FLEXSETTLE_";
 pub struct Settings {
     /// Address to listen on; port 0 picks a free port.
     pub listen_addr: SocketAddr,
+    /// A second, plain-text listener that serves nothing but the gRPC health service, for
+    /// probes that cannot speak the API's TLS (the kubelet's gRPC probe). Off when unset.
+    pub health_listen_addr: Option<SocketAddr>,
     /// A SQLite file path (optionally `sqlite://PATH`) or a `postgres://` URL.
     pub database_url: String,
     /// Connection pool.
@@ -197,6 +200,7 @@ impl Default for Settings {
     fn default() -> Settings {
         Settings {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            health_listen_addr: None,
             database_url: "./data/flexsettle.db".to_owned(),
             database: DatabaseSettings::default(),
             limits: Limits::default(),

@@ -37,6 +37,7 @@ use crate::storage::Store;
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
+    health_listener: Option<TcpListener>,
     store: Store,
     limits: Limits,
     access: Access,
@@ -198,6 +199,12 @@ impl Application {
         let listener = TcpListener::bind(settings.listen_addr)
             .await
             .with_context(|| format!("binding {}", settings.listen_addr))?;
+        let health_listener = match settings.health_listen_addr {
+            Some(address) => {
+                Some(TcpListener::bind(address).await.with_context(|| format!("binding {address} (health)"))?)
+            }
+            None => None,
+        };
         let store = if settings.database.migrate_at_start {
             open_store(settings).await?
         } else {
@@ -210,6 +217,7 @@ impl Application {
         Ok(Application {
             listener,
             local_addr,
+            health_listener,
             limits: settings.limits.clone(),
             access,
             tls,
@@ -227,6 +235,12 @@ impl Application {
         self.local_addr
     }
 
+    /// The address of the plain-text health listener, when one is configured.
+    #[must_use]
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health_listener.as_ref().and_then(|listener| listener.local_addr().ok())
+    }
+
     /// The database the server uses.
     #[must_use]
     pub fn store(&self) -> &Store {
@@ -241,6 +255,20 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let limits = self.limits;
         let (health, health_service) = tonic_health::server::health_reporter();
+        // Alive as long as the process serves, whatever the database does: what a liveness
+        // probe asks (a restart does not bring a database back).
+        health.set_service_status(LIVENESS_SERVICE, tonic_health::ServingStatus::Serving).await;
+        let health_only = self.health_listener.map(|listener| {
+            let address = listener.local_addr().ok();
+            tracing::info!(address = ?address, "serving health checks in plain text");
+            tokio::spawn(
+                Server::builder()
+                    .http2_keepalive_interval(Some(Duration::from_millis(limits.keepalive_interval_ms)))
+                    .http2_keepalive_timeout(Some(Duration::from_millis(limits.keepalive_timeout_ms)))
+                    .add_service(health_service.clone())
+                    .serve_with_incoming(TcpListenerStream::new(listener)),
+            )
+        });
         health.set_serving::<ContractServiceServer<ContractApi>>().await;
         health.set_serving::<HoursServiceServer<HoursApi>>().await;
         health.set_serving::<SavingsServiceServer<SavingsApi>>().await;
@@ -364,10 +392,17 @@ impl Application {
         }
         integrator.abort();
         watcher.abort();
+        if let Some(health_only) = health_only {
+            health_only.abort();
+        }
         tracing::info!("stopped");
         Ok(())
     }
 }
+
+/// The health service name that reports the process alive, database or not (for liveness
+/// probes; readiness asks `""`, which follows the database).
+pub const LIVENESS_SERVICE: &str = "flexsettle.Liveness";
 
 /// The names health checking reports on: the server as a whole (`""`) and each API service.
 const HEALTH_SERVICES: &[&str] = &[

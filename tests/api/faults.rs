@@ -180,9 +180,13 @@ fn cluster() -> Option<ThrowawayCluster> {
 }
 
 async fn health_of(address: &str) -> Option<i32> {
+    health_of_service(address, "").await
+}
+
+async fn health_of_service(address: &str, service: &str) -> Option<i32> {
     let channel = tonic::transport::Channel::from_shared(address.to_owned()).ok()?.connect().await.ok()?;
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
-    let request = tonic_health::pb::HealthCheckRequest { service: String::new() };
+    let request = tonic_health::pb::HealthCheckRequest { service: service.to_owned() };
     tokio::time::timeout(Duration::from_secs(1), health.check(request))
         .await
         .ok()?
@@ -223,6 +227,11 @@ async fn postgres_stopped_and_resumed() {
     assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
     assert!(refused.message().contains("request id"), "the refusal says how to retry: {refused:?}");
     let down = until_health(&address, ServingStatus::NotServing, Duration::from_secs(10)).await;
+    // Alive all the same: a liveness probe must not restart a pod for the database's sake.
+    assert_eq!(
+        health_of_service(&address, flexsettle::startup::LIVENESS_SERVICE).await,
+        Some(i32::from(ServingStatus::Serving))
+    );
 
     cluster.resume();
     let up = until_health(&address, ServingStatus::Serving, Duration::from_secs(15)).await;

@@ -46,3 +46,28 @@ on_both_backends! {
         }
     }
 }
+
+/// The plain-text health listener serves health and nothing else; the liveness name is SERVING.
+#[tokio::test]
+async fn a_health_only_listener_serves_probes() {
+    let database = crate::helpers::TestDatabase::create(crate::helpers::Backend::Sqlite);
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::test_settings(database.url());
+    settings.data_dir = data_dir.path().to_path_buf();
+    settings.health_listen_addr = Some("127.0.0.1:0".parse().unwrap());
+    let app = flexsettle::startup::Application::build(&settings).await.unwrap();
+    let health_address = format!("http://{}", app.health_addr().expect("a health listener"));
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let channel = tonic::transport::Channel::from_shared(health_address).unwrap().connect().await.unwrap();
+    let mut health = HealthClient::new(channel.clone());
+    for service in ["", flexsettle::startup::LIVENESS_SERVICE] {
+        let answer = health.check(HealthCheckRequest { service: service.to_owned() }).await.unwrap().into_inner();
+        assert_eq!(answer.status(), ServingStatus::Serving, "{service:?}");
+    }
+    let mut contracts = flexsettle::grpc::api::contract_service_client::ContractServiceClient::new(channel);
+    let refused = contracts.list_contracts(flexsettle::grpc::api::ListContractsRequest::default()).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unimplemented, "only health is served there: {refused:?}");
+}
