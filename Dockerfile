@@ -9,9 +9,14 @@
 # Run it for a trial (plain text and the development key are refused off loopback unless asked
 # for, so both are asked for explicitly; never do this in production):
 #
-#   docker run --rm --name flexsettle -p 50051:50051 \
+#   docker run --rm --name flexsettle -p 50051:50051 -p 8081:8081 \
 #       -e FLEXSETTLE_TLS__ALLOW_PLAINTEXT=true -e FLEXSETTLE_AUTH__ALLOW_DEV_KEY=true flexsettle:0.1.0
 #   docker exec flexsettle flexsettle token --role admin
+#
+# Port 50051 is the API; port 8081 (`health_listen_addr`) serves only the standard gRPC health
+# service, always in plain text (even with TLS on the API), for probes that cannot speak TLS:
+#
+#   grpcurl -plaintext -d '{"service": "flexsettle.Liveness"}' localhost:8081 grpc.health.v1.Health/Check
 #
 # In production (the helm chart in helm/flexsettle) the settings come from a mounted file
 # (`--config`), TLS and token keys from Secrets, and the database URL from FLEXSETTLE_DATABASE_URL.
@@ -51,6 +56,7 @@ RUN touch src/main.rs src/lib.rs \
 RUN printf '%s\n' \
         '# flexsettle image defaults: --config FILE or FLEXSETTLE_* variables override them.' \
         'listen_addr = "0.0.0.0:50051"' \
+        'health_listen_addr = "0.0.0.0:8081"' \
         'data_dir = "/var/lib/flexsettle"' \
         'database_url = "/var/lib/flexsettle/flexsettle.db"' \
         > /out/flexsettle.toml
@@ -69,15 +75,20 @@ COPY --from=builder --chown=65532:65532 /out/data /var/lib/flexsettle
 # asked for (FLEXSETTLE_TLS__ALLOW_PLAINTEXT=true, behind a TLS-terminating proxy); likewise it
 # refuses to start without token keys (auth.jwks_file/auth.public_key_files) unless
 # FLEXSETTLE_AUTH__ALLOW_DEV_KEY=true. So a bare `docker run` stops with a message saying what
-# to configure instead of serving unprotected. `--config FILE` (as the helm chart passes) or
-# FLEXSETTLE_* variables override these; unknown keys are refused.
+# to configure instead of serving unprotected. A second listener, health_listen_addr
+# (0.0.0.0:8081), serves nothing but grpc.health.v1.Health, in plain text whatever the TLS
+# settings: service "" is NOT_SERVING while the database cannot be reached, service
+# "flexsettle.Liveness" is SERVING as long as the process serves. `--config FILE` (as the helm
+# chart passes, with its own health_listen_addr) or FLEXSETTLE_* variables override these;
+# unknown keys are refused.
 COPY --from=builder /out/flexsettle.toml /etc/flexsettle/flexsettle.toml
 ENV FLEXSETTLE_CONFIG=/etc/flexsettle/flexsettle.toml
 
 USER 65532:65532
 WORKDIR /var/lib/flexsettle
-EXPOSE 50051
+# The gRPC API, and the plain-text health listener.
+EXPOSE 50051 8081
 # No HEALTHCHECK: the image has no shell or probe tool. Kubernetes probes the standard gRPC
-# health service (grpc.health.v1.Health) itself.
+# health service (grpc.health.v1.Health) on port 8081 itself.
 ENTRYPOINT ["/usr/local/bin/flexsettle"]
 CMD ["serve"]

@@ -170,6 +170,7 @@ impl Embedded {
         std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
         let mut settings = settings.clone();
         settings.listen_addr = "127.0.0.1:0".parse().context("the loopback address")?;
+        settings.health_listen_addr = None;
         settings.database_url = data_dir.join("flexsettle.db").display().to_string();
         settings.data_dir = data_dir.clone();
         settings.database.migrate_at_start = true;

@@ -98,17 +98,87 @@ async fn next(received: &mut mpsc::UnboundedReceiver<Received>, limit: Duration)
         .expect("the receiver is open")
 }
 
+/// An OTLP/HTTP (protobuf) receiver on a free port: its address and what it receives. HTTP/1.1
+/// by hand: a POST to `/v1/traces` or `/v1/metrics` with a protobuf body, answered `200 OK`.
+async fn http_receiver() -> (String, mpsc::UnboundedReceiver<Received>) {
+    use prost::Message as _;
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+    let (sender, received) = mpsc::unbounded_channel();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                let mut stream = tokio::io::BufReader::new(stream);
+                loop {
+                    let mut request_line = String::new();
+                    if stream.read_line(&mut request_line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0;
+                    loop {
+                        let mut line = String::new();
+                        stream.read_line(&mut line).await.unwrap();
+                        let line = line.trim_end();
+                        if line.is_empty() {
+                            break;
+                        }
+                        if let Some((name, value)) = line.split_once(':')
+                            && name.eq_ignore_ascii_case("content-length")
+                        {
+                            length = value.trim().parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    stream.read_exact(&mut body).await.unwrap();
+                    let path = request_line.split_whitespace().nth(1).unwrap_or_default().to_owned();
+                    let _ = match path.as_str() {
+                        "/v1/traces" => {
+                            let export = ExportTraceServiceRequest::decode(body.as_slice()).unwrap();
+                            let spans = export
+                                .resource_spans
+                                .into_iter()
+                                .flat_map(|resource| resource.scope_spans)
+                                .flat_map(|scope| scope.spans)
+                                .collect();
+                            sender.send(Received::Spans(spans))
+                        }
+                        "/v1/metrics" => sender.send(Received::Metrics(Box::new(
+                            ExportMetricsServiceRequest::decode(body.as_slice()).unwrap(),
+                        ))),
+                        other => panic!("unexpected OTLP path {other}"),
+                    };
+                    let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
+                    stream.get_mut().write_all(answer.as_bytes()).await.unwrap();
+                }
+            });
+        }
+    });
+    (address, received)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_call_is_traced_and_measured_over_otlp() {
-    let (endpoint, mut received) = receiver().await;
+async fn a_call_is_traced_and_measured_over_otlp_grpc() {
+    let (endpoint, received) = receiver().await;
+    traced_and_measured(&endpoint, "grpc", received).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_is_traced_and_measured_over_otlp_http() {
+    let (endpoint, received) = http_receiver().await;
+    traced_and_measured(&endpoint, "http/protobuf", received).await;
+}
+
+async fn traced_and_measured(endpoint: &str, protocol: &str, mut received: mpsc::UnboundedReceiver<Received>) {
     let database = TestDatabase::create(Backend::Sqlite);
     let data_dir = tempfile::tempdir().unwrap();
     let server = ServerProcess::start_with(
         database.url(),
         data_dir.path(),
         &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
             ("OTEL_SERVICE_NAME", "flexsettle-under-test"),
             ("OTEL_BSP_SCHEDULE_DELAY", "100"),
             ("OTEL_METRIC_EXPORT_INTERVAL", "200"),

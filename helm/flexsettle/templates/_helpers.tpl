@@ -101,44 +101,31 @@ Included by the Deployment, so `helm lint` and `helm template` run them.
 {{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
 {{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" }}
 {{- end }}
-{{- if and (eq .Values.probes.type "grpc") (not (include "flexsettle.kubeletSpeaksToPort" .)) }}
-{{- fail "probes.type = grpc cannot reach a TLS port: the kubelet's gRPC probe speaks plain text (set probes.grpcMode = TLS on Kubernetes 1.37+, without tls.clientCA), or use probes.type = auto or tcp" }}
+{{- if eq (int .Values.probes.healthPort) (int .Values.containerPort) }}
+{{- fail (printf "probes.healthPort: %d is containerPort, the gRPC API's port; the plain-text health listener needs a port of its own" (int .Values.probes.healthPort)) }}
 {{- end }}
 {{- end }}
 
-{{/* Non-empty when the kubelet's gRPC probe can talk to the gRPC port. */}}
-{{- define "flexsettle.kubeletSpeaksToPort" -}}
-{{- if not .Values.tls.enabled }}yes
-{{- else if and (eq .Values.probes.grpcMode "TLS") (not .Values.tls.clientCA.existingSecret) }}yes
-{{- end }}
-{{- end }}
-
-{{/* The probe type after `auto` is resolved: grpc or tcp. */}}
-{{- define "flexsettle.probeType" -}}
-{{- if eq .Values.probes.type "auto" }}
-{{- if include "flexsettle.kubeletSpeaksToPort" . }}grpc{{ else }}tcp{{ end }}
-{{- else }}
-{{- .Values.probes.type }}
-{{- end }}
+{{/* health_listen_addr: the plain-text listener that serves only grpc.health.v1.Health. */}}
+{{- define "flexsettle.healthListenAddr" -}}
+{{- printf "%s:%d" .Values.listenHost (int .Values.probes.healthPort) }}
 {{- end }}
 
 {{/*
-One probe: the action, then the timings. Call with (dict "root" $ "timing" .Values.probes.liveness).
+The health service name that is SERVING as long as the process serves, database or not
+(LIVENESS_SERVICE in src/startup.rs; .ci/helm-check compares them).
+*/}}
+{{- define "flexsettle.livenessService" -}}flexsettle.Liveness{{- end }}
+
+{{/*
+One native gRPC probe on the health port: the health service name, then the timings.
+Call with (dict "root" $ "service" "" "timing" .Values.probes.readiness). The kubelet's gRPC
+probe speaks plain text, which the health listener does whatever tls.* says.
 */}}
 {{- define "flexsettle.probe" -}}
-{{- $root := .root }}
-{{- if eq (include "flexsettle.probeType" $root) "grpc" }}
 grpc:
-  port: {{ $root.Values.containerPort }}
-  # The server as a whole: NOT_SERVING while the database cannot be reached.
-  service: ""
-  {{- with $root.Values.probes.grpcMode }}
-  mode: {{ . }}
-  {{- end }}
-{{- else }}
-tcpSocket:
-  port: grpc
-{{- end }}
+  port: {{ .root.Values.probes.healthPort }}
+  service: {{ .service | quote }}
 {{- toYaml .timing | nindent 0 }}
 {{- end }}
 
