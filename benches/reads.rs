@@ -83,7 +83,15 @@ async fn echo_server() -> String {
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+            // As the service does: small messages, no waiting to coalesce packets.
+            .serve_with_incoming(tokio_stream::StreamExt::map(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                |stream| {
+                    stream.inspect(|tcp| {
+                        let _ = tcp.set_nodelay(true);
+                    })
+                },
+            )),
     );
     address
 }
