@@ -269,13 +269,15 @@ impl Application {
                     .serve_with_incoming(TcpListenerStream::new(listener)),
             )
         });
-        health.set_serving::<ContractServiceServer<ContractApi>>().await;
-        health.set_serving::<HoursServiceServer<HoursApi>>().await;
-        health.set_serving::<SavingsServiceServer<SavingsApi>>().await;
-        health.set_serving::<PoolServiceServer<PoolApi>>().await;
-        health.set_serving::<GoNoGoServiceServer<GoNoGoApi>>().await;
-        health.set_serving::<SettlementServiceServer<SettlementApi>>().await;
-        health.set_serving::<AuditServiceServer<AuditApi>>().await;
+        // Ready only once the database has answered: a pod whose database went away after its
+        // migrations is not sent calls, not even for the first second.
+        let database_up =
+            matches!(tokio::time::timeout(DATABASE_WATCH_INTERVAL * 3, self.store.ping()).await, Ok(Ok(())));
+        let status =
+            if database_up { tonic_health::ServingStatus::Serving } else { tonic_health::ServingStatus::NotServing };
+        for service in HEALTH_SERVICES {
+            health.set_service_status(*service, status).await;
+        }
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
@@ -319,7 +321,7 @@ impl Application {
             .max_encoding_message_size(limits.max_message_bytes);
         let integrator =
             tokio::spawn(integrate_periodically(self.audit_log.clone(), self.store.clone(), self.checkpoint_interval));
-        let watcher = tokio::spawn(watch_database(self.store.clone(), health.clone()));
+        let watcher = tokio::spawn(watch_database(self.store.clone(), health.clone(), database_up));
 
         let incoming = TcpListenerStream::new(self.listener).map(|stream| {
             stream.inspect(|tcp| {
@@ -421,8 +423,8 @@ const DATABASE_WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Keeps health in step with the database: `NOT_SERVING` while it cannot be reached, `SERVING`
 /// again by itself once it answers (no restart needed).
-async fn watch_database(store: Store, health: tonic_health::server::HealthReporter) {
-    let mut serving = true;
+async fn watch_database(store: Store, health: tonic_health::server::HealthReporter, serving_at_start: bool) {
+    let mut serving = serving_at_start;
     let mut ticks = tokio::time::interval(DATABASE_WATCH_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

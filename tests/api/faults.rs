@@ -388,3 +388,33 @@ async fn sqlite_disk_full() {
     assert_eq!(seqs, [1, 2, 3]);
     eprintln!("disk full: {:?} {:?}", refused.code(), refused.message());
 }
+
+/// A server whose database went away between its start-up (migrations) and serving is not
+/// ready from its very first health answer (tonic's default is SERVING), and is alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_ready_before_the_database_answers() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let Some(cluster) = cluster() else { return };
+    let data = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::test_settings(&cluster.url());
+    settings.data_dir = data.path().to_path_buf();
+    settings.database.acquire_timeout_ms = 500;
+    let app = flexsettle::startup::Application::build(&settings).await.unwrap();
+    let address = format!("http://{}", app.local_addr());
+    cluster.stop();
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let mut first = None;
+    while first.is_none() {
+        first = health_of(&address).await;
+    }
+    assert_eq!(first, Some(i32::from(ServingStatus::NotServing)), "not ready while the database is away");
+    assert_eq!(
+        health_of_service(&address, flexsettle::startup::LIVENESS_SERVICE).await,
+        Some(i32::from(ServingStatus::Serving))
+    );
+    cluster.resume();
+    until_health(&address, ServingStatus::Serving, Duration::from_secs(15)).await;
+}
