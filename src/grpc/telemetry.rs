@@ -23,9 +23,24 @@ fn service_and_method(path: &str) -> (&str, &str) {
     path.trim_start_matches('/').split_once('/').unwrap_or((path, ""))
 }
 
+/// The methods served without a rule of the access table (health and reflection).
+const OPEN_METHODS: &[&str] = &[
+    "/grpc.health.v1.Health/Check",
+    "/grpc.health.v1.Health/Watch",
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+];
+
+/// What telemetry calls a path: the path of a method the service serves, or `_OTHER`
+/// (OpenTelemetry's convention), so that a client sending made-up paths cannot make new span
+/// names or metric series without end.
+fn known_path(path: &str) -> &str {
+    if super::access::allowed_roles(path).is_some() || OPEN_METHODS.contains(&path) { path } else { "/_OTHER/_OTHER" }
+}
+
 /// The server span of a call, child of the caller's trace when its headers carry one.
 pub fn server_span<B>(request: &http::Request<B>) -> Span {
-    let path = request.uri().path();
+    let path = known_path(request.uri().path());
     let (service, method) = service_and_method(path);
     let address = request.uri().host().unwrap_or_default();
     let span = tracing::info_span!(
@@ -182,7 +197,7 @@ where
     fn call(&mut self, request: http::Request<RequestBody>) -> Self::Future {
         let ready = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, ready);
-        let (service, method) = service_and_method(request.uri().path());
+        let (service, method) = service_and_method(known_path(request.uri().path()));
         let attributes = [
             KeyValue::new("rpc.system", "grpc"),
             KeyValue::new("rpc.service", service.to_owned()),
@@ -227,6 +242,15 @@ mod tests {
             ("flextensie.settlement.v1.HoursService", "SubmitHours")
         );
         assert_eq!(service_and_method("/odd"), ("/odd", ""));
+    }
+
+    #[test]
+    fn made_up_paths_are_other() {
+        let submit = "/flextensie.settlement.v1.HoursService/SubmitHours";
+        assert_eq!(known_path(submit), submit);
+        assert_eq!(known_path("/grpc.health.v1.Health/Check"), "/grpc.health.v1.Health/Check");
+        assert_eq!(known_path("/grpc.health.v1.Health/x1"), "/_OTHER/_OTHER");
+        assert_eq!(known_path("/made.up.Service/Method42"), "/_OTHER/_OTHER");
     }
 
     #[test]
