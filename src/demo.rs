@@ -168,6 +168,8 @@ impl Embedded {
             Utc::now().timestamp_micros()
         ));
         std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+        // From here on the folder goes with `embedded`, however the start ends.
+        let mut embedded = Embedded { address: String::new(), data_dir: data_dir.clone(), stop: None, serving: None };
         let mut settings = settings.clone();
         settings.listen_addr = "127.0.0.1:0".parse().context("the loopback address")?;
         settings.health_listen_addr = None;
@@ -183,12 +185,13 @@ impl Embedded {
         // The April after the example's quarter: its hours are in the past, March has ended.
         settings.clock.fixed_now = Utc.with_ymd_and_hms(year, 4, 2, 9, 0, 0).single();
         let app = crate::startup::Application::build(&settings).await?;
-        let address = format!("http://{}", app.local_addr());
+        embedded.address = format!("http://{}", app.local_addr());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let serving = tokio::spawn(app.run_until(async {
+        embedded.stop = Some(stop);
+        embedded.serving = Some(tokio::spawn(app.run_until(async {
             let _ = stopped.await;
-        }));
-        Ok((Embedded { address, data_dir, stop: Some(stop), serving: Some(serving) }, settings))
+        })));
+        Ok((embedded, settings))
     }
 
     async fn stop(mut self) {
@@ -235,9 +238,12 @@ pub async fn run(
                 "flexsettle demo on an embedded server ({}, temporary SQLite file, clock at {year}-04-02): DESIGN.md's worked example",
                 embedded.address
             )?;
-            let channel = connect(&embedded.address).await?;
-            let callers = callers(&settings, &settings.data_dir, &channel)?;
-            let result = story(&callers, options, year, out).await;
+            let result = async {
+                let channel = connect(&embedded.address).await?;
+                let callers = callers(&settings, &settings.data_dir, &channel)?;
+                story(&callers, options, year, out).await
+            }
+            .await;
             embedded.stop().await;
             result
         }

@@ -258,6 +258,10 @@ impl Application {
         // Alive as long as the process serves, whatever the database does: what a liveness
         // probe asks (a restart does not bring a database back).
         health.set_service_status(LIVENESS_SERVICE, tonic_health::ServingStatus::Serving).await;
+        // Not ready until the database has answered (tonic starts every name SERVING).
+        for service in HEALTH_SERVICES {
+            health.set_service_status(*service, tonic_health::ServingStatus::NotServing).await;
+        }
         let health_only = self.health_listener.map(|listener| {
             let address = listener.local_addr().ok();
             tracing::info!(address = ?address, "serving health checks in plain text");

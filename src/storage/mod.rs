@@ -507,7 +507,9 @@ impl Store {
         .and_then(|result| result);
         let instruments = crate::metrics::get();
         instruments.db_duration.record(started.elapsed().as_secs_f64(), &attributes);
-        if let Err(error) = &result
+        // Reads have no transaction to abort (a read that finds no free connection is not one).
+        if operation != "read"
+            && let Err(error) = &result
             && let Some(reason) = error.fault_reason()
         {
             instruments

@@ -63,10 +63,25 @@ async fn a_health_only_listener_serves_probes() {
     }));
     let channel = tonic::transport::Channel::from_shared(health_address).unwrap().connect().await.unwrap();
     let mut health = HealthClient::new(channel.clone());
-    for service in ["", flexsettle::startup::LIVENESS_SERVICE] {
-        let answer = health.check(HealthCheckRequest { service: service.to_owned() }).await.unwrap().into_inner();
-        assert_eq!(answer.status(), ServingStatus::Serving, "{service:?}");
-    }
+    // Alive at once; ready once the database has answered its first ping (watched, not polled).
+    let alive = health
+        .check(HealthCheckRequest { service: flexsettle::startup::LIVENESS_SERVICE.to_owned() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(alive.status(), ServingStatus::Serving);
+    let mut changes = health.watch(HealthCheckRequest { service: String::new() }).await.unwrap().into_inner();
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some(answer) = changes.message().await.unwrap() {
+            if answer.status() == ServingStatus::Serving {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap();
+    assert!(ready, "ready once the database answered");
     let mut contracts = flexsettle::grpc::api::contract_service_client::ContractServiceClient::new(channel);
     let refused = contracts.list_contracts(flexsettle::grpc::api::ListContractsRequest::default()).await.unwrap_err();
     assert_eq!(refused.code(), tonic::Code::Unimplemented, "only health is served there: {refused:?}");
