@@ -31,20 +31,7 @@ fn tagged(tag: u8, rest: &[u8]) -> Vec<u8> {
 }
 
 fn requests(folder: &Path) -> anyhow::Result<()> {
-    let contract = api::Contract {
-        gemeente: "GM0344".to_owned(),
-        display_name: "Utrecht flexpool 2027".to_owned(),
-        start_date: date(2027, 1, 1),
-        term_months: 12,
-        extension_option_months: 12,
-        settlement_period_months: 1,
-        intake_window_months: 3,
-        service_fee_per_period_cents: 125_000,
-        minimum_intake_per_window: 30,
-        risk_shift_mode: api::RiskShiftMode::Full.into(),
-        composition_target: Some(api::CompositionTarget { arrangement_1_percent: 15, arrangement_3_percent: 85 }),
-        ..api::Contract::default()
-    };
+    let contract = flexsettle::demo::worked_example_contract(2027, api::RiskShiftMode::Full)?;
     let rate = api::HourlyRate { effective_date: date(2027, 1, 1), rate_per_hour_cents: 4_875, ..Default::default() };
     let line = |reference: &str, minutes: i64| api::HourLine {
         intercedent_id: "anna".to_owned(),

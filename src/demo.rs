@@ -25,6 +25,7 @@ use crate::grpc::api::hours_service_client::HoursServiceClient;
 use crate::grpc::api::pool_service_client::PoolServiceClient;
 use crate::grpc::api::savings_service_client::SavingsServiceClient;
 use crate::grpc::api::settlement_service_client::SettlementServiceClient;
+use crate::grpc::client::connect;
 use crate::grpc::proto::google::r#type::Date;
 
 /// The municipality of the example (Utrecht).
@@ -77,6 +78,28 @@ fn date(day: NaiveDate) -> Option<Date> {
 
 fn day(year: i32, month: u32, day: u32) -> anyhow::Result<NaiveDate> {
     NaiveDate::from_ymd_opt(year, month, day).with_context(|| format!("{year}-{month}-{day} is not a date"))
+}
+
+/// The contract of DESIGN.md's worked example, starting on 1 January of `year`: GM0344,
+/// monthly periods, windows of 3 months, a fee of 1,250.00 a month, a minimum intake of 30.
+///
+/// # Errors
+/// When `year` has no 1 January (out of range).
+pub fn worked_example_contract(year: i32, risk_shift_mode: api::RiskShiftMode) -> anyhow::Result<api::Contract> {
+    Ok(api::Contract {
+        gemeente: GEMEENTE.to_owned(),
+        display_name: format!("Utrecht flexpool {year}"),
+        start_date: date(day(year, 1, 1)?),
+        term_months: 12,
+        extension_option_months: 12,
+        settlement_period_months: 1,
+        intake_window_months: 3,
+        service_fee_per_period_cents: 125_000,
+        minimum_intake_per_window: 30,
+        risk_shift_mode: risk_shift_mode.into(),
+        composition_target: Some(api::CompositionTarget { arrangement_1_percent: 15, arrangement_3_percent: 85 }),
+        ..api::Contract::default()
+    })
 }
 
 /// A caller: a channel and the bearer token of one principal.
@@ -250,11 +273,6 @@ pub async fn run(
     }
 }
 
-async fn connect(address: &str) -> anyhow::Result<Channel> {
-    let endpoint = Channel::from_shared(address.to_owned()).map_err(|error| anyhow::anyhow!("{address}: {error}"))?;
-    endpoint.connect().await.with_context(|| format!("connecting to {address}"))
-}
-
 /// The worked example, step by step.
 async fn story(
     callers: &Callers,
@@ -268,20 +286,7 @@ async fn story(
     let request_id = |step: &str| format!("demo-{run_id}-{step}");
     let Callers { admin, billing, gemeente, auditor } = callers;
 
-    let contract = api::Contract {
-        gemeente: GEMEENTE.to_owned(),
-        display_name: format!("Utrecht flexpool {year} (demo)"),
-        start_date: date(day(year, 1, 1)?),
-        term_months: 12,
-        extension_option_months: 12,
-        settlement_period_months: 1,
-        intake_window_months: 3,
-        service_fee_per_period_cents: 125_000,
-        minimum_intake_per_window: 30,
-        risk_shift_mode: options.risk_shift_mode.into(),
-        composition_target: Some(api::CompositionTarget { arrangement_1_percent: 15, arrangement_3_percent: 85 }),
-        ..api::Contract::default()
-    };
+    let contract = worked_example_contract(year, options.risk_shift_mode)?;
     admin
         .contracts()
         .create_contract(admin.request(api::CreateContractRequest {

@@ -19,7 +19,7 @@ pub struct FetchedLog {
     pub entries: Vec<AuditEntry>,
 }
 
-async fn connect(address: &str) -> anyhow::Result<Channel> {
+pub(crate) async fn connect(address: &str) -> anyhow::Result<Channel> {
     let endpoint = Channel::from_shared(address.to_owned()).map_err(|error| anyhow::anyhow!("{address}: {error}"))?;
     endpoint.connect().await.map_err(|error| anyhow::anyhow!("connecting to {address}: {error}"))
 }
