@@ -102,6 +102,7 @@ async fn proof_latency(name: &str, database: &Database, postgres: bool) {
         acquire_timeout: Duration::from_secs(30),
         sqlite_busy_timeout: Duration::from_secs(10),
         min_idle_connections: 1,
+        batching: flexsettle::storage::Batching::default(),
     };
     let target = Target::parse(&url).unwrap();
     let store = tokio::task::block_in_place(|| Store::open(target, options)).unwrap();
@@ -161,6 +162,7 @@ async fn integration_lag(name: &str, database: &Database) {
         acquire_timeout: Duration::from_secs(30),
         sqlite_busy_timeout: Duration::from_secs(10),
         min_idle_connections: 1,
+        batching: flexsettle::storage::Batching::default(),
     };
     let observer = tokio::task::block_in_place(|| Store::open(target, options)).unwrap();
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -141,6 +141,14 @@ pub struct DatabaseSettings {
     pub acquire_timeout_ms: u64,
     /// How long SQLite waits for a lock, in milliseconds.
     pub sqlite_busy_timeout_ms: u64,
+    /// Group commit: after the first change reaches the writer, how long it waits for more
+    /// before it starts their shared transaction, in microseconds. 0 (the default) waits for
+    /// nothing: changes that arrive while a transaction runs form the next one, so a lone call
+    /// pays no latency and batches grow with the load. A window adds up to its length to every
+    /// change's latency at low load.
+    pub write_batch_window_us: u64,
+    /// Group commit: most changes in one transaction.
+    pub write_batch_max_calls: usize,
     /// Applies pending migrations when the server starts. Off where the service runs as a
     /// role that may not change the schema (PostgreSQL in production): the tables' owner then
     /// runs `flexsettle migrate --grant-to ROLE` first.
@@ -220,6 +228,8 @@ impl Default for DatabaseSettings {
             max_connections: 16,
             acquire_timeout_ms: 10_000,
             sqlite_busy_timeout_ms: 5_000,
+            write_batch_window_us: 0,
+            write_batch_max_calls: 128,
             migrate_at_start: true,
         }
     }
@@ -302,6 +312,10 @@ impl Settings {
             // Opened on demand, by the caller that waits for them: no pool thread is left opening
             // one in the background when the process exits.
             min_idle_connections: 0,
+            batching: crate::storage::Batching {
+                window: Duration::from_micros(self.database.write_batch_window_us),
+                max_calls: self.database.write_batch_max_calls.max(1),
+            },
         }
     }
 

@@ -19,6 +19,9 @@ pub struct Instruments {
     pub connection_wait: Histogram<f64>,
     /// `db.client.operation.duration`: seconds of database work per call, by operation.
     pub db_duration: Histogram<f64>,
+    /// `flexsettle.db.write_batch.calls`: calls committed together in one write transaction
+    /// (group commit).
+    pub write_batch_calls: Histogram<u64>,
     /// `flexsettle.db.transaction.aborts`: transactions the database aborted (retryable by the
     /// client with its request id), by reason.
     pub transaction_aborts: Counter<u64>,
@@ -65,6 +68,12 @@ impl Instruments {
                 .f64_histogram("db.client.operation.duration")
                 .with_unit("s")
                 .with_description("Duration of a call's database work, connection wait included")
+                .build(),
+            write_batch_calls: meter
+                .u64_histogram("flexsettle.db.write_batch.calls")
+                .with_unit("{call}")
+                .with_description("Calls committed together in one write transaction (group commit)")
+                .with_boundaries(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0])
                 .build(),
             transaction_aborts: meter
                 .u64_counter("flexsettle.db.transaction.aborts")

@@ -32,13 +32,6 @@ impl FirstAnswer {
     }
 }
 
-/// Serialises transactions that carry the same caller and request id, so a concurrent retry
-/// waits for the first call and then replays its answer.
-pub(super) fn lock(connection: &mut AnyConnection, mutation: &Mutation) -> Result<(), Error> {
-    let key = format!("request\0{}\0{}", mutation.principal.key(), mutation.request_id.as_str());
-    super::lock_keys(connection, [key.as_str()])
-}
-
 /// The first answer to the caller's request id, if there was one.
 pub(super) fn find(connection: &mut AnyConnection, mutation: &Mutation) -> Result<Option<FirstAnswer>, Error> {
     records::table

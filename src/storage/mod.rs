@@ -47,6 +47,7 @@ pub(crate) mod idempotency;
 pub mod pool;
 pub mod savings;
 pub mod schema;
+mod sequencer;
 pub mod statements;
 
 use std::time::Duration;
@@ -65,6 +66,7 @@ use crate::error::{BoxError, Context, Error};
 
 pub use connection::AnyConnection;
 pub use contracts::paginate;
+pub use sequencer::Batching;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -129,6 +131,8 @@ pub struct PoolOptions {
     /// asks for none: a connection still being opened in the background when the process exits
     /// crashes libpq's and OpenSSL's exit handlers.
     pub min_idle_connections: u32,
+    /// How the writer gathers concurrent changes into one transaction (group commit).
+    pub batching: Batching,
 }
 
 /// Opens connections of one target and prepares each (SQLite pragmas).
@@ -177,12 +181,14 @@ impl ManageConnection for ConnectionManager {
 
 type Pool = r2d2::Pool<ConnectionManager>;
 
-/// The database: pools for reads and writes, and the units of work over them.
+/// The database: pools for reads and writes, the writer that commits changes in groups, and
+/// the units of work over them.
 #[derive(Clone)]
 pub struct Store {
     target: Target,
     readers: Pool,
     writers: Pool,
+    sequencer: sequencer::Sequencer,
 }
 
 impl std::fmt::Debug for Store {
@@ -304,7 +310,8 @@ impl Store {
                 (build(options.max_connections)?, writers)
             }
         };
-        Ok(Store { target, readers, writers })
+        let sequencer = sequencer::Sequencer::start(writers.clone(), options.batching, target.backend())?;
+        Ok(Store { target, readers, writers, sequencer })
     }
 
     /// The database this store uses.
@@ -416,6 +423,10 @@ impl Store {
     /// the answer and the sequence number of the change's audit entry (none when nothing
     /// changed).
     ///
+    /// The transaction is shared with the other changes that wait for the writer at the same
+    /// time (group commit, see `sequencer`): each runs in a savepoint of its own, and none is
+    /// answered before the transaction has committed.
+    ///
     /// # Errors
     /// What `apply` returns (then nothing is written), [`Error::RequestIdReused`], or a
     /// storage fault.
@@ -425,28 +436,18 @@ impl Store {
         F: FnOnce(&mut AnyConnection) -> Result<Applied<R>, Error> + Send + 'static,
     {
         let deadline = crate::deadline::current();
-        self.run(&self.writers, mutation.action.as_str(), move |connection| {
-            connection.transaction(|connection| {
-                begin_writing(connection)?;
-                bound_by(connection, deadline)?;
-                idempotency::lock(connection, &mutation)?;
-                if let Some(first) = idempotency::find(connection, &mutation)? {
-                    return first.replay(&mutation);
-                }
-                let applied = apply(connection)?;
-                let response = canonical_json(&applied.response).context("encoding an answer canonically")?;
-                let seq = if applied.changed {
-                    Some(audit::append_and_remember(connection, &mutation, &applied.resource, &response)?)
-                } else {
-                    idempotency::insert(connection, &mutation, &response, None)?;
-                    None
-                };
-                // Past the deadline the caller has been told so: nothing may commit.
-                check_deadline(deadline)?;
-                Ok((applied.response, seq))
-            })
-        })
-        .await
+        check_deadline(deadline)?;
+        let operation = mutation.action.as_str();
+        let started = std::time::Instant::now();
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let span = self.span(operation);
+        let job = MutationJob { mutation, apply: Some(apply), deadline, span, answer: None, reply };
+        self.sequencer.submit(Box::new(job))?;
+        let result = answer.await.unwrap_or_else(|_| {
+            Err(Error::Unavailable { reason: "the database writer stopped before it answered".to_owned() })
+        });
+        self.record(operation, started, &result);
+        result
     }
 
     /// Runs `work` in one write transaction that records no audit entry and no answer: for the
@@ -475,22 +476,9 @@ impl Store {
     {
         check_deadline(crate::deadline::current())?;
         let pool = pool.clone();
-        let system = self.target.backend();
-        // A child of the call's span, entered on the blocking thread that does the work (a span
-        // does not follow work into the blocking pool by itself).
-        let span = tracing::info_span!(
-            "db",
-            otel.name = operation,
-            otel.kind = "client",
-            db.system.name = system,
-            db.operation.name = operation,
-        );
-        let attributes = [
-            opentelemetry::KeyValue::new("db.system.name", system),
-            opentelemetry::KeyValue::new("db.operation.name", operation),
-        ];
+        let span = self.span(operation);
         let started = std::time::Instant::now();
-        let system_attribute = attributes[0].clone();
+        let system_attribute = opentelemetry::KeyValue::new("db.system.name", self.target.backend());
         let result = tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
             let connection = pool.get();
@@ -505,18 +493,95 @@ impl Store {
         .await
         .context("running database work")
         .and_then(|result| result);
+        self.record(operation, started, &result);
+        result
+    }
+
+    /// A child of the call's span for its database work, to be entered on the thread that does
+    /// the work (a span does not follow work onto another thread by itself).
+    fn span(&self, operation: &'static str) -> tracing::Span {
+        let system = self.target.backend();
+        tracing::info_span!(
+            "db",
+            otel.name = operation,
+            otel.kind = "client",
+            db.system.name = system,
+            db.operation.name = operation,
+        )
+    }
+
+    /// Records the duration of database work started at `started`, and its abort by a fault.
+    fn record<T>(&self, operation: &'static str, started: std::time::Instant, result: &Result<T, Error>) {
+        let attributes = [
+            opentelemetry::KeyValue::new("db.system.name", self.target.backend()),
+            opentelemetry::KeyValue::new("db.operation.name", operation),
+        ];
         let instruments = crate::metrics::get();
         instruments.db_duration.record(started.elapsed().as_secs_f64(), &attributes);
         // Reads have no transaction to abort (a read that finds no free connection is not one).
         if operation != "read"
-            && let Err(error) = &result
+            && let Err(error) = result
             && let Some(reason) = error.fault_reason()
         {
             instruments
                 .transaction_aborts
                 .add(1, &[attributes[0].clone(), opentelemetry::KeyValue::new("reason", reason)]);
         }
-        result
+    }
+}
+
+/// A mutating call waiting for the writer: its work, and where its answer goes.
+struct MutationJob<R, F> {
+    mutation: Mutation,
+    apply: Option<F>,
+    deadline: Option<std::time::Instant>,
+    span: tracing::Span,
+    answer: Option<(R, Option<i64>)>,
+    reply: tokio::sync::oneshot::Sender<Result<(R, Option<i64>), Error>>,
+}
+
+impl<R, F> sequencer::Job for MutationJob<R, F>
+where
+    R: Serialize + DeserializeOwned + Send + 'static,
+    F: FnOnce(&mut AnyConnection) -> Result<Applied<R>, Error> + Send + 'static,
+{
+    fn deadline(&self) -> Option<std::time::Instant> {
+        self.deadline
+    }
+
+    fn abandoned(&self) -> bool {
+        self.reply.is_closed()
+    }
+
+    fn run(&mut self, connection: &mut AnyConnection) -> Result<(), Error> {
+        let _entered = self.span.enter();
+        let apply = self.apply.take().ok_or_else(|| Error::internal("applying a change", "it ran before"))?;
+        let mutation = &self.mutation;
+        // The transaction holds the lock that orders every writer, so no other transaction can
+        // record this request id between this lookup and the commit.
+        if let Some(first) = idempotency::find(connection, mutation)? {
+            self.answer = Some(first.replay(mutation)?);
+            return Ok(());
+        }
+        let applied = apply(connection)?;
+        let response = canonical_json(&applied.response).context("encoding an answer canonically")?;
+        let seq = if applied.changed {
+            Some(audit::append_and_remember(connection, mutation, &applied.resource, &response)?)
+        } else {
+            idempotency::insert(connection, mutation, &response, None)?;
+            None
+        };
+        self.answer = Some((applied.response, seq));
+        Ok(())
+    }
+
+    fn settle(self: Box<Self>, outcome: Result<(), Error>) {
+        let MutationJob { answer, reply, .. } = *self;
+        let answer = outcome.and_then(|()| {
+            answer.ok_or_else(|| Error::internal("answering a change", "it committed without an answer"))
+        });
+        // The caller may have gone away meanwhile; then there is no one to tell.
+        let _ = reply.send(answer);
     }
 }
 
@@ -533,21 +598,6 @@ fn check_deadline(deadline: Option<std::time::Instant>) -> Result<(), Error> {
         Some(deadline) if crate::deadline::remaining(deadline).is_none() => Err(past_deadline()),
         _ => Ok(()),
     }
-}
-
-/// Bounds the transaction's database work by the call's deadline: on PostgreSQL every
-/// statement, and every wait for a lock, is cancelled when the time left runs out (and the
-/// transaction rolls back). SQLite works in-process, between the checks at start and before
-/// commit.
-fn bound_by(connection: &mut AnyConnection, deadline: Option<std::time::Instant>) -> Result<(), Error> {
-    let Some(deadline) = deadline else { return Ok(()) };
-    let left = crate::deadline::remaining(deadline).ok_or_else(past_deadline)?;
-    if let AnyConnection::Postgresql(pg) = connection {
-        let millis = left.as_millis().max(1);
-        pg.batch_execute(&format!("SET LOCAL statement_timeout = {millis}; SET LOCAL lock_timeout = {millis}"))
-            .context("bounding a transaction by its deadline")?;
-    }
-    Ok(())
 }
 
 /// On SQLite, takes the database's write lock as the transaction's first statement, before

@@ -73,3 +73,129 @@ on_both_backends! {
         assert_eq!(app.audit_size().await, 3);
     }
 }
+
+/// Group commit: eight calls that reach the writer together share one transaction (the writer
+/// waits for all eight: a long window, a cap of eight). A call refused inside it (a contract id
+/// a batch-mate took first) rolls back alone, a retry inside the same batch replays its first
+/// answer, and the audit log stays gapless.
+async fn calls_committed_together_keep_their_own_outcomes(backend: crate::helpers::Backend) {
+    let app = crate::helpers::TestApp::spawn_with(backend, |settings| {
+        settings.database.write_batch_window_us = 20_000_000;
+        settings.database.write_batch_max_calls = 8;
+    })
+    .await;
+    let asked = [
+        ("g1", "alpha"),
+        ("g2", "dup"),
+        ("g3", "dup"),
+        ("g4", "beta"),
+        ("g5", "gamma"),
+        ("g5", "gamma"),
+        ("g6", "delta"),
+        ("g7", "epsilon"),
+    ];
+    let calls: Vec<_> = asked
+        .iter()
+        .map(|(request, contract)| {
+            let mut client = app.contracts.clone();
+            let request = create_contract_request(request, contract);
+            tokio::spawn(async move { client.create_contract(request).await.map(tonic::Response::into_inner) })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.push(call.await.unwrap());
+    }
+    let refused: Vec<_> = answers.iter().filter_map(|answer| answer.as_ref().err()).collect();
+    assert_eq!(refused.len(), 1, "{answers:?}");
+    assert_eq!(refused[0].code(), Code::AlreadyExists, "{refused:?}");
+    assert_eq!(answers[4].as_ref().unwrap(), answers[5].as_ref().unwrap(), "the retry replays the first answer");
+    let mut names: Vec<String> = app.all_contracts().await.into_iter().map(|contract| contract.name).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "contracts/alpha",
+            "contracts/beta",
+            "contracts/delta",
+            "contracts/dup",
+            "contracts/epsilon",
+            "contracts/gamma"
+        ]
+    );
+    let entries = app.audit_entries().await;
+    let seqs: Vec<i64> = entries.iter().map(|entry| entry.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6], "gapless: the refused call's number was handed back");
+}
+
+/// Group commit shares one transaction: while the last of eight gathered calls does its work,
+/// the seven before it are visible to it (its own transaction) but not yet committed — a
+/// connection of its own outside sees none of them.
+async fn gathered_calls_share_one_transaction(backend: crate::helpers::Backend) {
+    use diesel::{Connection, RunQueryDsl};
+    use flexsettle::domain::{Action, Principal, RequestId};
+    use flexsettle::error::{Context, Error};
+    use flexsettle::storage::{AnyConnection, Applied, Mutation};
+
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        entries: i64,
+    }
+    fn entries(connection: &mut AnyConnection) -> Result<i64, Error> {
+        let count: Count = diesel::sql_query("SELECT count(*) AS entries FROM audit_log")
+            .get_result(connection)
+            .context("counting")?;
+        Ok(count.entries)
+    }
+
+    let app = crate::helpers::TestApp::spawn_with(backend, |settings| {
+        settings.database.write_batch_window_us = 20_000_000;
+        settings.database.write_batch_max_calls = 8;
+    })
+    .await;
+    let url = app.settings.database_url.clone();
+    let calls: Vec<_> = (0..8)
+        .map(|n| {
+            let store = app.store.clone();
+            let url = url.clone();
+            let mutation = Mutation::new(
+                Principal::local_admin(),
+                RequestId::parse(&format!("together-{n}")).unwrap(),
+                Action::CreateContract,
+                &n,
+                chrono::Utc::now(),
+            )
+            .unwrap();
+            tokio::spawn(async move {
+                store
+                    .mutate(mutation, move |connection| {
+                        let inside = entries(connection)?;
+                        let mut outside = match backend {
+                            crate::helpers::Backend::Sqlite => {
+                                AnyConnection::Sqlite(diesel::SqliteConnection::establish(&url).unwrap())
+                            }
+                            crate::helpers::Backend::Postgres => {
+                                AnyConnection::Postgresql(diesel::PgConnection::establish(&url).unwrap())
+                            }
+                        };
+                        let outside = entries(&mut outside)?;
+                        Ok(Applied::changed(format!("together/{n}"), (inside, outside)))
+                    })
+                    .await
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for call in calls {
+        let ((inside, outside), seq) = call.await.unwrap().unwrap();
+        assert!(seq.is_some());
+        seen.push((inside, outside));
+    }
+    seen.sort_unstable();
+    let expected: Vec<(i64, i64)> = (0..8).map(|inside| (inside, 0)).collect();
+    assert_eq!(seen, expected, "each call saw its batch-mates' entries, and nothing of them was committed yet");
+    assert_eq!(app.audit_size().await, 8);
+}
+
+on_both!(calls_committed_together_keep_their_own_outcomes, gathered_calls_share_one_transaction);
