@@ -3,7 +3,7 @@
 use serde::Serialize;
 use tracing::instrument;
 
-use super::{Clock, ContractLock, RequestContext, mutate_contract, mutate_scoped, read_scoped, scoped_contract};
+use super::{Clock, RequestContext, mutate_contract, mutate_scoped, read_scoped, scoped_contract};
 use crate::domain::names::{contract_name, hourly_rate_name, intercedent_name};
 use crate::domain::{
     Action, Contract, ContractId, ContractTerms, Intercedent, IntercedentId, Lifecycle, NewHourlyRate, NewIntercedent,
@@ -211,10 +211,9 @@ impl ContractService {
             RecordedRate { effective_date: command.rate.effective_date, rate: command.rate.rate, create_time: now };
         let CreateHourlyRate { contract, intercedent, .. } = command;
         // A rate prices every hour from its date up to the next rate (R3): never hours a
-        // statement settled. The settlement lock orders this against a settlement.
-        let locked = ContractLock::Settlement;
+        // statement settled; the writer lock orders this against a settlement.
         let (recorded, _) =
-            mutate_contract(&self.store, context, mutation, contract.clone(), locked, move |connection, _, _| {
+            mutate_contract(&self.store, context, mutation, contract.clone(), move |connection, _, _| {
                 let current = rows::get_intercedent(connection, &contract, &intercedent)?;
                 if current.rates.has_rate_effective_on(rate.effective_date) {
                     return Err(Error::AlreadyExists {

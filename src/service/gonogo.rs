@@ -6,7 +6,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tracing::instrument;
 
-use super::{Clock, ContractLock, RequestContext, mutate_contract, mutate_scoped, read_scoped};
+use super::{Clock, RequestContext, mutate_contract, mutate_scoped, read_scoped};
 use crate::domain::audit::canonical_json;
 use crate::domain::gonogo::{PartyDecision, StoredEvaluation, Verdict, evaluate};
 use crate::domain::names::{contract_name, evaluation_name};
@@ -150,13 +150,11 @@ impl GoNoGoService {
             &command,
             now,
         )?;
-        let locked = ContractLock::Settlement;
         let decided = mutate_contract(
             &self.store,
             context,
             mutation,
             command.contract.clone(),
-            locked,
             move |connection, context, contract| {
                 rows::get_evaluation(connection, &contract.id, command.checkpoint)?;
                 if let Some(settled) = statements::last_settled_period(connection, &contract.id)?

@@ -1,6 +1,6 @@
 //! Hours actually worked: submit, correct, verify, reject, read and total.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -16,8 +16,8 @@ use crate::domain::{
     Action, Contract, ContractId, IntercedentId, LineReference, Page, PageRequest, Period, RequestId, Violations,
 };
 use crate::error::{Error, PreconditionViolation};
-use crate::storage::hours::{self as rows, day_lock_key};
-use crate::storage::{AnyConnection, Applied, Mutation, Store, lock_keys};
+use crate::storage::hours as rows;
+use crate::storage::{AnyConnection, Applied, Mutation, Store};
 
 /// A checked submission of hour lines.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -139,10 +139,6 @@ impl HoursService {
             mutation,
             command.contract.clone(),
             move |connection, context, contract| {
-                let intercedents: BTreeSet<&IntercedentId> =
-                    command.lines.iter().map(|line| &line.intercedent).collect();
-                let keys: Vec<String> = intercedents.iter().map(|id| day_lock_key(&contract.id, id)).collect();
-                lock_keys(connection, keys.iter().map(String::as_str))?;
                 let days: Vec<(IntercedentId, NaiveDate)> =
                     command.lines.iter().map(|line| (line.intercedent.clone(), line.work_date)).collect();
                 let references: Vec<LineReference> =
@@ -254,7 +250,6 @@ impl HoursService {
         mutate_scoped(&self.store, context, mutation, command.contract.clone(), move |connection, context, contract| {
             let line = command.line;
             let original = rows::get_entry(connection, &contract.id, &line.corrects)?;
-            lock_keys(connection, [day_lock_key(&contract.id, &original.intercedent).as_str()])?;
             let name = hour_entry_name(&contract.id, &line.line_reference);
             if let Some(existing) =
                 rows::get_entries(connection, &contract.id, std::slice::from_ref(&line.line_reference))?.pop()
@@ -425,8 +420,6 @@ fn decide(
     reason: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<Vec<HourEntry>, Error> {
-    // One decider of a contract at a time: a concurrent second decision sees the first.
-    lock_keys(connection, [format!("decisions\0{}", contract.id.as_str()).as_str()])?;
     let mut found: HashMap<LineReference, HourEntry> =
         rows::get_entries(connection, &contract.id, ids)?.into_iter().map(|entry| (entry.id.clone(), entry)).collect();
     let mut entries = Vec::with_capacity(ids.len());

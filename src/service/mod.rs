@@ -126,28 +126,14 @@ where
         + Send
         + 'static,
 {
-    let (response, _) = mutate_contract(store, context, mutation, contract, ContractLock::None, apply).await?;
+    let (response, _) = mutate_contract(store, context, mutation, contract, apply).await?;
     Ok(response)
 }
 
-/// Which lock a change to a contract takes before it reads the contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ContractLock {
-    /// None: the change reads the contract as committed when its transaction reads it.
-    None,
-    /// The contract's settlement lock: settling a period, recording a go/no-go decision and
-    /// adding a rate exclude each other, and each reads the contract only once it holds the
-    /// lock, so none decides on a contract another one is about to change.
-    Settlement,
-}
-
-/// The lock a settlement of `contract` holds, and whatever must not change under it.
-pub(crate) fn settlement_lock_key(contract: &ContractId) -> String {
-    format!("settle\0{}", contract.as_str())
-}
-
-/// [`mutate_scoped`] that first takes `lock`, and also gives the sequence number of the
-/// change's audit entry (none when nothing changed).
+/// [`mutate_scoped`] that also gives the sequence number of the change's audit entry (none
+/// when nothing changed). Changes run one at a time under the writer lock (see
+/// `storage::Store::mutate`), so a change reads the contract as no other change can alter it
+/// before the commit: settling a period, a go/no-go decision and a new rate never interleave.
 ///
 /// # Errors
 /// What `apply` returns, the contract's refusal, or what the transactional core refuses.
@@ -156,7 +142,6 @@ pub(crate) async fn mutate_contract<R, F>(
     context: &RequestContext,
     mutation: crate::storage::Mutation,
     contract: ContractId,
-    lock: ContractLock,
     apply: F,
 ) -> Result<(R, Option<i64>), Error>
 where
@@ -168,9 +153,6 @@ where
     let context = context.clone();
     store
         .mutate(mutation, move |connection| {
-            if lock == ContractLock::Settlement {
-                crate::storage::lock_keys(connection, [settlement_lock_key(&contract).as_str()])?;
-            }
             let contract = scoped_contract(connection, &context, &contract)?;
             apply(connection, &context, contract)
         })

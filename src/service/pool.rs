@@ -14,7 +14,7 @@ use crate::domain::pool::{
 use crate::domain::{Action, ContractId, Page, PageRequest, RequestId, Violations};
 use crate::error::Error;
 use crate::storage::pool as rows;
-use crate::storage::{Applied, Mutation, Store, lock_keys};
+use crate::storage::{Applied, Mutation, Store};
 
 /// A checked registration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -139,7 +139,6 @@ impl PoolService {
         )?;
         mutate_scoped(&self.store, context, mutation, command.contract.clone(), move |connection, context, contract| {
             let name = candidate_name(&contract.id, &command.candidate);
-            lock_keys(connection, [name.as_str()])?;
             let mut candidate = rows::get_candidate(connection, &contract.id, &command.candidate)?;
             candidate
                 .check_event(&command.event, super::dutch_today(now))

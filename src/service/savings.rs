@@ -19,7 +19,7 @@ use crate::domain::{
 use crate::error::{Error, PreconditionViolation};
 use crate::storage::savings as rows;
 use crate::storage::statements::period_is_settled;
-use crate::storage::{AnyConnection, Applied, Mutation, Store, lock_keys};
+use crate::storage::{AnyConnection, Applied, Mutation, Store};
 
 /// A checked savings record to submit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -117,7 +117,6 @@ impl SavingsService {
                 check_savings_period(&contract, today, line.period_start)
                     .map_err(|problem| Error::InvalidArgument(Violations::single("savings.period_start", problem)))?;
                 let name = savings_name(&contract.id, &line.source_reference);
-                lock_keys(connection, [name.as_str()])?;
                 if let Some(existing) =
                     rows::get_records(connection, &contract.id, std::slice::from_ref(&line.source_reference))?.pop()
                 {
@@ -170,7 +169,6 @@ impl SavingsService {
         )?;
         mutate_scoped(&self.store, context, mutation, command.contract.clone(), move |connection, context, contract| {
             let correction = command.correction;
-            lock_keys(connection, [savings_name(&contract.id, &correction.corrects).as_str()])?;
             let original = rows::get_record(connection, &contract.id, &correction.corrects)?;
             let name = savings_name(&contract.id, &correction.source_reference);
             if let Some(existing) =
@@ -317,7 +315,6 @@ fn decide(
     reason: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<Vec<SavingsRecord>, Error> {
-    lock_keys(connection, [format!("savings-decisions\0{}", contract.id.as_str()).as_str()])?;
     let mut found: HashMap<LineReference, SavingsRecord> = rows::get_records(connection, &contract.id, ids)?
         .into_iter()
         .map(|record| (record.id.clone(), record))

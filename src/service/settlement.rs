@@ -6,7 +6,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tracing::instrument;
 
-use super::{Clock, ContractLock, RequestContext, mutate_contract, read_scoped};
+use super::{Clock, RequestContext, mutate_contract, read_scoped};
 use crate::domain::allocation::IntakeOutcome;
 use crate::domain::audit::canonical_json;
 use crate::domain::hours::{CostLine, RatedMinutes, cost_lines};
@@ -63,8 +63,8 @@ impl SettlementService {
         let now = self.clock.now();
         let mutation =
             Mutation::new(context.principal.clone(), command.request_id.clone(), Action::SettlePeriod, &command, now)?;
-        // One settlement of a contract at a time, across replicas; and no go/no-go decision or
-        // rate between reading the contract and issuing its statement.
+        // One change at a time under the writer lock, across replicas: no other settlement, no
+        // go/no-go decision and no rate between reading the contract and issuing its statement.
         let mode = std::sync::Arc::new(std::sync::OnceLock::new());
         let noted_mode = mode.clone();
         let (stored, assigned) = mutate_contract(
@@ -72,7 +72,6 @@ impl SettlementService {
             context,
             mutation,
             command.contract.clone(),
-            ContractLock::Settlement,
             move |connection, context, contract| {
                 let terms = &contract.terms;
                 let _ = noted_mode.set(terms.risk_shift_mode().as_str());

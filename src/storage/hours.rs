@@ -136,12 +136,6 @@ fn day_upper_bound_sum() -> diesel::expression::SqlLiteral<diesel::sql_types::Nu
     )
 }
 
-/// The lock key of an intercedent's days: every change to its minutes takes it first.
-#[must_use]
-pub fn day_lock_key(contract: &ContractId, intercedent: &IntercedentId) -> String {
-    format!("hours\0{}\0{}", contract.as_str(), intercedent.as_str())
-}
-
 /// What a submission of `lines` is checked against: the rates of the named intercedents that
 /// belong to the contract, the minutes already recorded on the named days, and entries that
 /// already use the lines' references.

@@ -149,11 +149,11 @@ impl ManageConnection for ConnectionManager {
     fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
         match &self.target {
             Target::Postgres { url } => {
-                let mut connection = diesel::PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
-                // Tables here grow from empty at a steady clip; a generic plan cached while a
-                // table was tiny (a sequential scan) would stay in use long after it stopped
-                // being cheap. Plan every statement for its parameters instead.
-                connection.batch_execute("SET plan_cache_mode = force_custom_plan").map_err(r2d2::Error::QueryError)?;
+                // Statements keep PostgreSQL's default plan caching: a generic plan once it
+                // costs no more than a custom one (planning every execution cost more than the
+                // work of most statements here), replanned when ANALYZE refreshes the
+                // statistics of a growing table.
+                let connection = diesel::PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
                 Ok(AnyConnection::Postgresql(connection))
             }
             Target::Sqlite { path } => {
@@ -425,7 +425,10 @@ impl Store {
     ///
     /// The transaction is shared with the other changes that wait for the writer at the same
     /// time (group commit, see `sequencer`): each runs in a savepoint of its own, and none is
-    /// answered before the transaction has committed.
+    /// answered before the transaction has committed. The transaction holds the lock that
+    /// orders every writer of every replica from its first statement, so changes never
+    /// interleave: what `apply` reads stays as it read it until the commit, and no finer lock
+    /// is needed.
     ///
     /// # Errors
     /// What `apply` returns (then nothing is written), [`Error::RequestIdReused`], or a
@@ -619,7 +622,9 @@ pub(crate) const INSERT_CHUNK_ROWS: usize = 500;
 
 /// Serialises transactions that touch the same things: on PostgreSQL a transaction-scoped
 /// advisory lock per key, taken in sorted order so two transactions never wait on each other
-/// in a cycle; SQLite has one writer, which serialises them already.
+/// in a cycle; SQLite has one writer, which serialises them already. For work outside the
+/// writer lock (the audit log's integrator): changes made through [`Store::mutate`] run one at
+/// a time under that lock and need no finer one.
 ///
 /// # Errors
 /// A storage fault.
