@@ -105,14 +105,19 @@ fn lifecycles(
         .context("reading contract events")?;
     let mut lifecycles: std::collections::HashMap<String, Lifecycle> = std::collections::HashMap::new();
     for (contract, kind, effective) in rows {
-        let lifecycle = lifecycles.entry(contract).or_default();
-        match kind.as_str() {
-            EXTENDED => lifecycle.extended = true,
-            ENDED => lifecycle.ended_on = Some(effective),
-            other => return Err(Error::internal("reading contract events", format!("unknown kind {other:?}"))),
-        }
+        apply_event(lifecycles.entry(contract).or_default(), &kind, effective)?;
     }
     Ok(lifecycles)
+}
+
+/// Adds one stored contract event to a lifecycle.
+fn apply_event(lifecycle: &mut Lifecycle, kind: &str, effective: NaiveDate) -> Result<(), Error> {
+    match kind {
+        EXTENDED => lifecycle.extended = true,
+        ENDED => lifecycle.ended_on = Some(effective),
+        other => return Err(Error::internal("reading contract events", format!("unknown kind {other:?}"))),
+    }
+    Ok(())
 }
 
 /// The `contract_events` kind of an exercised extension option.
@@ -185,13 +190,22 @@ pub fn insert_contract(connection: &mut AnyConnection, contract: &Contract) -> R
 /// # Errors
 /// [`Error::NotFound`]; a storage fault.
 pub fn get_contract(connection: &mut AnyConnection, id: &ContractId) -> Result<Contract, Error> {
-    contracts::table
-        .find(id.as_str())
-        .first::<ContractRow>(connection)
-        .optional()
-        .context("reading a contract")?
-        .ok_or_else(|| Error::NotFound { resource: contract_name(id) })?
-        .into_contract(lifecycles(connection, &[id.as_str().to_owned()])?.remove(id.as_str()).unwrap_or_default())
+    // One query: the contract and what became of it (at most an extension and an end).
+    let rows: Vec<(ContractRow, Option<(String, NaiveDate)>)> = contracts::table
+        .left_join(contract_events::table.on(contract_events::contract_id.eq(contracts::id)))
+        .filter(contracts::id.eq(id.as_str()))
+        .select((contracts::all_columns, (contract_events::kind, contract_events::effective_date).nullable()))
+        .load(connection)
+        .context("reading a contract")?;
+    let mut lifecycle = Lifecycle::default();
+    let mut contract = None;
+    for (row, event) in rows {
+        if let Some((kind, effective)) = event {
+            apply_event(&mut lifecycle, &kind, effective)?;
+        }
+        contract = Some(row);
+    }
+    contract.ok_or_else(|| Error::NotFound { resource: contract_name(id) })?.into_contract(lifecycle)
 }
 
 /// Lists contracts ordered by id, optionally only those of one municipality.

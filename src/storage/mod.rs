@@ -149,11 +149,13 @@ impl ManageConnection for ConnectionManager {
     fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
         match &self.target {
             Target::Postgres { url } => {
-                // Statements keep PostgreSQL's default plan caching: a generic plan once it
-                // costs no more than a custom one (planning every execution cost more than the
-                // work of most statements here), replanned when ANALYZE refreshes the
-                // statistics of a growing table.
-                let connection = diesel::PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
+                let mut connection = diesel::PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
+                // Tables here grow from empty at a steady clip; a generic plan cached while a
+                // table was tiny (a sequential scan) would stay in use long after it stopped
+                // being cheap. Plan every statement for its parameters instead. (Tried again on
+                // 2026-12-01: with the default plan cache, single-line SubmitHours calls took
+                // about twice as long in one run of `hours_ingest`.)
+                connection.batch_execute("SET plan_cache_mode = force_custom_plan").map_err(r2d2::Error::QueryError)?;
                 Ok(AnyConnection::Postgresql(connection))
             }
             Target::Sqlite { path } => {
