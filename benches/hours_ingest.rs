@@ -70,8 +70,8 @@ fn baseline_commit_latency(database: &Database, commits: usize) -> Duration {
     }))
 }
 
-fn median(samples: impl Iterator<Item = Duration>) -> Duration {
-    let mut samples: Vec<Duration> = samples.collect();
+fn median(samples: impl IntoIterator<Item = Duration>) -> Duration {
+    let mut samples: Vec<Duration> = samples.into_iter().collect();
     samples.sort_unstable();
     samples[samples.len() / 2]
 }
@@ -126,7 +126,7 @@ async fn submit_latency(server: &Server, calls: usize, offset: usize) -> Duratio
         hours.submit_hours(request).await.unwrap();
         samples.push(started.elapsed());
     }
-    median(samples.into_iter())
+    median(samples)
 }
 
 async fn run(name: &str, database: Database, baseline_clients: usize) {

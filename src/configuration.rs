@@ -314,7 +314,7 @@ impl Settings {
             min_idle_connections: 0,
             batching: crate::storage::Batching {
                 window: Duration::from_micros(self.database.write_batch_window_us),
-                max_calls: self.database.write_batch_max_calls.max(1),
+                max_calls: self.database.write_batch_max_calls,
             },
         }
     }

@@ -16,7 +16,7 @@
 //!   not run; one that runs past its deadline is rolled back to its savepoint. On PostgreSQL every
 //!   statement of the batch is bounded by the latest deadline in it.
 
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use diesel::Connection;
@@ -48,7 +48,7 @@ pub struct Batching {
     /// default) starts at once with whatever is waiting: calls that arrive while a batch runs
     /// form the next one, so batches grow with the load and a lone call waits for nothing.
     pub window: Duration,
-    /// Most calls in one transaction.
+    /// Most calls in one transaction (0 counts as 1).
     pub max_calls: usize,
 }
 
@@ -90,16 +90,11 @@ fn serve(pool: &Pool, waiting: &Receiver<Box<dyn Job>>, batching: Batching, syst
     while let Ok(first) = waiting.recv() {
         let mut batch = vec![first];
         let gather_until = Instant::now() + batching.window;
+        // A call already queued is taken at once, even with no window left.
         while batch.len() < max_calls {
-            match waiting.try_recv() {
+            match waiting.recv_timeout(gather_until.saturating_duration_since(Instant::now())) {
                 Ok(job) => batch.push(job),
-                Err(TryRecvError::Disconnected) => break,
-                Err(TryRecvError::Empty) => {
-                    match waiting.recv_timeout(gather_until.saturating_duration_since(Instant::now())) {
-                        Ok(job) => batch.push(job),
-                        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
-                    }
-                }
+                Err(_) => break,
             }
         }
         commit(pool, batch, system);
@@ -113,9 +108,8 @@ fn commit(pool: &Pool, batch: Vec<Box<dyn Job>>, system: &'static str) {
     instruments.write_batch_calls.record(batch.len() as u64, std::slice::from_ref(&system_attribute));
     // Calls that need not run (their caller is gone, or their deadline has passed) are answered
     // without touching the database.
-    let (mut batch, skipped): (Vec<_>, Vec<_>) = batch.into_iter().partition(|job| {
-        !job.abandoned() && job.deadline().is_none_or(|deadline| crate::deadline::remaining(deadline).is_some())
-    });
+    let (mut batch, skipped): (Vec<_>, Vec<_>) =
+        batch.into_iter().partition(|job| !job.abandoned() && check_deadline(job.deadline()).is_ok());
     for job in skipped {
         job.settle(Err(past_deadline()));
     }
