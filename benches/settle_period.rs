@@ -1,5 +1,5 @@
 //! Benchmark: `SettlePeriod` of one month that holds 100,000 verified hour entries (100
-//! intercedents) and 1,000 verified savings records, through the public API, on SQLite and
+//! intercedents; 2,000 entries each beyond that) and 1,000 verified savings records, through the public API, on SQLite and
 //! (when `FLEXSETTLE_BENCH_DATABASE_URL` or `FLEXSETTLE_TEST_DATABASE_URL` names a PostgreSQL
 //! server) on PostgreSQL. `PreviewSettlement` of the same period is timed first.
 //!
@@ -8,8 +8,12 @@
 //! columns to the client and records each of them in a second table (`INSERT … SELECT`), the
 //! least I/O a settlement of these inputs can do. The ratio is what to compare over time.
 //!
+//! The server runs in this process: the peak resident set (`VmHWM`) while previewing and
+//! settling is reported per sample, the server's and this client's together.
+//!
 //! Run: `cargo bench --bench settle_period` (sizes: `BENCH_SETTLE_ENTRIES`,
-//! `BENCH_SETTLE_SAVINGS`, `BENCH_SETTLE_SAMPLES`).
+//! `BENCH_SETTLE_SAVINGS`, `BENCH_SETTLE_SAMPLES`); the million-entry figure:
+//! `BENCH_SETTLE_ENTRIES=1000000 BENCH_SETTLE_SAMPLES=1 cargo bench --bench settle_period`.
 
 #![expect(clippy::unwrap_used, clippy::print_stdout, reason = "a benchmark program")]
 #![expect(clippy::float_arithmetic, reason = "a benchmark program: timings are ratios, not money")]
@@ -29,8 +33,11 @@ use support::{Database, Server, env_count, postgres_admin_url, raw_connection};
 #[expect(dead_code, reason = "the ingest benchmarks' hour line is not used here")]
 mod support;
 
-/// Intercedents of the contract: 100,000 entries of 15 minutes stay within 24 hours a day.
-const INTERCEDENTS: usize = 100;
+/// Intercedents of the contract: at least 100, and enough that their entries of 15 minutes stay
+/// within 24 hours a day (2,000 entries each spread over January: about 16 hours a day).
+fn intercedents(entries: usize) -> usize {
+    entries.div_ceil(2_000).max(100)
+}
 /// Lines (and decisions) per call: the API's maximum.
 const PER_CALL: usize = 1_000;
 /// Concurrent clients while loading the inputs.
@@ -88,6 +95,7 @@ fn baseline_s(database: &Database, rows: usize) -> f64 {
 /// Records `entries` hour entries of January (each intercedent's spread over the month) and
 /// `savings` savings records, and has the municipality verify them all.
 async fn load_inputs(server: &Server, contract: &str, entries: usize, savings: usize) {
+    let intercedents = intercedents(entries);
     let parent = format!("contracts/{contract}");
     let mut tasks = Vec::new();
     for client in 0..CLIENTS {
@@ -98,8 +106,8 @@ async fn load_inputs(server: &Server, contract: &str, entries: usize, savings: u
             for call in (0..entries.div_ceil(PER_CALL)).filter(|call| call % CLIENTS == client) {
                 let lines = (call * PER_CALL..((call + 1) * PER_CALL).min(entries))
                     .map(|k| api::HourLine {
-                        intercedent_id: format!("int-{}", k % INTERCEDENTS),
-                        work_date: Some(Date { day: i32::try_from(1 + (k / INTERCEDENTS) % 31).unwrap(), ..JANUARY }),
+                        intercedent_id: format!("int-{}", k % intercedents),
+                        work_date: Some(Date { day: i32::try_from(1 + (k / intercedents) % 31).unwrap(), ..JANUARY }),
                         kind: api::TimeKind::Work.into(),
                         minutes: MINUTES,
                         line_reference: format!("e{k}"),
@@ -168,14 +176,15 @@ async fn run(name: &str, database: Database) {
     let baseline = tokio::task::block_in_place(|| baseline_s(&database, entries + savings));
     let server = Server::start(database.create("service")).await;
     let mut settlement = SettlementServiceClient::new(server.channel(Role::Billing).await);
-    let (mut previews, mut settles) = (Vec::new(), Vec::new());
+    let (mut previews, mut settles, mut peaks) = (Vec::new(), Vec::new(), Vec::new());
     for sample in 0..samples {
         let contract = format!("bench{sample}");
-        server.create_contract(&contract, JANUARY, INTERCEDENTS).await;
+        server.create_contract(&contract, JANUARY, intercedents(entries)).await;
         let loading = Instant::now();
         load_inputs(&server, &contract, entries, savings).await;
         let loaded = loading.elapsed();
         let period = || (format!("contracts/{contract}"), Some(JANUARY));
+        reset_peak_rss();
         let started = Instant::now();
         let (parent, period_start) = period();
         let preview = settlement
@@ -192,10 +201,11 @@ async fn run(name: &str, database: Database) {
             .unwrap()
             .into_inner();
         settles.push(started.elapsed());
+        peaks.push(peak_rss_kib());
         // The statement took in every input, to the minute and the cent.
         let minutes: i64 = statement.cost_lines.iter().map(|line| line.minutes).sum();
         assert_eq!(minutes, i64::try_from(entries).unwrap() * MINUTES);
-        assert_eq!(statement.cost_lines.len(), INTERCEDENTS.min(entries));
+        assert_eq!(statement.cost_lines.len(), intercedents(entries).min(entries));
         let expected_savings: i64 = (0..i64::try_from(savings).unwrap()).map(|k| 10_000 + k).sum();
         assert_eq!(statement.savings_cents, expected_savings);
         assert_eq!(
@@ -203,10 +213,12 @@ async fn run(name: &str, database: Database) {
             (statement.cost_to_date_cents, expected_savings)
         );
         println!(
-            "{name}: sample {sample}: inputs loaded through the API in {:.1} s; preview {:.2} s, settle {:.2} s",
+            "{name}: sample {sample}: inputs loaded through the API in {:.1} s; preview {:.2} s, settle {:.2} s; \
+             peak RSS while previewing and settling {} MiB",
             loaded.as_secs_f64(),
             previews[sample].as_secs_f64(),
             settles[sample].as_secs_f64(),
+            peaks[sample] / 1024,
         );
     }
     let mean = |times: &[Duration]| times.iter().map(Duration::as_secs_f64).sum::<f64>() / times.len() as f64;
@@ -221,6 +233,20 @@ async fn run(name: &str, database: Database) {
         mean(&previews),
         mean(&previews) / baseline
     );
+}
+
+/// Resets the process's peak resident set to its current size (Linux: `/proc/self/clear_refs`),
+/// so the next reading of `VmHWM` is the peak of what follows.
+fn reset_peak_rss() {
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+}
+
+/// The process's peak resident set (`VmHWM`), in KiB: the server's, with this benchmark's
+/// client, which holds one statement at a time.
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|line| line.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 #[tokio::main(flavor = "multi_thread")]

@@ -7,6 +7,7 @@ pub mod contract;
 pub mod gonogo;
 pub mod hours;
 pub mod ids;
+pub mod inputs;
 pub mod intercedent;
 pub mod money;
 pub mod names;

@@ -10,16 +10,17 @@ use super::{Clock, RequestContext, mutate_contract, read_scoped};
 use crate::domain::allocation::IntakeOutcome;
 use crate::domain::audit::canonical_json;
 use crate::domain::hours::{CostLine, RatedMinutes, cost_lines};
+use crate::domain::inputs::InputBounds;
 use crate::domain::names::statement_name;
 use crate::domain::pool::composition;
 use crate::domain::settlement::{
     CorrectionTotals, PeriodTotals, SettlementFigures, Statement, StoredStatement, WindowClosing, WindowTotals,
     adjust_closed_windows, contribution, late_corrections, settle,
 };
-use crate::domain::{Action, Cents, Contract, ContractId, LineReference, Page, PageRequest, Period, RequestId};
+use crate::domain::{Action, Cents, Contract, ContractId, Page, PageRequest, Period, RequestId};
 use crate::error::{Context, Error};
-use crate::storage::statements::{self as rows, HourInput, InputKind};
-use crate::storage::{AnyConnection, Applied, Mutation, Store, contracts, hex, pool};
+use crate::storage::statements::{self as rows, HoursTaken};
+use crate::storage::{AnyConnection, Applied, Mutation, Store, audit, contracts, hex, pool};
 
 /// A checked request to settle a period.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -80,7 +81,7 @@ impl SettlementService {
                 if let Some(existing) = rows::find_statement(connection, &contract.id, period.start)? {
                     return Ok(Applied::unchanged(name, existing));
                 }
-                let (mut statement, hour_ids, savings_ids) = draft(connection, &contract, period, &name, now)?;
+                let (mut statement, taken) = draft(connection, &contract, period, &name, now)?;
                 let year = period.start.year();
                 statement.number = format!(
                     "{}-{year}-{:04}",
@@ -94,10 +95,7 @@ impl SettlementService {
                     settled_by: context.principal.subject.clone(),
                     create_time: now,
                 };
-                rows::insert_statement(connection, &stored, &content)?;
-                rows::insert_inputs(connection, &contract.id, InputKind::Hours, &hour_ids, period.start)?;
-                rows::insert_inputs(connection, &contract.id, InputKind::Savings, &savings_ids, period.start)?;
-                tracing::debug!(hour_entries = hour_ids.len(), savings_records = savings_ids.len(), "inputs taken in");
+                rows::insert_statement(connection, &stored, &content, taken)?;
                 Ok(Applied::changed(name, stored))
             },
         )
@@ -143,7 +141,7 @@ impl SettlementService {
                 return Ok(existing.statement);
             }
             let name = statement_name(&contract.id, period.start);
-            draft(connection, contract, period, &name, now).map(|(statement, _, _)| statement)
+            draft(connection, contract, period, &name, now).map(|(statement, _)| statement)
         })
         .await
     }
@@ -310,26 +308,24 @@ fn admit(
     Ok(Admission { run_off, inputs_until, window })
 }
 
-/// Cost lines of `entries`, each hour at the intercedent's rate on its work date (R3).
-fn priced(connection: &mut AnyConnection, contract: &Contract, entries: &[HourInput]) -> Result<Vec<CostLine>, Error> {
-    let rates = contracts::rate_schedules_of(connection, &contract.id, entries.iter().map(|entry| &entry.intercedent))?;
-    let rated = entries
+/// Cost lines of the hours, each day's at the intercedent's rate on that day (R3).
+fn priced(connection: &mut AnyConnection, contract: &Contract, days: &[HoursTaken]) -> Result<Vec<CostLine>, Error> {
+    let rates = contracts::rate_schedules_of(connection, &contract.id, days.iter().map(|day| &day.intercedent))?;
+    let rated = days
         .iter()
-        .map(|entry| {
-            let rate = rates
-                .get(&entry.intercedent)
-                .and_then(|schedule| schedule.rate_on(entry.work_date))
-                .ok_or_else(|| {
+        .map(|day| {
+            let rate =
+                rates.get(&day.intercedent).and_then(|schedule| schedule.rate_on(day.work_date)).ok_or_else(|| {
                     Error::internal(
                         "settling a period",
-                        format!("no rate for {} on {}", entry.intercedent.as_str(), entry.work_date),
+                        format!("no rate for {} on {}", day.intercedent.as_str(), day.work_date),
                     )
                 })?;
             Ok(RatedMinutes {
-                intercedent: entry.intercedent.clone(),
-                period_start: entry.period_start,
+                intercedent: day.intercedent.clone(),
+                period_start: day.period_start,
                 rate,
-                minutes: entry.minutes,
+                minutes: day.minutes,
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
@@ -355,25 +351,29 @@ fn settle_closed_windows(
     Ok((closings, net.ok_or_else(overflow)?))
 }
 
-/// The statement of `period` as it would be issued now (without its number), and the ids of the
-/// hour entries and savings records it takes in.
+/// The statement of `period` as it would be issued now (without its number), and the bounds of
+/// the inputs it takes in.
 fn draft(
     connection: &mut AnyConnection,
     contract: &Contract,
     period: Period,
     name: &str,
     now: DateTime<Utc>,
-) -> Result<(Statement, Vec<LineReference>, Vec<LineReference>), Error> {
+) -> Result<(Statement, InputBounds), Error> {
     let terms = &contract.terms;
     let Admission { run_off, inputs_until, window: (window_start, full_end, window_end) } =
         admit(connection, contract, period, name, now)?;
     let overflow = || Error::internal("settling a period", "an amount overflows");
 
-    // The verified inputs no statement took in yet: this period's, and late ones.
-    let entries = rows::untaken_verified_hours(connection, &contract.id, inputs_until)?;
-    let records = rows::untaken_verified_savings(connection, &contract.id, inputs_until)?;
+    // The verified inputs no statement took in yet: this period's, and late ones. The writer
+    // lock keeps every other change out until this statement commits, so every decision so far
+    // is in audit entries up to the last one.
+    let taken = InputBounds { until: inputs_until, through: audit::last_entry_seq(connection)? };
+    let latest = rows::latest_bounds(connection, &contract.id)?;
+    let days = rows::hours_to_take(connection, &contract.id, taken, latest)?;
+    let records = rows::savings_to_take(connection, &contract.id, taken, latest)?;
     let (lines, late_lines): (Vec<_>, Vec<_>) =
-        priced(connection, contract, &entries)?.into_iter().partition(|line| line.period_start == period.start);
+        priced(connection, contract, &days)?.into_iter().partition(|line| line.period_start == period.start);
     let savings: Vec<(NaiveDate, Cents)> = records.iter().map(|record| (record.period_start, record.amount)).collect();
     let period_savings = savings
         .iter()
@@ -394,7 +394,7 @@ fn draft(
     } else {
         (Vec::new(), Cents::ZERO)
     };
-    if run_off && entries.is_empty() && records.is_empty() && closings.is_empty() {
+    if run_off && days.is_empty() && records.is_empty() && closings.is_empty() {
         return Err(after_the_end(
             contract,
             name.to_owned(),
@@ -436,7 +436,10 @@ fn draft(
         pending_hours: rows::pending_hours(connection, &contract.id, inputs_until)?,
         pending_savings: rows::pending_savings(connection, &contract.id, inputs_until)?,
     };
-    let hour_ids = entries.into_iter().map(|entry| entry.id).collect();
-    let savings_ids = records.into_iter().map(|record| record.id).collect();
-    Ok((statement, hour_ids, savings_ids))
+    tracing::debug!(
+        hour_entries = days.iter().map(|day| day.entries).sum::<i64>(),
+        savings_records = records.iter().map(|record| record.records).sum::<i64>(),
+        "inputs taken in"
+    );
+    Ok((statement, taken))
 }

@@ -25,6 +25,30 @@ struct AuditRow {
     payload: String,
 }
 
+/// The sequence number of the audit entry that will record the change being made: one past the
+/// last entry. The writer lock taken at the start of every changing transaction orders every
+/// writer of every replica, so no other change can take that number first.
+///
+/// # Errors
+/// A storage fault.
+pub fn next_entry_seq(connection: &mut AnyConnection) -> Result<i64, Error> {
+    last_entry_seq(connection)?.checked_add(1).ok_or_else(|| Error::internal("numbering an audit entry", "overflow"))
+}
+
+/// The sequence number of the last audit entry (0 before the first).
+///
+/// # Errors
+/// A storage fault.
+pub fn last_entry_seq(connection: &mut AnyConnection) -> Result<i64, Error> {
+    let last: Option<i64> = sequences::table
+        .find(AUDIT_SEQUENCE)
+        .select(sequences::last_value)
+        .first(connection)
+        .optional()
+        .context("reading the audit counter")?;
+    Ok(last.unwrap_or(0))
+}
+
 /// Hands out the next value of a gapless counter. The UPDATE locks the counter's row until the
 /// transaction ends, so values are handed out in commit order, and a rolled-back transaction
 /// returns its value.

@@ -6,10 +6,11 @@ use chrono::NaiveDate;
 use diesel::prelude::*;
 
 use super::contracts::{paginate, rate_schedules};
-use super::schema::{hour_decisions, hour_entries, intercedents, statement_inputs};
+use super::schema::{hour_decisions, hour_entries, intercedents};
 use super::{AnyConnection, from_stored_time, is_unique_violation, to_stored_time};
 use crate::domain::Page;
 use crate::domain::hours::{DaySum, Decision, EntryFilter, EntryState, HourEntry, RecordedHours, Verdict};
+use crate::domain::inputs::InputBounds;
 use crate::domain::names::hour_entry_name;
 use crate::domain::{ContractId, IntercedentId, LineReference, Minutes, PageRequest, RateSchedule};
 use crate::error::{Context, Error};
@@ -343,10 +344,12 @@ pub fn list_entries(
     Ok(paginate(items, page, |entry| entry.id.as_str().to_owned()))
 }
 
-/// A row of [`period_day_sums`]: verdict, statement, intercedent, day, minutes, entries.
-type DaySumRow = (Option<String>, Option<NaiveDate>, String, NaiveDate, Option<i64>, i64);
+/// A row of [`period_day_sums`]: verdict, audit entry of the decision, intercedent, day,
+/// minutes, entries.
+type DaySumRow = (Option<String>, Option<i64>, String, NaiveDate, Option<i64>, i64);
 
-/// Sums a period's entries per state, taking statement, intercedent and day, in the database.
+/// Sums a period's entries per state, decision, intercedent and day in the database, and names
+/// the statement that took each verified sum in (`domain::inputs`).
 ///
 /// # Errors
 /// A storage fault.
@@ -355,24 +358,20 @@ pub fn period_day_sums(
     contract: &ContractId,
     period_start: NaiveDate,
 ) -> Result<Vec<DaySum>, Error> {
+    let issued = super::statements::issued_bounds(connection, contract)?;
+    let bounds: Vec<_> = issued.iter().map(|(_, bounds)| *bounds).collect();
     let rows: Vec<DaySumRow> = entries_with_decisions!()
-        .left_join(
-            statement_inputs::table.on(statement_inputs::contract_id
-                .eq(hour_entries::contract_id)
-                .and(statement_inputs::kind.eq(super::statements::InputKind::Hours.as_str()))
-                .and(statement_inputs::input_id.eq(hour_entries::id))),
-        )
         .filter(hour_entries::contract_id.eq(contract.as_str().to_owned()))
         .filter(hour_entries::period_start.eq(period_start))
         .group_by((
             hour_decisions::verdict,
-            statement_inputs::statement_period_start,
+            hour_decisions::decision_seq,
             hour_entries::intercedent_id,
             hour_entries::work_date,
         ))
         .select((
             hour_decisions::verdict.nullable(),
-            statement_inputs::statement_period_start.nullable(),
+            hour_decisions::decision_seq.nullable(),
             hour_entries::intercedent_id,
             hour_entries::work_date,
             minutes_sum(),
@@ -381,8 +380,15 @@ pub fn period_day_sums(
         .load(connection)
         .context("summing hour entries")?;
     rows.into_iter()
-        .map(|(verdict, taken_by, intercedent, work_date, minutes, entries)| {
-            let state = EntryState::of(verdict.as_deref().map(Verdict::parse).transpose().map_err(corrupt)?);
+        .map(|(verdict, decided_in, intercedent, work_date, minutes, entries)| {
+            let verdict = verdict.as_deref().map(Verdict::parse).transpose().map_err(corrupt)?;
+            let taken_by = match (verdict, decided_in) {
+                (Some(Verdict::Verified), Some(decided_in)) => {
+                    InputBounds::taken_by(&bounds, period_start, decided_in).map(|index| issued[index].0)
+                }
+                _ => None,
+            };
+            let state = EntryState::of(verdict);
             Ok(DaySum {
                 state,
                 taken_by,

@@ -13,6 +13,8 @@ macro_rules! insert_decisions {
     ($connection:expr, $table:ident, $input:ident, $contract:expr, $ids:expr, $decision:expr) => {{
         let decision: &crate::domain::hours::Decision = $decision;
         let decide_time = $crate::storage::to_stored_time(decision.decide_time);
+        // The decisions are recorded by the audit entry this change ends with (`domain::inputs`).
+        let decision_seq = $crate::storage::audit::next_entry_seq($connection)?;
         let rows: Vec<_> = $ids
             .iter()
             .map(|id| {
@@ -23,6 +25,7 @@ macro_rules! insert_decisions {
                     $table::decided_by.eq(decision.decided_by.as_str()),
                     $table::decide_time.eq(decide_time),
                     $table::reason.eq(decision.reason.as_deref()),
+                    $table::decision_seq.eq(decision_seq),
                 )
             })
             .collect();
@@ -44,6 +47,8 @@ pub mod contracts;
 pub mod gonogo;
 pub mod hours;
 pub(crate) mod idempotency;
+#[cfg(test)]
+mod migration_tests;
 pub mod pool;
 pub mod savings;
 pub mod schema;

@@ -186,6 +186,8 @@ diesel::table! {
         decide_time -> Timestamp,
         /// Why, for a rejection.
         reason -> Nullable<Text>,
+        /// The sequence number of the audit entry that records the decision.
+        decision_seq -> BigInt,
     }
 }
 
@@ -236,6 +238,8 @@ diesel::table! {
         decide_time -> Timestamp,
         /// Why, for a rejection.
         reason -> Nullable<Text>,
+        /// The sequence number of the audit entry that records the decision.
+        decision_seq -> BigInt,
     }
 }
 
@@ -352,26 +356,15 @@ diesel::table! {
         settled_by -> Text,
         /// When settled (UTC).
         create_time -> Timestamp,
-    }
-}
-
-diesel::table! {
-    /// The inputs each statement took in; each input at most once.
-    statement_inputs (contract_id, kind, input_id) {
-        /// The contract.
-        contract_id -> Text,
-        /// `HOURS` or `SAVINGS`.
-        kind -> Text,
-        /// The hour entry's or savings record's id.
-        input_id -> Text,
-        /// The statement's period.
-        statement_period_start -> Date,
+        /// First day of the last period whose inputs it took in (`domain::inputs`).
+        inputs_until -> Date,
+        /// The last audit entry whose decisions it took in (`domain::inputs`).
+        inputs_through -> BigInt,
     }
 }
 
 diesel::allow_tables_to_appear_in_same_query!(
     statements,
-    statement_inputs,
     contract_events,
     evaluations,
     go_no_go_decisions,
@@ -395,7 +388,7 @@ diesel::allow_columns_to_appear_in_same_group_by_clause!(savings_decisions::verd
 
 diesel::allow_columns_to_appear_in_same_group_by_clause!(
     hour_decisions::verdict,
-    statement_inputs::statement_period_start,
+    hour_decisions::decision_seq,
     hour_entries::intercedent_id,
     hour_entries::work_date,
 );

@@ -1,46 +1,31 @@
-//! Settlement statements and the inputs they took in. Both are only ever inserted.
+//! Settlement statements and the inputs they take in. Statements are only ever inserted; the
+//! inputs each one took in are named by its bounds (`domain::inputs`), not by a row per input.
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
 
 use super::audit::next_in_sequence;
 use super::schema::{
-    audit_log, hour_decisions, hour_entries, savings_decisions, savings_records, sequences, statement_inputs,
-    statements,
+    audit_log, hour_decisions, hour_entries, savings_decisions, savings_records, sequences, statements,
 };
 use super::{AnyConnection, from_stored_time, to_stored_time};
 use crate::domain::hours::Verdict;
+use crate::domain::inputs::InputBounds;
 use crate::domain::names::statement_name;
 use crate::domain::settlement::{PendingInputs, StoredStatement};
 use crate::domain::{Cents, ContractId, IntercedentId, LineReference, Minutes};
 use crate::error::{Context, Error};
 
-/// The kind of an input a statement takes in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InputKind {
-    /// An hour entry.
-    Hours,
-    /// A savings record.
-    Savings,
-}
-
-impl InputKind {
-    /// The stored name.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            InputKind::Hours => "HOURS",
-            InputKind::Savings => "SAVINGS",
-        }
-    }
-}
-
-/// `statement_inputs` rows of one kind of input, matched to the input on the left.
-macro_rules! taken_by_a_statement {
-    ($inputs:ident, $kind:expr) => {
-        statement_inputs::table.on(statement_inputs::contract_id
-            .eq($inputs::contract_id)
-            .and(statement_inputs::kind.eq($kind.as_str()))
-            .and(statement_inputs::input_id.eq($inputs::id)))
+/// Hour entries joined with their verifications.
+macro_rules! verified_hours {
+    () => {
+        hour_entries::table
+            .inner_join(
+                hour_decisions::table.on(hour_decisions::contract_id
+                    .eq(hour_entries::contract_id)
+                    .and(hour_decisions::entry_id.eq(hour_entries::id))),
+            )
+            .filter(hour_decisions::verdict.eq(Verdict::Verified.as_str()))
     };
 }
 
@@ -148,6 +133,40 @@ pub fn last_settled_period(connection: &mut AnyConnection, contract: &ContractId
         .context("finding the last settled period")
 }
 
+/// The bounds of the inputs each statement of the contract took in, by the first day of its
+/// period, in period order.
+///
+/// # Errors
+/// A storage fault.
+pub fn issued_bounds(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+) -> Result<Vec<(NaiveDate, InputBounds)>, Error> {
+    let rows: Vec<(NaiveDate, NaiveDate, i64)> = statements::table
+        .filter(statements::contract_id.eq(contract.as_str().to_owned()))
+        .order(statements::period_start.asc())
+        .select((statements::period_start, statements::inputs_until, statements::inputs_through))
+        .load(connection)
+        .context("reading the bounds of statements")?;
+    Ok(rows.into_iter().map(|(start, until, through)| (start, InputBounds { until, through })).collect())
+}
+
+/// The bounds of the inputs the contract's latest statement took in: every statement so far
+/// took in exactly the inputs within them (`domain::inputs`).
+///
+/// # Errors
+/// A storage fault.
+pub fn latest_bounds(connection: &mut AnyConnection, contract: &ContractId) -> Result<Option<InputBounds>, Error> {
+    let row: Option<(NaiveDate, i64)> = statements::table
+        .filter(statements::contract_id.eq(contract.as_str().to_owned()))
+        .order(statements::period_start.desc())
+        .select((statements::inputs_until, statements::inputs_through))
+        .first(connection)
+        .optional()
+        .context("reading the bounds of the latest statement")?;
+    Ok(row.map(|(until, through)| InputBounds { until, through }))
+}
+
 /// The last day in `from..until` (open-ended without `until`) on which `intercedent` worked
 /// hours that a statement took in, if any.
 ///
@@ -160,11 +179,15 @@ pub fn last_settled_work_date(
     from: NaiveDate,
     until: Option<NaiveDate>,
 ) -> Result<Option<NaiveDate>, Error> {
-    let mut query = hour_entries::table
-        .inner_join(taken_by_a_statement!(hour_entries, InputKind::Hours))
+    let Some(taken) = latest_bounds(connection, contract)? else {
+        return Ok(None);
+    };
+    let mut query = verified_hours!()
         .filter(hour_entries::contract_id.eq(contract.as_str().to_owned()))
         .filter(hour_entries::intercedent_id.eq(intercedent.as_str().to_owned()))
         .filter(hour_entries::work_date.ge(from))
+        .filter(hour_entries::period_start.le(taken.until))
+        .filter(hour_decisions::decision_seq.le(taken.through))
         .select(diesel::dsl::max(hour_entries::work_date))
         .into_boxed();
     if let Some(until) = until {
@@ -245,7 +268,12 @@ pub fn next_number(connection: &mut AnyConnection, contract: &ContractId, year: 
 ///
 /// # Errors
 /// A storage fault (a second statement for a period is refused by the primary key).
-pub fn insert_statement(connection: &mut AnyConnection, stored: &StoredStatement, content: &str) -> Result<(), Error> {
+pub fn insert_statement(
+    connection: &mut AnyConnection,
+    stored: &StoredStatement,
+    content: &str,
+    taken: InputBounds,
+) -> Result<(), Error> {
     diesel::insert_into(statements::table)
         .values((
             statements::contract_id.eq(stored.statement.contract_id.as_str()),
@@ -255,160 +283,130 @@ pub fn insert_statement(connection: &mut AnyConnection, stored: &StoredStatement
             statements::content_sha256.eq(&stored.content_sha256),
             statements::settled_by.eq(&stored.settled_by),
             statements::create_time.eq(to_stored_time(stored.create_time)),
+            statements::inputs_until.eq(taken.until),
+            statements::inputs_through.eq(taken.through),
         ))
         .execute(connection)
         .context("storing a statement")?;
     Ok(())
 }
 
-/// A row of `statement_inputs`.
-#[derive(Insertable)]
-#[diesel(table_name = statement_inputs, treat_none_as_default_value = false)]
-struct InputRow<'a> {
-    contract_id: &'a str,
-    kind: &'a str,
-    input_id: &'a str,
-    statement_period_start: NaiveDate,
-}
-
-/// Records that the statement of `period_start` took in these inputs.
-///
-/// # Errors
-/// A storage fault (an input already in a statement is refused by the primary key).
-pub fn insert_inputs(
-    connection: &mut AnyConnection,
-    contract: &ContractId,
-    kind: InputKind,
-    ids: &[LineReference],
-    period_start: NaiveDate,
-) -> Result<(), Error> {
-    let rows: Vec<InputRow<'_>> = ids
-        .iter()
-        .map(|id| InputRow {
-            contract_id: contract.as_str(),
-            kind: kind.as_str(),
-            input_id: id.as_str(),
-            statement_period_start: period_start,
-        })
-        .collect();
-    let inserted = match connection {
-        // COPY in the binary format: one round trip and no SQL to parse, whatever the count.
-        AnyConnection::Postgresql(pg) => {
-            diesel::copy_from(statement_inputs::table).from_insertable(&rows).execute(pg).map(drop)
-        }
-        // In-process: a prepared single-row INSERT per input is as fast.
-        AnyConnection::Sqlite(sqlite) => rows
-            .iter()
-            .try_for_each(|row| diesel::insert_into(statement_inputs::table).values(row).execute(sqlite).map(drop)),
-    };
-    inserted.context("recording a statement's inputs")
-}
-
-/// A verified hour entry as settlement reads it.
+/// Verified hours of one intercedent on one day that a statement takes in.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HourInput {
-    /// The entry.
-    pub id: LineReference,
+pub struct HoursTaken {
     /// Whose hours.
     pub intercedent: IntercedentId,
     /// The day worked.
     pub work_date: NaiveDate,
     /// First day of the work date's period.
     pub period_start: NaiveDate,
-    /// Signed minutes (negative for a take-back).
+    /// Net minutes (take-backs are negative).
     pub minutes: Minutes,
+    /// How many entries.
+    pub entries: i64,
 }
 
-/// A verified savings record as settlement reads it.
+/// Verified savings of one period that a statement takes in.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SavingsInput {
-    /// The record.
-    pub id: LineReference,
-    /// First day of the period it belongs to.
+pub struct SavingsTaken {
+    /// First day of the period.
     pub period_start: NaiveDate,
-    /// Signed amount.
+    /// Net amount.
     pub amount: Cents,
+    /// How many records.
+    pub records: i64,
 }
 
 fn corrupt(detail: String) -> Error {
     Error::internal("reading inputs to settle", detail)
 }
 
-/// Verified hour entries dated up to `period_start`'s period that no statement took in (an
-/// anti-join: it stays linear in the number of entries).
+/// The verified hours a statement with bounds `taken` issued after one with `latest` takes in,
+/// summed per intercedent and day in the database: the process holds one row per day worked,
+/// however many entries there are.
 ///
 /// # Errors
 /// A storage fault.
-pub fn untaken_verified_hours(
+pub fn hours_to_take(
     connection: &mut AnyConnection,
     contract: &ContractId,
-    period_start: NaiveDate,
-) -> Result<Vec<HourInput>, Error> {
-    let rows: Vec<(String, String, NaiveDate, NaiveDate, i64)> = hour_entries::table
-        .inner_join(
-            hour_decisions::table.on(hour_decisions::contract_id
-                .eq(hour_entries::contract_id)
-                .and(hour_decisions::entry_id.eq(hour_entries::id))),
-        )
-        .left_join(taken_by_a_statement!(hour_entries, InputKind::Hours))
+    taken: InputBounds,
+    latest: Option<InputBounds>,
+) -> Result<Vec<HoursTaken>, Error> {
+    let mut query = verified_hours!()
         .filter(hour_entries::contract_id.eq(contract.as_str().to_owned()))
-        .filter(hour_entries::period_start.le(period_start))
-        .filter(hour_decisions::verdict.eq(Verdict::Verified.as_str()))
-        .filter(statement_inputs::input_id.is_null())
+        .filter(hour_entries::period_start.le(taken.until))
+        .filter(hour_decisions::decision_seq.le(taken.through))
+        .group_by((hour_entries::intercedent_id, hour_entries::work_date, hour_entries::period_start))
         .select((
-            hour_entries::id,
             hour_entries::intercedent_id,
             hour_entries::work_date,
             hour_entries::period_start,
-            hour_entries::minutes,
+            diesel::dsl::sql::<diesel::sql_types::BigInt>("CAST(SUM(hour_entries.minutes) AS BIGINT)"),
+            diesel::dsl::count_star(),
         ))
-        .load(connection)
-        .context("reading hours to settle")?;
+        .into_boxed();
+    if let Some(latest) = latest {
+        query = query
+            .filter(hour_entries::period_start.gt(latest.until).or(hour_decisions::decision_seq.gt(latest.through)));
+    }
+    let rows: Vec<(String, NaiveDate, NaiveDate, i64, i64)> =
+        query.load(connection).context("summing hours to settle")?;
     rows.into_iter()
-        .map(|(id, intercedent, work_date, period_start, minutes)| {
-            Ok(HourInput {
-                id: LineReference::parse(&id).map_err(corrupt)?,
+        .map(|(intercedent, work_date, period_start, minutes, entries)| {
+            Ok(HoursTaken {
                 intercedent: IntercedentId::parse(&intercedent).map_err(corrupt)?,
                 work_date,
                 period_start,
                 minutes: Minutes::new(minutes),
+                entries,
             })
         })
         .collect()
 }
 
-/// Verified savings records dated up to `period_start`'s period that no statement took in.
+/// The verified savings a statement with bounds `taken` issued after one with `latest` takes
+/// in, summed per period in the database.
 ///
 /// # Errors
 /// A storage fault.
-pub fn untaken_verified_savings(
+pub fn savings_to_take(
     connection: &mut AnyConnection,
     contract: &ContractId,
-    period_start: NaiveDate,
-) -> Result<Vec<SavingsInput>, Error> {
-    let rows: Vec<(String, NaiveDate, i64)> = savings_records::table
+    taken: InputBounds,
+    latest: Option<InputBounds>,
+) -> Result<Vec<SavingsTaken>, Error> {
+    let mut query = savings_records::table
         .inner_join(
             savings_decisions::table.on(savings_decisions::contract_id
                 .eq(savings_records::contract_id)
                 .and(savings_decisions::record_id.eq(savings_records::id))),
         )
-        .left_join(taken_by_a_statement!(savings_records, InputKind::Savings))
-        .filter(savings_records::contract_id.eq(contract.as_str().to_owned()))
-        .filter(savings_records::period_start.le(period_start))
         .filter(savings_decisions::verdict.eq(Verdict::Verified.as_str()))
-        .filter(statement_inputs::input_id.is_null())
-        .select((savings_records::id, savings_records::period_start, savings_records::amount_cents))
-        .load(connection)
-        .context("reading savings to settle")?;
-    rows.into_iter()
-        .map(|(id, period_start, amount)| {
-            Ok(SavingsInput {
-                id: LineReference::parse(&id).map_err(corrupt)?,
-                period_start,
-                amount: Cents::from_stored(amount),
-            })
+        .filter(savings_records::contract_id.eq(contract.as_str().to_owned()))
+        .filter(savings_records::period_start.le(taken.until))
+        .filter(savings_decisions::decision_seq.le(taken.through))
+        .group_by(savings_records::period_start)
+        .select((
+            savings_records::period_start,
+            diesel::dsl::sql::<diesel::sql_types::BigInt>("CAST(SUM(savings_records.amount_cents) AS BIGINT)"),
+            diesel::dsl::count_star(),
+        ))
+        .into_boxed();
+    if let Some(latest) = latest {
+        query = query.filter(
+            savings_records::period_start.gt(latest.until).or(savings_decisions::decision_seq.gt(latest.through)),
+        );
+    }
+    let rows: Vec<(NaiveDate, i64, i64)> = query.load(connection).context("summing savings to settle")?;
+    Ok(rows
+        .into_iter()
+        .map(|(period_start, amount, records)| SavingsTaken {
+            period_start,
+            amount: Cents::from_stored(amount),
+            records,
         })
-        .collect()
+        .collect())
 }
 
 /// How many pending inputs a statement names; it counts them all.

@@ -305,8 +305,9 @@ async fn an_exported_statement_hashes_to_its_stored_hash_after_the_type_changed(
         .replace("\"2027-01-31\"", "\"2027-02-28\"");
     let sha = flexsettle::storage::hex(&sha2::Sha256::digest(content.as_bytes()));
     let sql = format!(
-        "INSERT INTO statements (contract_id, period_start, number, content, content_sha256, settled_by, create_time) \
-         VALUES ('utrecht', '2027-02-01', 'GM0344-2027-0002', '{content}', '{sha}', 'billing', '2027-03-01 10:00:00')"
+        "INSERT INTO statements (contract_id, period_start, number, content, content_sha256, settled_by, create_time, \
+         inputs_until, inputs_through) VALUES ('utrecht', '2027-02-01', 'GM0344-2027-0002', '{content}', '{sha}', \
+         'billing', '2027-03-01 10:00:00', '2027-02-01', 0)"
     );
     app.execute_sql(sql).await.unwrap();
     let february = format!("{CONTRACT}/statements/2027-02-01");

@@ -135,7 +135,10 @@ async fn the_worked_example_settles_to_the_cent_under_full(backend: Backend) {
     assert!(csv.contains("GM0344-2027-0003,net_balance,,,,1250.00"), "{csv}");
     // An issued statement is never edited.
     assert!(app.execute_sql("UPDATE statements SET number = 'forged'").await.is_err());
-    assert!(app.execute_sql("DELETE FROM statement_inputs").await.is_err());
+    // Nor the bounds that name the inputs it took in, nor the decisions they rest on.
+    assert!(app.execute_sql("UPDATE statements SET inputs_through = 0").await.is_err());
+    assert!(app.execute_sql("UPDATE hour_decisions SET decision_seq = 0").await.is_err());
+    assert!(app.execute_sql("UPDATE savings_decisions SET decision_seq = 0").await.is_err());
 }
 
 async fn the_worked_example_settles_to_the_cent_under_pro_rata_and_at_the_minimum(backend: Backend) {
