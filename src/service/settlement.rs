@@ -370,8 +370,14 @@ fn draft(
     // is in audit entries up to the last one.
     let taken = InputBounds { until: inputs_until, through: audit::last_entry_seq(connection)? };
     let latest = rows::latest_bounds(connection, &contract.id)?;
-    let days = rows::hours_to_take(connection, &contract.id, taken, latest)?;
-    let records = rows::savings_to_take(connection, &contract.id, taken, latest)?;
+    let (days, records, pending_hours, pending_savings) = rows::reading_every_input(connection, |connection| {
+        Ok((
+            rows::hours_to_take(connection, &contract.id, taken, latest)?,
+            rows::savings_to_take(connection, &contract.id, taken, latest)?,
+            rows::pending_hours(connection, &contract.id, inputs_until)?,
+            rows::pending_savings(connection, &contract.id, inputs_until)?,
+        ))
+    })?;
     let (lines, late_lines): (Vec<_>, Vec<_>) =
         priced(connection, contract, &days)?.into_iter().partition(|line| line.period_start == period.start);
     let savings: Vec<(NaiveDate, Cents)> = records.iter().map(|record| (record.period_start, record.amount)).collect();
@@ -433,8 +439,8 @@ fn draft(
         intake,
         composition: composition(&candidates, period.end, target),
         target_arrangement_3_percent: target,
-        pending_hours: rows::pending_hours(connection, &contract.id, inputs_until)?,
-        pending_savings: rows::pending_savings(connection, &contract.id, inputs_until)?,
+        pending_hours,
+        pending_savings,
     };
     tracing::debug!(
         hour_entries = days.iter().map(|day| day.entries).sum::<i64>(),
