@@ -1,6 +1,7 @@
 //! Hours actually worked: submit, correct, verify, reject, read and total.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -8,8 +9,8 @@ use tracing::instrument;
 
 use super::{Clock, RequestContext, dutch_today, mutate_scoped, read_scoped, scoped_contract};
 use crate::domain::hours::{
-    CorrectionLine, Decision, EntryFilter, HourEntry, HourLine, LineOutcome, StateTotals, Verdict, check_correction,
-    check_decision, check_lines, totals_by_state,
+    CorrectionLine, Decision, EntryFilter, HourEntry, HourLine, LineOutcome, RecordedHours, StateTotals, Verdict,
+    check_correction, check_decision, check_lines, totals_by_state,
 };
 use crate::domain::names::{contract_name, hour_entry_name};
 use crate::domain::{
@@ -17,7 +18,7 @@ use crate::domain::{
 };
 use crate::error::{Error, PreconditionViolation};
 use crate::storage::hours as rows;
-use crate::storage::{AnyConnection, Applied, Mutation, Store};
+use crate::storage::{AnyConnection, Applied, Mutation, Outcomes, Store, Together};
 
 /// A checked submission of hour lines.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -113,6 +114,129 @@ fn period_of(contract: &Contract, date: NaiveDate) -> Result<Period, Error> {
         .ok_or_else(|| Error::internal("finding a settlement period", format!("{date} is before the contract's start")))
 }
 
+/// A submission waiting for the writer, which records the submissions waiting at the same time
+/// together (see [`Together`]).
+struct Submission {
+    context: RequestContext,
+    command: SubmitHours,
+    now: DateTime<Utc>,
+    tally: crate::metrics::Tally,
+}
+
+/// The days (intercedent and date) and line references that submissions to one contract name.
+type Named = (Vec<(IntercedentId, NaiveDate)>, Vec<LineReference>);
+
+/// What submissions to one contract are checked against, read once for all of them.
+struct Against {
+    contract: Contract,
+    recorded: Option<RecordedHours>,
+}
+
+impl Together for Submission {
+    type Answer = Vec<HourEntry>;
+
+    /// Checks and records the submissions in order, each against what the ones before it
+    /// recorded, with one read per contract of what they are checked against and one INSERT of
+    /// every new entry.
+    fn apply_all(connection: &mut AnyConnection, calls: &[&Submission]) -> Result<Outcomes<Vec<HourEntry>>, Error> {
+        // The days and references of every call, per contract: read once, for all of them.
+        let mut named: HashMap<&ContractId, Named> = HashMap::new();
+        for call in calls {
+            let (days, references) = named.entry(&call.command.contract).or_default();
+            for line in &call.command.lines {
+                days.push((line.intercedent.clone(), line.work_date));
+                references.push(line.line_reference.clone());
+            }
+        }
+        let mut against: HashMap<&ContractId, Against> = HashMap::new();
+        let mut settled: HashMap<(&ContractId, NaiveDate), bool> = HashMap::new();
+        let mut new = Vec::new();
+        let mut outcomes = Vec::with_capacity(calls.len());
+        for call in calls {
+            let id = &call.command.contract;
+            let checked = match against.entry(id) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(unknown) => match crate::storage::contracts::get_contract(connection, id) {
+                    Ok(contract) => unknown.insert(Against { contract, recorded: None }),
+                    Err(error) => {
+                        outcomes.push(Err(call.context.conceal(error)));
+                        continue;
+                    }
+                },
+            };
+            let contract = &checked.contract;
+            if let Err(error) = call.context.ensure_in_scope(contract.terms.gemeente(), &contract_name(id)) {
+                outcomes.push(Err(error));
+                continue;
+            }
+            let recorded = match &mut checked.recorded {
+                Some(recorded) => recorded,
+                unread => {
+                    let (days, references) =
+                        named.get(id).map(|(days, references)| (&days[..], &references[..])).unwrap_or_default();
+                    unread.insert(rows::recorded_for(connection, id, days, references)?)
+                }
+            };
+            let lines = call.command.lines.iter().cloned().enumerate().collect();
+            let outcomes_of_lines = match check_lines(contract, dutch_today(call.now), lines, recorded) {
+                Ok(checked) => checked,
+                Err(violations) => {
+                    outcomes.push(Err(violations.into()));
+                    continue;
+                }
+            };
+            let mut answer = Vec::with_capacity(outcomes_of_lines.len());
+            let mut added = 0;
+            for outcome in outcomes_of_lines {
+                let entry = match outcome {
+                    LineOutcome::Recorded(entry) => *entry,
+                    LineOutcome::New(line) => {
+                        let period = period_of(contract, line.work_date)?;
+                        let late =
+                            match settled.entry((id, period.start)) {
+                                Entry::Occupied(known) => *known.get(),
+                                Entry::Vacant(unknown) => *unknown.insert(
+                                    crate::storage::statements::period_is_settled(connection, id, period.start)?,
+                                ),
+                            };
+                        let entry = HourEntry {
+                            contract_id: id.clone(),
+                            id: line.line_reference,
+                            intercedent: line.intercedent,
+                            work_date: line.work_date,
+                            period_start: period.start,
+                            minutes: line.minutes,
+                            note: line.note,
+                            corrects: None,
+                            late,
+                            submitted_by: call.context.principal.subject.clone(),
+                            submit_time: call.now,
+                            decision: None,
+                        };
+                        // The calls after this one see it as recorded.
+                        *recorded.day_minutes.entry((entry.intercedent.clone(), entry.work_date)).or_insert(0) +=
+                            entry.minutes.get();
+                        recorded.existing.insert(entry.id.clone(), entry.clone());
+                        new.push(entry.clone());
+                        added += 1;
+                        entry
+                    }
+                };
+                answer.push(entry);
+            }
+            call.tally.set(added);
+            let resource = format!("{}/hourEntries", contract_name(id));
+            outcomes.push(Ok(if added == 0 {
+                Applied::unchanged(resource, answer)
+            } else {
+                Applied::changed(resource, answer)
+            }));
+        }
+        rows::insert_entries(connection, &new)?;
+        Ok(outcomes)
+    }
+}
+
 impl HoursService {
     /// A service over `store` that reads the time from `clock`.
     #[must_use]
@@ -132,70 +256,8 @@ impl HoursService {
         let mutation =
             Mutation::new(context.principal.clone(), command.request_id.clone(), Action::SubmitHours, &command, now)?;
         let submitted = crate::metrics::Tally::default();
-        let tally = submitted.clone();
-        let answer = mutate_scoped(
-            &self.store,
-            context,
-            mutation,
-            command.contract.clone(),
-            move |connection, context, contract| {
-                let days: Vec<(IntercedentId, NaiveDate)> =
-                    command.lines.iter().map(|line| (line.intercedent.clone(), line.work_date)).collect();
-                let references: Vec<LineReference> =
-                    command.lines.iter().map(|line| line.line_reference.clone()).collect();
-                let recorded = rows::recorded_for(connection, &contract.id, &days, &references)?;
-                let lines = command.lines.into_iter().enumerate().collect();
-                let outcomes = check_lines(&contract, dutch_today(now), lines, &recorded)?;
-                let mut new = Vec::new();
-                let mut answer = Vec::with_capacity(outcomes.len());
-                let mut settled: HashMap<NaiveDate, bool> = HashMap::new();
-                for outcome in outcomes {
-                    let entry = match outcome {
-                        LineOutcome::Recorded(entry) => *entry,
-                        LineOutcome::New(line) => {
-                            let period = period_of(&contract, line.work_date)?;
-                            let entry = HourEntry {
-                                contract_id: contract.id.clone(),
-                                id: line.line_reference,
-                                intercedent: line.intercedent,
-                                work_date: line.work_date,
-                                period_start: period.start,
-                                minutes: line.minutes,
-                                note: line.note,
-                                corrects: None,
-                                late: match settled.get(&period.start) {
-                                    Some(&late) => late,
-                                    None => {
-                                        let late = crate::storage::statements::period_is_settled(
-                                            connection,
-                                            &contract.id,
-                                            period.start,
-                                        )?;
-                                        settled.insert(period.start, late);
-                                        late
-                                    }
-                                },
-                                submitted_by: context.principal.subject.clone(),
-                                submit_time: now,
-                                decision: None,
-                            };
-                            new.push(entry.clone());
-                            entry
-                        }
-                    };
-                    answer.push(entry);
-                }
-                rows::insert_entries(connection, &new)?;
-                tally.set(new.len());
-                let resource = format!("{}/hourEntries", contract_name(&contract.id));
-                Ok(if new.is_empty() {
-                    Applied::unchanged(resource, answer)
-                } else {
-                    Applied::changed(resource, answer)
-                })
-            },
-        )
-        .await?;
+        let call = Submission { context: context.clone(), command, now, tally: submitted.clone() };
+        let (answer, _) = self.store.mutate_together(mutation, call).await?;
         crate::metrics::hour_entries(submitted.get(), "submitted");
         Ok(answer)
     }

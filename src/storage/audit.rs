@@ -150,6 +150,78 @@ pub(super) fn append_and_remember(
     }
 }
 
+/// [`append_and_remember`] for several mutations, in order: gives their sequence numbers. On
+/// PostgreSQL it is one statement for all of them — one round trip under the writer lock; each
+/// entry's time is its mutation's time or the latest time before it along the log, whichever
+/// is later, exactly as appending them one by one would give.
+///
+/// # Errors
+/// A storage fault.
+pub(super) fn append_all(
+    connection: &mut AnyConnection,
+    changes: &[(&Mutation, &str, &str)],
+) -> Result<Vec<i64>, Error> {
+    match connection {
+        AnyConnection::Postgresql(pg) if changes.len() > 1 => {
+            use diesel::sql_types::{Array, BigInt, Text, Timestamp};
+            #[derive(QueryableByName)]
+            struct Appended {
+                #[diesel(sql_type = BigInt)]
+                seq: i64,
+            }
+            let column = |pick: fn(&(&Mutation, &str, &str)) -> String| changes.iter().map(pick).collect::<Vec<_>>();
+            let times: Vec<chrono::NaiveDateTime> =
+                changes.iter().map(|(mutation, _, _)| to_stored_time(mutation.now)).collect();
+            let appended: Vec<Appended> = diesel::sql_query(
+                "WITH previous AS ( \
+                     SELECT last_value, last_time FROM sequences WHERE name = 'audit_log' \
+                 ), items AS ( \
+                     SELECT * FROM unnest($1::timestamp[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                                          $6::text[], $7::text[], $8::text[], $9::text[]) \
+                         WITH ORDINALITY AS item(made_at, subject, role, action, resource, request_id, payload, \
+                                                 fingerprint, principal, ord) \
+                 ), numbered AS ( \
+                     SELECT item.*, previous.last_value + item.ord AS seq, \
+                            GREATEST(previous.last_time, max(item.made_at) OVER (ORDER BY item.ord)) AS recorded_at \
+                     FROM items AS item CROSS JOIN previous \
+                 ), counted AS ( \
+                     UPDATE sequences SET last_value = (SELECT max(seq) FROM numbered), \
+                                          last_time = (SELECT max(recorded_at) FROM numbered) \
+                     WHERE name = 'audit_log' \
+                 ), entries AS ( \
+                     INSERT INTO audit_log \
+                         (seq, recorded_at, principal_subject, principal_role, action, resource, request_id, payload) \
+                     SELECT seq, recorded_at, subject, role, action, resource, request_id, payload FROM numbered \
+                 ), remembered AS ( \
+                     INSERT INTO idempotency_records \
+                         (principal, request_id, action, fingerprint, response, audit_seq, recorded_at) \
+                     SELECT principal, request_id, action, fingerprint, payload, seq, made_at FROM numbered \
+                 ) \
+                 SELECT seq FROM numbered ORDER BY ord",
+            )
+            .bind::<Array<Timestamp>, _>(&times)
+            .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.principal.subject.clone()))
+            .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.principal.role.label()))
+            .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.action.as_str().to_owned()))
+            .bind::<Array<Text>, _>(column(|(_, resource, _)| (*resource).to_owned()))
+            .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.request_id.as_str().to_owned()))
+            .bind::<Array<Text>, _>(column(|(_, _, payload)| (*payload).to_owned()))
+            .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.fingerprint.clone()))
+            .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.principal.key()))
+            .load(pg)
+            .context("appending audit entries")?;
+            if appended.len() != changes.len() {
+                return Err(Error::internal("appending audit entries", "the audit counter is missing"));
+            }
+            Ok(appended.into_iter().map(|appended| appended.seq).collect())
+        }
+        _ => changes
+            .iter()
+            .map(|(mutation, resource, payload)| append_and_remember(connection, mutation, resource, payload))
+            .collect(),
+    }
+}
+
 /// Reads up to `limit` entries with sequence numbers above `after`, in order.
 ///
 /// # Errors

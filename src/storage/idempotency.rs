@@ -1,6 +1,8 @@
 //! Idempotency records: the first answer of every mutating call, keyed by the caller and its
 //! request id, written in the same transaction as the change.
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 use serde::de::DeserializeOwned;
 
@@ -40,6 +42,44 @@ pub(super) fn find(connection: &mut AnyConnection, mutation: &Mutation) -> Resul
         .first(connection)
         .optional()
         .context("looking up a request id")
+}
+
+/// The first answers to the callers' request ids that were answered before, by principal key
+/// and request id.
+pub(super) fn find_all(
+    connection: &mut AnyConnection,
+    mutations: &[&Mutation],
+) -> Result<HashMap<(String, String), FirstAnswer>, Error> {
+    let mut found = HashMap::new();
+    for chunk in mutations.chunks(super::INSERT_CHUNK_ROWS) {
+        let principals: Vec<String> = chunk.iter().map(|mutation| mutation.principal.key()).collect();
+        let request_ids: Vec<&str> = chunk.iter().map(|mutation| mutation.request_id.as_str()).collect();
+        // Pairs of a principal of one call and a request id of another may come back too; the
+        // lookup by pair below leaves them out.
+        let rows: Vec<(String, String, String, String, String, Option<i64>)> = records::table
+            .filter(records::principal.eq_any(principals))
+            .filter(records::request_id.eq_any(request_ids))
+            .select((
+                records::principal,
+                records::request_id,
+                records::action,
+                records::fingerprint,
+                records::response,
+                records::audit_seq,
+            ))
+            .load(connection)
+            .context("looking up request ids")?;
+        for (principal, request_id, action, fingerprint, response, audit_seq) in rows {
+            found.insert((principal, request_id), FirstAnswer { action, fingerprint, response, audit_seq });
+        }
+    }
+    Ok(found)
+}
+
+/// Records the first answers to requests that changed nothing (rare: a resubmission of what
+/// is recorded under a new request id), one INSERT each.
+pub(super) fn insert_all(connection: &mut AnyConnection, answers: &[(&Mutation, &str)]) -> Result<(), Error> {
+    answers.iter().try_for_each(|(mutation, response)| insert(connection, mutation, response, None))
 }
 
 /// Records the first answer to a request.

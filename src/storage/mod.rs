@@ -54,6 +54,7 @@ pub mod savings;
 pub mod schema;
 mod sequencer;
 pub mod statements;
+mod together;
 
 use std::time::Duration;
 
@@ -72,6 +73,7 @@ use crate::error::{BoxError, Context, Error};
 pub use connection::AnyConnection;
 pub use contracts::paginate;
 pub use sequencer::Batching;
+pub use together::{Outcomes, Together};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -445,14 +447,46 @@ impl Store {
         R: Serialize + DeserializeOwned + Send + 'static,
         F: FnOnce(&mut AnyConnection) -> Result<Applied<R>, Error> + Send + 'static,
     {
+        let operation = mutation.action.as_str();
+        self.queue(operation, |deadline, span, reply| {
+            Box::new(MutationJob { mutation, apply: Some(apply), deadline, span, answer: None, reply })
+        })
+        .await
+    }
+
+    /// [`Store::mutate`] for a kind of change whose calls the writer may apply together with
+    /// others of their kind waiting at the same time, as one set-based step (see
+    /// [`Together`]); the answers are the ones the calls would get one by one.
+    ///
+    /// # Errors
+    /// The call's refusal, [`Error::RequestIdReused`], or a storage fault.
+    pub async fn mutate_together<P: Together>(
+        &self,
+        mutation: Mutation,
+        call: P,
+    ) -> Result<(P::Answer, Option<i64>), Error> {
+        let operation = mutation.action.as_str();
+        self.queue(operation, |deadline, span, reply| {
+            Box::new(together::TogetherJob { mutation, call, deadline, span, answer: None, reply })
+        })
+        .await
+    }
+
+    /// Queues the job `make` builds for the writer and waits for its answer.
+    async fn queue<A>(
+        &self,
+        operation: &'static str,
+        make: impl FnOnce(
+            Option<std::time::Instant>,
+            tracing::Span,
+            tokio::sync::oneshot::Sender<Result<A, Error>>,
+        ) -> Box<dyn sequencer::Job>,
+    ) -> Result<A, Error> {
         let deadline = crate::deadline::current();
         check_deadline(deadline)?;
-        let operation = mutation.action.as_str();
         let started = std::time::Instant::now();
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let span = self.span(operation);
-        let job = MutationJob { mutation, apply: Some(apply), deadline, span, answer: None, reply };
-        self.sequencer.submit(Box::new(job))?;
+        self.sequencer.submit(make(deadline, self.span(operation), reply))?;
         let result = answer.await.unwrap_or_else(|_| {
             Err(Error::Unavailable { reason: "the database writer stopped before it answered".to_owned() })
         });

@@ -12,10 +12,19 @@
 //! - **Nothing is answered before it is durable.** Every answer — also a refusal or a replay,
 //!   which may rest on a batch-mate's uncommitted change — waits for the commit. When the commit
 //!   fails, every call of the batch hears the fault (outcome unknown: retry with the request id).
+//! - **Calls of one kind run as one.** Consecutive calls that name the same kind of work
+//!   ([`Job::together`]) first run as one set-based step in one savepoint — one lookup of their
+//!   request ids, one read of what they are checked against, one INSERT of what they add, one
+//!   statement appending their audit entries — so 64 single-line submissions cost about what one
+//!   64-line submission costs. A call the step refuses answers its own error and adds nothing.
+//!   When the step as a whole fails (a request id twice in it, a fault, a deadline passed), its
+//!   savepoint is rolled back and the calls run one by one as above: the step is only ever a
+//!   faster way to the answers they would get alone.
 //! - **Deadlines.** A call whose deadline passed, or whose caller went away, before its turn does
 //!   not run; one that runs past its deadline is rolled back to its savepoint. On PostgreSQL every
 //!   statement of the batch is bounded by the latest deadline in it.
 
+use std::any::{Any, TypeId};
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant};
 
@@ -36,6 +45,27 @@ pub(super) trait Job: Send {
     /// # Errors
     /// The call's refusal or fault; its savepoint is then rolled back.
     fn run(&mut self, connection: &mut AnyConnection) -> Result<(), Error>;
+    /// The kind of work that calls run together as one step; `None` runs alone.
+    fn together(&self) -> Option<TypeId> {
+        None
+    }
+    /// The call itself, for [`Job::run_together`] to take its own kind back out of a batch.
+    fn as_any_mut(&mut self) -> Option<&mut dyn Any> {
+        None
+    }
+    /// Does the work of this call and of `others` (calls of the same [`Job::together`] kind, in
+    /// order) as one step, and keeps their answers; gives each call's own refusal, this one's
+    /// first.
+    ///
+    /// # Errors
+    /// When the step cannot stand for the calls' separate runs; they then run one by one.
+    fn run_together(
+        &mut self,
+        _connection: &mut AnyConnection,
+        _others: &mut [Box<dyn Job>],
+    ) -> Result<Vec<Option<Error>>, Error> {
+        Err(Error::internal("running calls together", "this kind of call runs alone"))
+    }
     /// Answers the caller once the batch's fate is known: its kept answer when `outcome` is
     /// `Ok`, else the error.
     fn settle(self: Box<Self>, outcome: Result<(), Error>);
@@ -136,23 +166,40 @@ fn commit(pool: &Pool, batch: Vec<Box<dyn Job>>, system: &'static str) {
     let alone = batch.len() == 1;
     let committed = connection.transaction::<(), Error, _>(|connection| {
         take_write_lock(connection, deadline)?;
-        for job in &mut batch {
+        if alone {
+            // A lone call's refusal rolls back the whole transaction: no savepoint needed.
+            let job = batch.first_mut().ok_or_else(|| Error::internal("committing a batch", "it is empty"))?;
             let job_deadline = job.deadline();
-            let mut work = |connection: &mut AnyConnection| {
-                job.run(connection)?;
-                // Past the deadline the caller has been told so: its work may not commit.
-                check_deadline(job_deadline)
-            };
-            let outcome = if alone {
-                // A lone call's refusal rolls back the whole transaction: no savepoint needed.
-                work(connection)
-            } else {
-                connection.transaction(|connection| work(connection))
-            };
-            if alone && let Err(error) = outcome {
-                return Err(error);
+            job.run(connection)?;
+            // Past the deadline the caller has been told so: its work may not commit.
+            check_deadline(job_deadline)?;
+            refusals.push(None);
+            return Ok(());
+        }
+        let mut start = 0;
+        while start < batch.len() {
+            let end = group_end(&batch, start);
+            if end - start > 1 {
+                match run_group(connection, &mut batch[start..end]) {
+                    Ok(group_refusals) => {
+                        refusals.extend(group_refusals);
+                        start = end;
+                        continue;
+                    }
+                    Err(error) => {
+                        tracing::debug!(error = %error, calls = end - start, "calls could not run together; running them one by one");
+                    }
+                }
             }
-            refusals.push(outcome.err());
+            for job in &mut batch[start..end] {
+                let job_deadline = job.deadline();
+                let outcome = connection.transaction(|connection| {
+                    job.run(connection)?;
+                    check_deadline(job_deadline)
+                });
+                refusals.push(outcome.err());
+            }
+            start = end;
         }
         Ok(())
     });
@@ -174,6 +221,35 @@ fn commit(pool: &Pool, batch: Vec<Box<dyn Job>>, system: &'static str) {
             }
         }
     }
+}
+
+/// One past the last call from `start` on that runs together with the call at `start`.
+fn group_end(batch: &[Box<dyn Job>], start: usize) -> usize {
+    let Some(kind) = batch.get(start).and_then(|job| job.together()) else {
+        return start + 1;
+    };
+    let mut end = start + 1;
+    while batch.get(end).is_some_and(|job| job.together() == Some(kind)) {
+        end += 1;
+    }
+    end
+}
+
+/// Runs calls of one kind as one step in one savepoint; rolled back as a whole when it fails or
+/// when a call's deadline passed meanwhile.
+fn run_group(connection: &mut AnyConnection, group: &mut [Box<dyn Job>]) -> Result<Vec<Option<Error>>, Error> {
+    connection.transaction(|connection| {
+        let (first, others) =
+            group.split_first_mut().ok_or_else(|| Error::internal("running calls together", "no calls"))?;
+        let refusals = first.run_together(connection, others)?;
+        if refusals.len() != group.len() {
+            return Err(Error::internal("running calls together", "an answer per call is missing"));
+        }
+        for job in group.iter() {
+            check_deadline(job.deadline())?;
+        }
+        Ok(refusals)
+    })
 }
 
 /// Takes the lock that orders every writer, as the transaction's first statement, and bounds

@@ -203,6 +203,22 @@ pub struct TestApp {
     _database: TestDatabase,
 }
 
+/// A second in-process server beside a [`TestApp`]; it stops when dropped.
+pub struct Replica {
+    pub address: String,
+    pub settings: Settings,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Replica {
+    /// An hours client acting as the test principal of `role`.
+    pub fn hours_as(&self, role: Role) -> HoursClient {
+        let token = dev_token_for(&self.settings.data_dir, &self.settings.auth, principal(role));
+        let value = format!("Bearer {token}").parse().expect("header value");
+        HoursServiceClient::with_interceptor(lazy_channel(&self.address), Bearer(Some(value)))
+    }
+}
+
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
         TestApp::spawn_with(backend, |_| {}).await
@@ -237,6 +253,20 @@ impl TestApp {
             app.contracts = app.client_as(Role::Admin);
         }
         app
+    }
+
+    /// A second server over this one's database and data folder (so the same tokens work),
+    /// with the settings `configure` adjusts.
+    pub async fn replica_with(&self, configure: impl FnOnce(&mut Settings)) -> Replica {
+        let mut settings = self.settings.clone();
+        configure(&mut settings);
+        let app = Application::build(&settings).await.expect("application builds");
+        let address = format!("http://{}", app.local_addr());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        Replica { address, settings, _stop: stop }
     }
 
     /// A token of the test principal of `role`, signed with the server's development key.

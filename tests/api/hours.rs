@@ -522,6 +522,117 @@ on_both_backends! {
     }
 }
 
+/// Sends `requests` at once to `replica`, whose writer gathers exactly as many calls before it
+/// starts, and gives the answers in the order asked.
+async fn submit_together(
+    replica: &crate::helpers::Replica,
+    requests: &[api::SubmitHoursRequest],
+) -> Vec<Result<api::SubmitHoursResponse, tonic::Status>> {
+    let calls: Vec<_> = requests
+        .iter()
+        .map(|request| {
+            let (mut billing, request) = (replica.hours_as(Role::Billing), request.clone());
+            tokio::spawn(async move { billing.submit_hours(request).await.map(tonic::Response::into_inner) })
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(calls.len());
+    for call in calls {
+        answers.push(call.await.unwrap());
+    }
+    answers
+}
+
+/// Group commit of submissions: eight single-line calls that reach the writer together are
+/// recorded as one set-based step, and each still gets the answer it would get alone, in
+/// whatever order they arrived: refusals are their own, a line recorded by a batch-mate counts
+/// towards the day and comes back as recorded, the audit log stays gapless, and every answer
+/// replays. A request id twice in a batch makes the batch run call by call, with the same result.
+async fn submissions_gathered_together_keep_their_own_outcomes(backend: crate::helpers::Backend) {
+    let app = TestApp::spawn(backend).await;
+    setup(&app).await;
+    let replica = app
+        .replica_with(|settings| {
+            settings.database.write_batch_window_us = 20_000_000;
+            settings.database.write_batch_max_calls = 8;
+        })
+        .await;
+    let stranger = api::HourLine { intercedent_id: "int-9".to_owned(), ..line("l-7", "2025-01-07", 60) };
+    let requests = [
+        // 300 + 300 + 900 minutes do not fit in a day: whichever arrives last is refused.
+        submit("g-1", vec![line("l-1", "2025-01-06", 300)]),
+        submit("g-2", vec![line("l-2", "2025-01-06", 300)]),
+        submit("g-3", vec![line("l-3", "2025-01-06", 900)]),
+        // The line of g-1 again under another request id: recorded once, answered to both.
+        submit("g-4", vec![line("l-1", "2025-01-06", 300)]),
+        submit("g-5", vec![line("l-5", "2025-01-07", 60), line("l-6", "2025-01-08", 30)]),
+        submit("g-6", vec![stranger]),
+        submit("g-7", vec![line("l-8", "2025-01-07", 45)]),
+        submit("g-8", vec![line("l-9", "2999-01-01", 60)]),
+    ];
+    let answers = submit_together(&replica, &requests).await;
+    for index in [4, 6] {
+        assert!(answers[index].is_ok(), "{:?}", answers[index]);
+    }
+    for index in [5, 7] {
+        assert_eq!(answers[index].as_ref().unwrap_err().code(), Code::InvalidArgument, "{:?}", answers[index]);
+    }
+    let day_calls: Vec<_> = answers[..4].iter().collect();
+    for answer in &day_calls {
+        if let Err(status) = answer {
+            assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        }
+    }
+    assert_eq!(answers[0].is_ok(), answers[3].is_ok(), "g-1 and g-4 ask for the same line: {answers:?}");
+    if let (Ok(first), Ok(again)) = (&answers[0], &answers[3]) {
+        assert_eq!(first, again, "the line recorded by one is the answer to the other");
+    }
+    let accepted_on_day: i64 = [&answers[0], &answers[1], &answers[2]]
+        .iter()
+        .filter_map(|answer| answer.as_ref().ok())
+        .flat_map(|answer| answer.entries.iter().map(|entry| entry.minutes))
+        .sum();
+    assert!(accepted_on_day <= 1_440, "{answers:?}");
+    assert_eq!(
+        answers[..3].iter().filter(|answer| answer.is_err()).count(),
+        1,
+        "one of three does not fit: {answers:?}"
+    );
+    let mut reader = app.hours_as(Role::Auditor);
+    let january = totals(&mut reader, 1).await;
+    assert_eq!(january.states.iter().map(|state| state.minutes).sum::<i64>(), accepted_on_day + 60 + 30 + 45);
+    // When g-1 and g-4 both succeed, only the first of them to run recorded something.
+    let created = answers.iter().filter(|answer| answer.is_ok()).count() - usize::from(answers[0].is_ok());
+    let entries_created = 2 + 2 + 1;
+    assert_eq!(count_entries(&app).await, entries_created);
+    let entries = app.audit_entries().await;
+    let submissions: Vec<_> = entries.iter().filter(|entry| entry.action == "hours.submit").collect();
+    assert_eq!(submissions.len(), created, "one entry per call that recorded something: {answers:?}");
+    let seqs: Vec<i64> = entries.iter().map(|entry| entry.seq).collect();
+    assert_eq!(seqs, (1..=i64::try_from(entries.len()).unwrap()).collect::<Vec<_>>(), "gapless");
+
+    // Every answer given replays as it was, through the other server.
+    let mut billing = app.hours_as(Role::Billing);
+    for (request, answer) in requests.iter().zip(&answers) {
+        if let Ok(first) = answer {
+            assert_eq!(&billing.submit_hours(request.clone()).await.unwrap().into_inner(), first);
+        }
+    }
+    assert_eq!(app.audit_size().await, i64::try_from(entries.len()).unwrap(), "replays change nothing");
+
+    // A request id twice in one batch: the second replays the first.
+    let mut requests: Vec<_> =
+        (10..16).map(|n| submit(&format!("h-{n}"), vec![line(&format!("l-{n}"), "2025-01-09", 30)])).collect();
+    requests.push(requests[2].clone());
+    requests.push(submit("h-16", vec![line("l-16", "2025-01-10", 30)]));
+    let answers = submit_together(&replica, &requests).await;
+    let answers: Vec<_> = answers.into_iter().map(Result::unwrap).collect();
+    assert_eq!(answers[2], answers[6]);
+    assert_eq!(count_entries(&app).await, entries_created + 7);
+    assert_eq!(app.audit_size().await, i64::try_from(entries.len()).unwrap() + 7);
+}
+
+on_both!(submissions_gathered_together_keep_their_own_outcomes);
+
 on_both_backends! {
     async fn the_same_subject_in_another_role_is_another_caller(app) {
         setup(&app).await;

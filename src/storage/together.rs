@@ -1,0 +1,180 @@
+//! Changes that the writer may run together with others of their kind as one set-based step
+//! (see `sequencer`): the work of one call is the work of a group of one, so a call gets the
+//! same answer whether it ran alone or with others.
+
+use std::any::{Any, TypeId};
+use std::collections::HashSet;
+
+use serde::{Serialize, de::DeserializeOwned};
+
+use super::sequencer::Job;
+use super::{AnyConnection, Applied, Mutation, audit, canonical_json, idempotency};
+use crate::error::{Context, Error};
+
+/// One outcome per call: its change, or its refusal.
+pub type Outcomes<A> = Vec<Result<Applied<A>, Error>>;
+
+/// A call's answer and the sequence number of its audit entry (none when nothing changed), or
+/// its refusal.
+type Answer<A> = Result<(A, Option<i64>), Error>;
+
+/// A kind of change whose calls can be applied together: the call's own data, and the
+/// set-based work over several calls.
+pub trait Together: Send + 'static {
+    /// The answer to one call.
+    type Answer: Serialize + DeserializeOwned + Send + 'static;
+
+    /// Applies `calls` in order inside the writer's transaction, each as if the ones before it
+    /// had committed, and gives one outcome per call: its change, or its refusal (a refused call
+    /// must have written nothing).
+    ///
+    /// # Errors
+    /// A fault, or anything that keeps the calls from being applied together; the writer then
+    /// rolls the step back and applies them one at a time.
+    fn apply_all(connection: &mut AnyConnection, calls: &[&Self]) -> Result<Outcomes<Self::Answer>, Error>;
+}
+
+/// A call of a [`Together`] kind waiting for the writer.
+pub(super) struct TogetherJob<P: Together> {
+    pub(super) mutation: Mutation,
+    pub(super) call: P,
+    pub(super) deadline: Option<std::time::Instant>,
+    pub(super) span: tracing::Span,
+    pub(super) answer: Option<(P::Answer, Option<i64>)>,
+    pub(super) reply: tokio::sync::oneshot::Sender<Answer<P::Answer>>,
+}
+
+impl<P: Together> Job for TogetherJob<P> {
+    fn deadline(&self) -> Option<std::time::Instant> {
+        self.deadline
+    }
+
+    fn abandoned(&self) -> bool {
+        self.reply.is_closed()
+    }
+
+    fn run(&mut self, connection: &mut AnyConnection) -> Result<(), Error> {
+        let span = self.span.clone();
+        let _entered = span.enter();
+        match run_all(connection, &mut [self])?.pop().flatten() {
+            Some(refusal) => Err(refusal),
+            None => Ok(()),
+        }
+    }
+
+    fn together(&self) -> Option<TypeId> {
+        Some(TypeId::of::<P>())
+    }
+
+    fn as_any_mut(&mut self) -> Option<&mut dyn Any> {
+        Some(self)
+    }
+
+    fn run_together(
+        &mut self,
+        connection: &mut AnyConnection,
+        others: &mut [Box<dyn Job>],
+    ) -> Result<Vec<Option<Error>>, Error> {
+        let span = self.span.clone();
+        let _entered = span.enter();
+        let mut group: Vec<&mut TogetherJob<P>> = Vec::with_capacity(others.len() + 1);
+        group.push(self);
+        for other in others {
+            let other = other
+                .as_any_mut()
+                .and_then(|other| other.downcast_mut::<TogetherJob<P>>())
+                .ok_or_else(|| Error::internal("running calls together", "a call of another kind"))?;
+            group.push(other);
+        }
+        run_all(connection, &mut group)
+    }
+
+    fn settle(self: Box<Self>, outcome: Result<(), Error>) {
+        let TogetherJob { answer, reply, .. } = *self;
+        let answer = outcome.and_then(|()| {
+            answer.ok_or_else(|| Error::internal("answering a change", "it committed without an answer"))
+        });
+        // The caller may have gone away meanwhile; then there is no one to tell.
+        let _ = reply.send(answer);
+    }
+}
+
+/// The transactional core of `Store::mutate` for several calls at once: looks up their request
+/// ids (a known one replays its first answer), applies the new ones together, appends the audit
+/// entries of those that changed something in call order and records every answer. Keeps each
+/// call's answer and gives its refusal.
+fn run_all<P: Together>(
+    connection: &mut AnyConnection,
+    group: &mut [&mut TogetherJob<P>],
+) -> Result<Vec<Option<Error>>, Error> {
+    let mutations: Vec<&Mutation> = group.iter().map(|job| &job.mutation).collect();
+    let mut keys = HashSet::with_capacity(mutations.len());
+    if !mutations.iter().all(|mutation| keys.insert((mutation.principal.key(), mutation.request_id.as_str()))) {
+        // The second call must see the first one's answer: they run one by one.
+        return Err(Error::internal("running calls together", "a request id occurs twice"));
+    }
+    let mut first_answers = idempotency::find_all(connection, &mutations)?;
+    let mut outcomes: Vec<Option<Answer<P::Answer>>> = Vec::with_capacity(group.len());
+    let mut fresh = Vec::with_capacity(group.len());
+    for (index, mutation) in mutations.iter().enumerate() {
+        match first_answers.remove(&(mutation.principal.key(), mutation.request_id.as_str().to_owned())) {
+            // The transaction holds the lock that orders every writer, so no other transaction
+            // can record this request id between the lookup and the commit.
+            Some(first) => outcomes.push(Some(first.replay(mutation))),
+            None => {
+                outcomes.push(None);
+                fresh.push(index);
+            }
+        }
+    }
+    let applied = if fresh.is_empty() {
+        Vec::new()
+    } else {
+        let calls: Vec<&P> = fresh.iter().map(|&index| &group[index].call).collect();
+        P::apply_all(connection, &calls)?
+    };
+    if applied.len() != fresh.len() {
+        return Err(Error::internal("applying changes together", "an outcome per call is missing"));
+    }
+    let mut changes = Vec::new();
+    let mut unchanged = Vec::new();
+    for (&index, outcome) in fresh.iter().zip(applied) {
+        match outcome {
+            Err(refusal) => outcomes[index] = Some(Err(refusal)),
+            Ok(applied) => {
+                let response = canonical_json(&applied.response).context("encoding an answer canonically")?;
+                if applied.changed {
+                    changes.push((index, applied.resource, response, applied.response));
+                } else {
+                    unchanged.push((index, response, applied.response));
+                }
+            }
+        }
+    }
+    let appended: Vec<(&Mutation, &str, &str)> = changes
+        .iter()
+        .map(|(index, resource, response, _)| (mutations[*index], resource.as_str(), response.as_str()))
+        .collect();
+    let seqs = audit::append_all(connection, &appended)?;
+    let remembered: Vec<(&Mutation, &str)> =
+        unchanged.iter().map(|(index, response, _)| (mutations[*index], response.as_str())).collect();
+    idempotency::insert_all(connection, &remembered)?;
+    for ((index, _, _, response), seq) in changes.into_iter().zip(seqs) {
+        outcomes[index] = Some(Ok((response, Some(seq))));
+    }
+    for (index, _, response) in unchanged {
+        outcomes[index] = Some(Ok((response, None)));
+    }
+    group
+        .iter_mut()
+        .zip(outcomes)
+        .map(|(job, outcome)| match outcome {
+            Some(Ok(answer)) => {
+                job.answer = Some(answer);
+                Ok(None)
+            }
+            Some(Err(refusal)) => Ok(Some(refusal)),
+            None => Err(Error::internal("applying changes together", "a call was left without an outcome")),
+        })
+        .collect()
+}
