@@ -128,15 +128,6 @@ fn minutes_sum() -> diesel::expression::SqlLiteral<diesel::sql_types::Nullable<d
     diesel::dsl::sql("CAST(SUM(hour_entries.minutes) AS BIGINT)")
 }
 
-/// The day's minutes in the worst case: every non-rejected positive entry, and only verified
-/// negative corrections.
-fn day_upper_bound_sum() -> diesel::expression::SqlLiteral<diesel::sql_types::Nullable<diesel::sql_types::BigInt>> {
-    diesel::dsl::sql(
-        "CAST(SUM(CASE WHEN hour_entries.minutes > 0 OR hour_decisions.verdict = 'VERIFIED' \
-         THEN hour_entries.minutes ELSE 0 END) AS BIGINT)",
-    )
-}
-
 /// What a submission of `lines` is checked against: the rates of the named intercedents that
 /// belong to the contract, the minutes already recorded on the named days, and entries that
 /// already use the lines' references.
@@ -182,23 +173,65 @@ pub fn day_minutes(
     contract: &ContractId,
     days: &[(IntercedentId, NaiveDate)],
 ) -> Result<HashMap<(IntercedentId, NaiveDate), i64>, Error> {
-    let named: Vec<String> =
-        days.iter().map(|(id, _)| id.as_str().to_owned()).collect::<HashSet<_>>().into_iter().collect();
-    let dates: Vec<NaiveDate> = days.iter().map(|(_, date)| *date).collect::<HashSet<_>>().into_iter().collect();
-    // Summed in the database: a batch spread over many days must not fetch every entry of them.
-    let day_rows: Vec<(String, NaiveDate, Option<i64>)> = entries_with_decisions!()
-        .filter(hour_entries::contract_id.eq(contract.as_str().to_owned()))
-        .filter(hour_entries::intercedent_id.eq_any(named))
-        .filter(hour_entries::work_date.eq_any(dates))
-        .filter(hour_decisions::verdict.is_null().or(hour_decisions::verdict.eq(Verdict::Verified.as_str())))
-        .group_by((hour_entries::intercedent_id, hour_entries::work_date))
-        .select((hour_entries::intercedent_id, hour_entries::work_date, day_upper_bound_sum()))
-        .load(connection)
-        .context("reading recorded minutes")?;
+    use diesel::sql_types::{BigInt, Date, Nullable, Text};
+    #[derive(QueryableByName)]
+    struct DayRow {
+        #[diesel(sql_type = Text)]
+        intercedent_id: String,
+        #[diesel(sql_type = Date)]
+        work_date: NaiveDate,
+        #[diesel(sql_type = Nullable<BigInt>)]
+        minutes: Option<i64>,
+    }
+    let days: Vec<(&str, NaiveDate)> =
+        days.iter().map(|(id, date)| (id.as_str(), *date)).collect::<HashSet<_>>().into_iter().collect();
+    // Summed in the database over exactly the named days, each found through the index by
+    // contract, intercedent and date: every intercedent on every named date would read far
+    // more rows once a batch names many of both.
+    // The day's minutes in the worst case: every non-rejected positive entry, and only verified
+    // negative corrections; BIGINT, since PostgreSQL sums BIGINT as NUMERIC.
+    let sum = "SELECT hour_entries.intercedent_id, hour_entries.work_date, \
+                      CAST(SUM(CASE WHEN hour_entries.minutes > 0 OR hour_decisions.verdict = 'VERIFIED' \
+                                    THEN hour_entries.minutes ELSE 0 END) AS BIGINT) AS minutes";
+    let joined = "JOIN hour_entries ON hour_entries.contract_id = {contract} \
+                      AND hour_entries.intercedent_id = day.intercedent_id AND hour_entries.work_date = day.work_date \
+                  LEFT JOIN hour_decisions ON hour_decisions.contract_id = hour_entries.contract_id \
+                      AND hour_decisions.entry_id = hour_entries.id \
+                  WHERE hour_decisions.verdict IS NULL OR hour_decisions.verdict = 'VERIFIED' \
+                  GROUP BY hour_entries.intercedent_id, hour_entries.work_date";
+    let mut day_rows: Vec<DayRow> = Vec::with_capacity(days.len());
+    for chunk in days.chunks(super::INSERT_CHUNK_ROWS) {
+        let rows = match &mut *connection {
+            AnyConnection::Postgresql(pg) => {
+                let (intercedents, dates): (Vec<&str>, Vec<NaiveDate>) = chunk.iter().copied().unzip();
+                diesel::sql_query(format!(
+                    "{sum} FROM unnest($2::text[], $3::date[]) AS day(intercedent_id, work_date) {}",
+                    joined.replace("{contract}", "$1")
+                ))
+                .bind::<Text, _>(contract.as_str())
+                .bind::<diesel::sql_types::Array<Text>, _>(intercedents)
+                .bind::<diesel::sql_types::Array<Date>, _>(dates)
+                .load(pg)
+            }
+            AnyConnection::Sqlite(sqlite) => {
+                let values = vec!["(?, ?)"; chunk.len()].join(", ");
+                let mut query = diesel::sql_query(format!(
+                    "WITH day(intercedent_id, work_date) AS (VALUES {values}) {sum} FROM day {}",
+                    joined.replace("{contract}", "?")
+                ))
+                .into_boxed::<diesel::sqlite::Sqlite>();
+                for (intercedent, date) in chunk {
+                    query = query.bind::<Text, _>(*intercedent).bind::<Date, _>(*date);
+                }
+                query.bind::<Text, _>(contract.as_str()).load(sqlite)
+            }
+        };
+        day_rows.extend(rows.context("reading recorded minutes")?);
+    }
     day_rows
         .into_iter()
-        .map(|(intercedent, date, minutes)| {
-            Ok(((IntercedentId::parse(&intercedent).map_err(corrupt)?, date), minutes.unwrap_or(0)))
+        .map(|row| {
+            Ok(((IntercedentId::parse(&row.intercedent_id).map_err(corrupt)?, row.work_date), row.minutes.unwrap_or(0)))
         })
         .collect()
 }

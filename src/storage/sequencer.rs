@@ -78,13 +78,18 @@ pub struct Batching {
     /// default) starts at once with whatever is waiting: calls that arrive while a batch runs
     /// form the next one, so batches grow with the load and a lone call waits for nothing.
     pub window: Duration,
+    /// After a transaction of more than one call, how long to wait for more before starting
+    /// the next (at least `window`): under load the callers just answered send their next
+    /// calls within it, and they join one transaction instead of the first running alone. A
+    /// lone call after a lone call never waits for it.
+    pub busy_window: Duration,
     /// Most calls in one transaction (0 counts as 1).
     pub max_calls: usize,
 }
 
 impl Default for Batching {
     fn default() -> Batching {
-        Batching { window: Duration::ZERO, max_calls: 128 }
+        Batching { window: Duration::ZERO, busy_window: Duration::from_millis(1), max_calls: 128 }
     }
 }
 
@@ -117,9 +122,11 @@ impl Sequencer {
 
 fn serve(pool: &Pool, waiting: &Receiver<Box<dyn Job>>, batching: Batching, system: &'static str) {
     let max_calls = batching.max_calls.max(1);
+    let mut busy = false;
     while let Ok(first) = waiting.recv() {
         let mut batch = vec![first];
-        let gather_until = Instant::now() + batching.window;
+        let window = if busy { batching.window.max(batching.busy_window) } else { batching.window };
+        let gather_until = Instant::now() + window;
         // A call already queued is taken at once, even with no window left.
         while batch.len() < max_calls {
             match waiting.recv_timeout(gather_until.saturating_duration_since(Instant::now())) {
@@ -127,6 +134,7 @@ fn serve(pool: &Pool, waiting: &Receiver<Box<dyn Job>>, batching: Batching, syst
                 Err(_) => break,
             }
         }
+        busy = batch.len() > 1;
         commit(pool, batch, system);
     }
 }
