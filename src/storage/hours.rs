@@ -185,28 +185,30 @@ pub fn day_minutes(
     }
     let days: Vec<(&str, NaiveDate)> =
         days.iter().map(|(id, date)| (id.as_str(), *date)).collect::<HashSet<_>>().into_iter().collect();
-    // Summed in the database over exactly the named days, each found through the index by
-    // contract, intercedent and date: every intercedent on every named date would read far
-    // more rows once a batch names many of both.
-    // The day's minutes in the worst case: every non-rejected positive entry, and only verified
-    // negative corrections; BIGINT, since PostgreSQL sums BIGINT as NUMERIC.
-    let sum = "SELECT hour_entries.intercedent_id, hour_entries.work_date, \
-                      CAST(SUM(CASE WHEN hour_entries.minutes > 0 OR hour_decisions.verdict = 'VERIFIED' \
-                                    THEN hour_entries.minutes ELSE 0 END) AS BIGINT) AS minutes";
-    let joined = "JOIN hour_entries ON hour_entries.contract_id = {contract} \
-                      AND hour_entries.intercedent_id = day.intercedent_id AND hour_entries.work_date = day.work_date \
-                  LEFT JOIN hour_decisions ON hour_decisions.contract_id = hour_entries.contract_id \
+    // Summed in the database over exactly the named days, each through the index by contract,
+    // intercedent and date: a correlated subquery per day, so that no planner (without
+    // statistics, say) turns it into a scan of the contract's entries; every intercedent on
+    // every named date (an IN list of each) would read far more once a batch names many.
+    // The day's minutes in the worst case: every non-rejected positive entry, and only
+    // verified negative corrections; BIGINT, since PostgreSQL sums BIGINT as NUMERIC.
+    let sum = "SELECT day.intercedent_id, day.work_date, ( \
+                   SELECT CAST(SUM(CASE WHEN hour_entries.minutes > 0 OR hour_decisions.verdict = 'VERIFIED' \
+                                        THEN hour_entries.minutes ELSE 0 END) AS BIGINT) \
+                   FROM hour_entries LEFT JOIN hour_decisions \
+                       ON hour_decisions.contract_id = hour_entries.contract_id \
                       AND hour_decisions.entry_id = hour_entries.id \
-                  WHERE hour_decisions.verdict IS NULL OR hour_decisions.verdict = 'VERIFIED' \
-                  GROUP BY hour_entries.intercedent_id, hour_entries.work_date";
+                   WHERE hour_entries.contract_id = {contract} AND hour_entries.intercedent_id = day.intercedent_id \
+                     AND hour_entries.work_date = day.work_date \
+                     AND (hour_decisions.verdict IS NULL OR hour_decisions.verdict = 'VERIFIED') \
+               ) AS minutes";
     let mut day_rows: Vec<DayRow> = Vec::with_capacity(days.len());
     for chunk in days.chunks(super::INSERT_CHUNK_ROWS) {
-        let rows = match &mut *connection {
+        let rows: diesel::QueryResult<Vec<DayRow>> = match &mut *connection {
             AnyConnection::Postgresql(pg) => {
                 let (intercedents, dates): (Vec<&str>, Vec<NaiveDate>) = chunk.iter().copied().unzip();
                 diesel::sql_query(format!(
-                    "{sum} FROM unnest($2::text[], $3::date[]) AS day(intercedent_id, work_date) {}",
-                    joined.replace("{contract}", "$1")
+                    "{} FROM unnest($2::text[], $3::date[]) AS day(intercedent_id, work_date)",
+                    sum.replace("{contract}", "$1")
                 ))
                 .bind::<Text, _>(contract.as_str())
                 .bind::<diesel::sql_types::Array<Text>, _>(intercedents)
@@ -216,8 +218,8 @@ pub fn day_minutes(
             AnyConnection::Sqlite(sqlite) => {
                 let values = vec!["(?, ?)"; chunk.len()].join(", ");
                 let mut query = diesel::sql_query(format!(
-                    "WITH day(intercedent_id, work_date) AS (VALUES {values}) {sum} FROM day {}",
-                    joined.replace("{contract}", "?")
+                    "WITH day(intercedent_id, work_date) AS (VALUES {values}) {} FROM day",
+                    sum.replace("{contract}", "?")
                 ))
                 .into_boxed::<diesel::sqlite::Sqlite>();
                 for (intercedent, date) in chunk {
@@ -226,7 +228,8 @@ pub fn day_minutes(
                 query.bind::<Text, _>(contract.as_str()).load(sqlite)
             }
         };
-        day_rows.extend(rows.context("reading recorded minutes")?);
+        // Days with nothing recorded are left out.
+        day_rows.extend(rows.context("reading recorded minutes")?.into_iter().filter(|row| row.minutes.is_some()));
     }
     day_rows
         .into_iter()
