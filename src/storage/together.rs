@@ -113,7 +113,13 @@ fn run_all<P: Together>(
         // The second call must see the first one's answer: they run one by one.
         return Err(Error::internal("running calls together", "a request id occurs twice"));
     }
-    let mut first_answers = idempotency::find_all(connection, &mutations)?;
+    // A lone call looks its request id up first: a retry replays its first answer. Calls run
+    // together skip that lookup: each that changes something or not records its request id
+    // below, where the primary key refuses one recorded before and the step falls back to
+    // running the calls one by one (which replays); the refused ones are looked up at the end.
+    let alone = group.len() == 1;
+    let mut first_answers =
+        if alone { idempotency::find_all(connection, &mutations)? } else { std::collections::HashMap::new() };
     let mut outcomes: Vec<Option<Answer<P::Answer>>> = Vec::with_capacity(group.len());
     let mut fresh = Vec::with_capacity(group.len());
     for (index, mutation) in mutations.iter().enumerate() {
@@ -135,6 +141,17 @@ fn run_all<P: Together>(
     };
     if applied.len() != fresh.len() {
         return Err(Error::internal("applying changes together", "an outcome per call is missing"));
+    }
+    if !alone {
+        let refused: Vec<&Mutation> = fresh
+            .iter()
+            .zip(&applied)
+            .filter(|(_, outcome)| outcome.is_err())
+            .map(|(&index, _)| mutations[index])
+            .collect();
+        if !refused.is_empty() && !idempotency::find_all(connection, &refused)?.is_empty() {
+            return Err(Error::internal("running calls together", "a refused call's request id was answered before"));
+        }
     }
     let mut changes = Vec::new();
     let mut unchanged = Vec::new();

@@ -619,6 +619,8 @@ async fn submissions_gathered_together_keep_their_own_outcomes(backend: crate::h
     }
     assert_eq!(app.audit_size().await, i64::try_from(entries.len()).unwrap(), "replays change nothing");
 
+    let (requests_before, answers_before) = (requests, answers);
+
     // A request id twice in one batch: the second replays the first.
     let mut requests: Vec<_> =
         (10..16).map(|n| submit(&format!("h-{n}"), vec![line(&format!("l-{n}"), "2025-01-09", 30)])).collect();
@@ -628,7 +630,26 @@ async fn submissions_gathered_together_keep_their_own_outcomes(backend: crate::h
     let answers: Vec<_> = answers.into_iter().map(Result::unwrap).collect();
     assert_eq!(answers[2], answers[6]);
     assert_eq!(count_entries(&app).await, entries_created + 7);
-    assert_eq!(app.audit_size().await, i64::try_from(entries.len()).unwrap() + 7);
+    let audited = i64::try_from(entries.len()).unwrap() + 7;
+    assert_eq!(app.audit_size().await, audited);
+
+    // Request ids answered before, in a batch: a retry replays, another payload under an
+    // answered id is refused as alone, a refused call is refused again; the rest are recorded.
+    let first = (requests_before[4].clone(), answers_before[4].as_ref().unwrap().clone());
+    let mut requests: Vec<_> =
+        (20..25).map(|n| submit(&format!("k-{n}"), vec![line(&format!("l-{n}"), "2025-01-13", 30)])).collect();
+    requests.push(first.0.clone());
+    requests.push(submit("g-7", vec![line("l-30", "2025-01-14", 30)]));
+    requests.push(requests_before[5].clone());
+    let answers = submit_together(&replica, &requests).await;
+    assert_eq!(answers[5].as_ref().unwrap(), &first.1, "the retry replays its first answer");
+    let reused = billing.submit_hours(requests[6].clone()).await.unwrap_err();
+    assert_eq!(answers[6].as_ref().unwrap_err().code(), reused.code(), "{:?}", answers[6]);
+    assert_ne!(reused.code(), Code::Ok);
+    assert_eq!(answers[7].as_ref().unwrap_err().code(), Code::InvalidArgument);
+    assert!(answers[..5].iter().all(Result::is_ok), "{answers:?}");
+    assert_eq!(count_entries(&app).await, entries_created + 7 + 5);
+    assert_eq!(app.audit_size().await, audited + 5);
 }
 
 on_both!(submissions_gathered_together_keep_their_own_outcomes);
