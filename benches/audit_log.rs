@@ -103,6 +103,7 @@ async fn proof_latency(name: &str, database: &Database, postgres: bool) {
         sqlite_busy_timeout: Duration::from_secs(10),
         min_idle_connections: 1,
         batching: flexsettle::storage::Batching::default(),
+        contract_cache_ttl: Duration::ZERO,
     };
     let target = Target::parse(&url).unwrap();
     let store = tokio::task::block_in_place(|| Store::open(target, options)).unwrap();
@@ -163,6 +164,7 @@ async fn integration_lag(name: &str, database: &Database) {
         sqlite_busy_timeout: Duration::from_secs(10),
         min_idle_connections: 1,
         batching: flexsettle::storage::Batching::default(),
+        contract_cache_ttl: Duration::ZERO,
     };
     let observer = tokio::task::block_in_place(|| Store::open(target, options)).unwrap();
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -153,6 +153,11 @@ pub struct DatabaseSettings {
     /// nothing at low load; under load it lets the answered callers' next calls join one
     /// transaction instead of the first of them running alone.
     pub write_batch_busy_window_us: u64,
+    /// How long a contract read by `GetContract` is remembered and served without a database
+    /// read, in milliseconds; 0 reads the database every time. This process forgets a contract
+    /// as soon as it changes it; another replica's change (an extension, an early end) shows
+    /// here at most this long after it committed.
+    pub contract_cache_ttl_ms: u64,
     /// Group commit: most changes in one transaction.
     pub write_batch_max_calls: usize,
     /// Applies pending migrations when the server starts. Off where the service runs as a
@@ -236,6 +241,7 @@ impl Default for DatabaseSettings {
             sqlite_busy_timeout_ms: 5_000,
             write_batch_window_us: 0,
             write_batch_busy_window_us: 1_000,
+            contract_cache_ttl_ms: 1_000,
             write_batch_max_calls: 128,
             migrate_at_start: true,
         }
@@ -324,6 +330,7 @@ impl Settings {
                 busy_window: Duration::from_micros(self.database.write_batch_busy_window_us),
                 max_calls: self.database.write_batch_max_calls,
             },
+            contract_cache_ttl: Duration::from_millis(self.database.contract_cache_ttl_ms),
         }
     }
 

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use tracing::instrument;
 
-use super::{Clock, RequestContext, mutate_contract, mutate_scoped, read_scoped, scoped_contract};
+use super::{Clock, RequestContext, in_scope, mutate_contract, mutate_scoped, read_scoped};
 use crate::domain::names::{contract_name, hourly_rate_name, intercedent_name};
 use crate::domain::{
     Action, Contract, ContractId, ContractTerms, Intercedent, IntercedentId, Lifecycle, NewHourlyRate, NewIntercedent,
@@ -102,8 +102,21 @@ impl ContractService {
     /// [`Error::NotFound`], or a fault.
     #[instrument(skip_all, fields(contract.id = id.as_str()))]
     pub async fn get_contract(&self, context: &RequestContext, id: ContractId) -> Result<Contract, Error> {
-        let context = context.clone();
-        self.store.read(move |connection| scoped_contract(connection, &context, &id)).await
+        // Served from the contracts read in the last moment when it is among them (see
+        // `storage::contract_cache`), with the same access rule as from the database.
+        let cache = self.store.contract_cache();
+        let read_at = std::time::Instant::now();
+        if let Some(contract) = cache.get(&id, read_at) {
+            return in_scope(context, contract);
+        }
+        let generation = cache.generation();
+        let contract = self
+            .store
+            .read(move |connection| rows::get_contract(connection, &id))
+            .await
+            .map_err(|error| context.conceal(error))?;
+        cache.remember(generation, contract.clone(), read_at);
+        in_scope(context, contract)
     }
 
     /// Lists contracts ordered by id; a municipality sees only its own.

@@ -150,6 +150,7 @@ impl GoNoGoService {
             &command,
             now,
         )?;
+        let contract_id = command.contract.clone();
         let decided = mutate_contract(
             &self.store,
             context,
@@ -198,8 +199,10 @@ impl GoNoGoService {
                 Ok(Applied::changed(evaluation_name(&contract.id, command.checkpoint), stored))
             },
         )
-        .await?;
-        Ok(decided.0)
+        .await;
+        // A no-go may have ended the contract: this process reads it afresh from now on.
+        self.store.contract_cache().forget(&contract_id);
+        Ok(decided?.0)
     }
 
     /// Reads an evaluation with its decisions.
@@ -232,38 +235,51 @@ impl GoNoGoService {
             &command,
             now,
         )?;
-        mutate_scoped(&self.store, context, mutation, command.contract.clone(), move |connection, context, contract| {
-            let name = contract_name(&contract.id);
-            let refuse =
-                |description: String| Error::precondition("EXTENSION_NOT_AVAILABLE", name.clone(), description);
-            let term_end =
-                contract.terms.end_date().ok_or_else(|| Error::internal("extending a contract", "no term end"))?;
-            if contract.terms.extension_option_months() == 0 {
-                return Err(refuse("the contract has no extension option".to_owned()));
-            }
-            if contract.lifecycle.extended {
-                return Err(refuse("the extension option was exercised before; it can be exercised once".to_owned()));
-            }
-            if let Some(ended) = contract.lifecycle.ended_on {
-                return Err(refuse(format!("the contract ended on {ended} after a no-go")));
-            }
-            if super::dutch_today(now) > term_end {
-                return Err(refuse(format!("the term ended on {term_end}; the option is exercised before that")));
-            }
-            let from =
-                term_end.succ_opt().ok_or_else(|| Error::internal("extending a contract", "no day after the term"))?;
-            contracts::insert_contract_event(
-                connection,
-                &contract.id,
-                ContractChange::Extended,
-                from,
-                "extension option exercised",
-                &context.principal.subject,
-                now,
-            )?;
-            let extended = contracts::get_contract(connection, &contract.id)?;
-            Ok(Applied::changed(name, extended))
-        })
-        .await
+        let contract_id = command.contract.clone();
+        let extended = mutate_scoped(
+            &self.store,
+            context,
+            mutation,
+            command.contract.clone(),
+            move |connection, context, contract| {
+                let name = contract_name(&contract.id);
+                let refuse =
+                    |description: String| Error::precondition("EXTENSION_NOT_AVAILABLE", name.clone(), description);
+                let term_end =
+                    contract.terms.end_date().ok_or_else(|| Error::internal("extending a contract", "no term end"))?;
+                if contract.terms.extension_option_months() == 0 {
+                    return Err(refuse("the contract has no extension option".to_owned()));
+                }
+                if contract.lifecycle.extended {
+                    return Err(refuse(
+                        "the extension option was exercised before; it can be exercised once".to_owned(),
+                    ));
+                }
+                if let Some(ended) = contract.lifecycle.ended_on {
+                    return Err(refuse(format!("the contract ended on {ended} after a no-go")));
+                }
+                if super::dutch_today(now) > term_end {
+                    return Err(refuse(format!("the term ended on {term_end}; the option is exercised before that")));
+                }
+                let from = term_end
+                    .succ_opt()
+                    .ok_or_else(|| Error::internal("extending a contract", "no day after the term"))?;
+                contracts::insert_contract_event(
+                    connection,
+                    &contract.id,
+                    ContractChange::Extended,
+                    from,
+                    "extension option exercised",
+                    &context.principal.subject,
+                    now,
+                )?;
+                let extended = contracts::get_contract(connection, &contract.id)?;
+                Ok(Applied::changed(name, extended))
+            },
+        )
+        .await;
+        // Extended: this process reads the contract afresh from now on.
+        self.store.contract_cache().forget(&contract_id);
+        extended
     }
 }

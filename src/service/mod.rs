@@ -79,7 +79,12 @@ pub(crate) fn scoped_contract(
     id: &ContractId,
 ) -> Result<Contract, Error> {
     let contract = rows::get_contract(connection, id).map_err(|error| context.conceal(error))?;
-    context.ensure_in_scope(contract.terms.gemeente(), &contract_name(id))?;
+    in_scope(context, contract)
+}
+
+/// `contract`, when the caller may see it.
+pub(crate) fn in_scope(context: &RequestContext, contract: Contract) -> Result<Contract, Error> {
+    context.ensure_in_scope(contract.terms.gemeente(), &contract_name(&contract.id))?;
     Ok(contract)
 }
 

@@ -43,6 +43,7 @@ macro_rules! insert_decisions {
 pub mod audit;
 pub mod audit_tree;
 mod connection;
+pub mod contract_cache;
 pub mod contracts;
 pub mod gonogo;
 pub mod hours;
@@ -140,6 +141,9 @@ pub struct PoolOptions {
     pub min_idle_connections: u32,
     /// How the writer gathers concurrent changes into one transaction (group commit).
     pub batching: Batching,
+    /// How long a contract read for `GetContract` is remembered (zero: not at all); see
+    /// [`contract_cache`].
+    pub contract_cache_ttl: Duration,
 }
 
 /// Opens connections of one target and prepares each (SQLite pragmas).
@@ -198,6 +202,7 @@ pub struct Store {
     readers: Pool,
     writers: Pool,
     sequencer: sequencer::Sequencer,
+    contracts: std::sync::Arc<contract_cache::ContractCache>,
 }
 
 impl std::fmt::Debug for Store {
@@ -320,7 +325,15 @@ impl Store {
             }
         };
         let sequencer = sequencer::Sequencer::start(writers.clone(), options.batching, target.backend())?;
-        Ok(Store { target, readers, writers, sequencer })
+        let contracts =
+            std::sync::Arc::new(contract_cache::ContractCache::new(options.contract_cache_ttl, CONTRACTS_REMEMBERED));
+        Ok(Store { target, readers, writers, sequencer, contracts })
+    }
+
+    /// Contracts remembered between reads.
+    #[must_use]
+    pub fn contract_cache(&self) -> &contract_cache::ContractCache {
+        &self.contracts
     }
 
     /// The database this store uses.
@@ -656,6 +669,9 @@ fn begin_writing(connection: &mut AnyConnection) -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// Most contracts remembered between reads (a few hundred bytes each).
+const CONTRACTS_REMEMBERED: usize = 10_000;
 
 /// Rows per multi-row INSERT (and ids per `IN` list): at up to 11 parameters a row this stays
 /// well under SQLite's and PostgreSQL's parameter limits.

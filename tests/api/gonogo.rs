@@ -275,6 +275,9 @@ async fn a_no_go_ends_the_contract_at_the_checkpoint(backend: Backend) {
         .record_go_no_go_decision(decide("d-1", api::GoNoGoVerdict::Go, "results improving"))
         .await
         .unwrap();
+    // Read (and remembered by the server) before the no-go: the end must show right after it.
+    let before = app.contracts.clone().get_contract(api::GetContractRequest { name: CONTRACT.to_owned() }).await;
+    assert_eq!(before.unwrap().into_inner().ended_on, None);
     let decided = gonogo_as(&app, utrecht())
         .record_go_no_go_decision(decide("d-2", api::GoNoGoVerdict::NoGo, "intake stayed below the minimum"))
         .await
@@ -412,8 +415,14 @@ async fn the_extension_option_is_exercised_once(backend: Backend) {
         request_id: request_id.to_owned(),
         contract: CONTRACT.to_owned(),
     };
+    let read = || async {
+        app.contracts.clone().get_contract(api::GetContractRequest { name: CONTRACT.to_owned() }).await.unwrap()
+    };
+    // Read (and remembered by the server) before: the extension must show right after it.
+    assert!(!read().await.into_inner().extended);
     let extended = admin.exercise_extension(extend("x-1")).await.unwrap().into_inner();
     assert_eq!((extended.extended, extended.end_date), (true, date("2028-12-31")));
+    assert_eq!(read().await.into_inner(), extended, "GetContract shows the extension at once");
     let twice = admin.exercise_extension(extend("x-2")).await.unwrap_err();
     assert_eq!(twice.code(), Code::FailedPrecondition);
 }
