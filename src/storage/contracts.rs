@@ -399,6 +399,51 @@ pub fn rate_schedules(
         .collect()
 }
 
+/// A stored rate's effective date, cents an hour and creation time.
+type RateColumns = (NaiveDate, i64, chrono::NaiveDateTime);
+
+/// The intercedents of `contract` among `named`, each with its rate schedule (empty when it
+/// has no rate), in one query.
+///
+/// # Errors
+/// A storage fault.
+pub fn intercedents_with_rates(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    named: Vec<String>,
+) -> Result<std::collections::HashMap<IntercedentId, RateSchedule>, Error> {
+    let rows: Vec<(String, Option<RateColumns>)> = intercedents::table
+        .left_join(
+            hourly_rates::table.on(hourly_rates::contract_id
+                .eq(intercedents::contract_id)
+                .and(hourly_rates::intercedent_id.eq(intercedents::id))),
+        )
+        .filter(intercedents::contract_id.eq(contract.as_str().to_owned()))
+        .filter(intercedents::id.eq_any(named))
+        .select((
+            intercedents::id,
+            (hourly_rates::effective_date, hourly_rates::rate_per_hour_cents, hourly_rates::create_time).nullable(),
+        ))
+        .load(connection)
+        .context("reading intercedents and their rates")?;
+    let mut rates: std::collections::HashMap<String, Vec<RecordedRate>> = std::collections::HashMap::new();
+    for (intercedent_id, rate) in rows {
+        let recorded = rates.entry(intercedent_id.clone()).or_default();
+        if let Some((effective_date, rate_per_hour_cents, create_time)) = rate {
+            recorded
+                .push(RateRow { intercedent_id, effective_date, rate_per_hour_cents, create_time }.into_recorded()?);
+        }
+    }
+    rates
+        .into_iter()
+        .map(|(id, rates)| {
+            let id =
+                IntercedentId::parse(&id).map_err(|detail| Error::internal("reading a stored intercedent", detail))?;
+            Ok((id, RateSchedule::new(rates)))
+        })
+        .collect()
+}
+
 /// The rate schedules of the `intercedents` named (each once, however often it is named).
 ///
 /// # Errors

@@ -5,14 +5,14 @@ use std::collections::{HashMap, HashSet};
 use chrono::NaiveDate;
 use diesel::prelude::*;
 
-use super::contracts::{paginate, rate_schedules};
-use super::schema::{hour_decisions, hour_entries, intercedents};
+use super::contracts::{intercedents_with_rates, paginate};
+use super::schema::{hour_decisions, hour_entries};
 use super::{AnyConnection, from_stored_time, is_unique_violation, to_stored_time};
 use crate::domain::Page;
 use crate::domain::hours::{DaySum, Decision, EntryFilter, EntryState, HourEntry, RecordedHours, Verdict};
 use crate::domain::inputs::InputBounds;
 use crate::domain::names::hour_entry_name;
-use crate::domain::{ContractId, IntercedentId, LineReference, Minutes, PageRequest, RateSchedule};
+use crate::domain::{ContractId, IntercedentId, LineReference, Minutes, PageRequest};
 use crate::error::{Context, Error};
 
 #[derive(Insertable, Queryable)]
@@ -142,19 +142,7 @@ pub fn recorded_for(
 ) -> Result<RecordedHours, Error> {
     let named: Vec<String> =
         days.iter().map(|(id, _)| id.as_str().to_owned()).collect::<HashSet<_>>().into_iter().collect();
-    let known: Vec<String> = intercedents::table
-        .filter(intercedents::contract_id.eq(contract.as_str().to_owned()))
-        .filter(intercedents::id.eq_any(named.clone()))
-        .select(intercedents::id)
-        .load(connection)
-        .context("reading intercedents")?;
-    let mut schedules = rate_schedules(connection, contract, &known)?;
-    let mut rates = HashMap::with_capacity(known.len());
-    for id in known {
-        let id = IntercedentId::parse(&id).map_err(corrupt)?;
-        let schedule = schedules.remove(&id).unwrap_or_else(|| RateSchedule::new(Vec::new()));
-        rates.insert(id, schedule);
-    }
+    let rates = intercedents_with_rates(connection, contract, named)?;
     let day_minutes = day_minutes(connection, contract, days)?;
     let existing =
         get_entries(connection, contract, references)?.into_iter().map(|entry| (entry.id.clone(), entry)).collect();
