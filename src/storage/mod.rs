@@ -461,10 +461,7 @@ impl Store {
         F: FnOnce(&mut AnyConnection) -> Result<Applied<R>, Error> + Send + 'static,
     {
         let operation = mutation.action.as_str();
-        self.queue(operation, |deadline, span, reply| {
-            Box::new(MutationJob { mutation, apply: Some(apply), deadline, span, answer: None, reply })
-        })
-        .await
+        self.queue(operation, |caller| Box::new(MutationJob { mutation, apply: Some(apply), caller })).await
     }
 
     /// [`Store::mutate`] for a kind of change whose calls the writer may apply together with
@@ -479,27 +476,20 @@ impl Store {
         call: P,
     ) -> Result<(P::Answer, Option<i64>), Error> {
         let operation = mutation.action.as_str();
-        self.queue(operation, |deadline, span, reply| {
-            Box::new(together::TogetherJob { mutation, call, deadline, span, answer: None, reply })
-        })
-        .await
+        self.queue(operation, |caller| Box::new(together::TogetherJob { mutation, call, caller })).await
     }
 
     /// Queues the job `make` builds for the writer and waits for its answer.
     async fn queue<A>(
         &self,
         operation: &'static str,
-        make: impl FnOnce(
-            Option<std::time::Instant>,
-            tracing::Span,
-            tokio::sync::oneshot::Sender<Result<A, Error>>,
-        ) -> Box<dyn sequencer::Job>,
+        make: impl FnOnce(sequencer::Caller<A>) -> Box<dyn sequencer::Job>,
     ) -> Result<A, Error> {
         let deadline = crate::deadline::current();
         check_deadline(deadline)?;
         let started = std::time::Instant::now();
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.sequencer.submit(make(deadline, self.span(operation), reply))?;
+        self.sequencer.submit(make(sequencer::Caller::new(deadline, self.span(operation), reply)))?;
         let result = answer.await.unwrap_or_else(|_| {
             Err(Error::Unavailable { reason: "the database writer stopped before it answered".to_owned() })
         });
@@ -591,10 +581,7 @@ impl Store {
 struct MutationJob<R, F> {
     mutation: Mutation,
     apply: Option<F>,
-    deadline: Option<std::time::Instant>,
-    span: tracing::Span,
-    answer: Option<(R, Option<i64>)>,
-    reply: tokio::sync::oneshot::Sender<Result<(R, Option<i64>), Error>>,
+    caller: sequencer::Caller<(R, Option<i64>)>,
 }
 
 impl<R, F> sequencer::Job for MutationJob<R, F>
@@ -603,21 +590,21 @@ where
     F: FnOnce(&mut AnyConnection) -> Result<Applied<R>, Error> + Send + 'static,
 {
     fn deadline(&self) -> Option<std::time::Instant> {
-        self.deadline
+        self.caller.deadline()
     }
 
     fn abandoned(&self) -> bool {
-        self.reply.is_closed()
+        self.caller.abandoned()
     }
 
     fn run(&mut self, connection: &mut AnyConnection) -> Result<(), Error> {
-        let _entered = self.span.enter();
+        let _entered = self.caller.span.enter();
         let apply = self.apply.take().ok_or_else(|| Error::internal("applying a change", "it ran before"))?;
         let mutation = &self.mutation;
         // The transaction holds the lock that orders every writer, so no other transaction can
         // record this request id between this lookup and the commit.
         if let Some(first) = idempotency::find(connection, mutation)? {
-            self.answer = Some(first.replay(mutation)?);
+            self.caller.answer = Some(first.replay(mutation)?);
             return Ok(());
         }
         let applied = apply(connection)?;
@@ -628,17 +615,12 @@ where
             idempotency::insert(connection, mutation, &response, None)?;
             None
         };
-        self.answer = Some((applied.response, seq));
+        self.caller.answer = Some((applied.response, seq));
         Ok(())
     }
 
     fn settle(self: Box<Self>, outcome: Result<(), Error>) {
-        let MutationJob { answer, reply, .. } = *self;
-        let answer = outcome.and_then(|()| {
-            answer.ok_or_else(|| Error::internal("answering a change", "it committed without an answer"))
-        });
-        // The caller may have gone away meanwhile; then there is no one to tell.
-        let _ = reply.send(answer);
+        self.caller.settle(outcome);
     }
 }
 

@@ -71,6 +71,46 @@ pub(super) trait Job: Send {
     fn settle(self: Box<Self>, outcome: Result<(), Error>);
 }
 
+/// A caller waiting for the writer: when it stops waiting, the span its work is traced in, and
+/// where its answer goes once the batch's fate is known.
+pub(super) struct Caller<A> {
+    deadline: Option<Instant>,
+    pub(super) span: tracing::Span,
+    /// The answer its work produced, kept until the commit.
+    pub(super) answer: Option<A>,
+    reply: tokio::sync::oneshot::Sender<Result<A, Error>>,
+}
+
+impl<A> Caller<A> {
+    pub(super) fn new(
+        deadline: Option<Instant>,
+        span: tracing::Span,
+        reply: tokio::sync::oneshot::Sender<Result<A, Error>>,
+    ) -> Caller<A> {
+        Caller { deadline, span, answer: None, reply }
+    }
+
+    /// See [`Job::deadline`].
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// See [`Job::abandoned`].
+    pub(super) fn abandoned(&self) -> bool {
+        self.reply.is_closed()
+    }
+
+    /// See [`Job::settle`].
+    pub(super) fn settle(self, outcome: Result<(), Error>) {
+        let Caller { answer, reply, .. } = self;
+        let answer = outcome.and_then(|()| {
+            answer.ok_or_else(|| Error::internal("answering a change", "it committed without an answer"))
+        });
+        // The caller may have gone away meanwhile; then there is no one to tell.
+        let _ = reply.send(answer);
+    }
+}
+
 /// How the writer gathers calls into one transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Batching {
@@ -177,10 +217,7 @@ fn commit(pool: &Pool, batch: Vec<Box<dyn Job>>, system: &'static str) {
         if alone {
             // A lone call's refusal rolls back the whole transaction: no savepoint needed.
             let job = batch.first_mut().ok_or_else(|| Error::internal("committing a batch", "it is empty"))?;
-            let job_deadline = job.deadline();
-            job.run(connection)?;
-            // Past the deadline the caller has been told so: its work may not commit.
-            check_deadline(job_deadline)?;
+            run_in_time(job.as_mut(), connection)?;
             refusals.push(None);
             return Ok(());
         }
@@ -200,12 +237,7 @@ fn commit(pool: &Pool, batch: Vec<Box<dyn Job>>, system: &'static str) {
                 }
             }
             for job in &mut batch[start..end] {
-                let job_deadline = job.deadline();
-                let outcome = connection.transaction(|connection| {
-                    job.run(connection)?;
-                    check_deadline(job_deadline)
-                });
-                refusals.push(outcome.err());
+                refusals.push(connection.transaction(|connection| run_in_time(job.as_mut(), connection)).err());
             }
             start = end;
         }
@@ -229,6 +261,12 @@ fn commit(pool: &Pool, batch: Vec<Box<dyn Job>>, system: &'static str) {
             }
         }
     }
+}
+
+/// Runs one call; past its deadline the caller has been told so, and its work may not commit.
+fn run_in_time(job: &mut dyn Job, connection: &mut AnyConnection) -> Result<(), Error> {
+    job.run(connection)?;
+    check_deadline(job.deadline())
 }
 
 /// One past the last call from `start` on that runs together with the call at `start`.

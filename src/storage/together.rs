@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::sequencer::Job;
+use super::sequencer::{Caller, Job};
 use super::{AnyConnection, Applied, Mutation, audit, canonical_json, idempotency};
 use crate::error::{Context, Error};
 
@@ -38,23 +38,20 @@ pub trait Together: Send + 'static {
 pub(super) struct TogetherJob<P: Together> {
     pub(super) mutation: Mutation,
     pub(super) call: P,
-    pub(super) deadline: Option<std::time::Instant>,
-    pub(super) span: tracing::Span,
-    pub(super) answer: Option<(P::Answer, Option<i64>)>,
-    pub(super) reply: tokio::sync::oneshot::Sender<Answer<P::Answer>>,
+    pub(super) caller: Caller<(P::Answer, Option<i64>)>,
 }
 
 impl<P: Together> Job for TogetherJob<P> {
     fn deadline(&self) -> Option<std::time::Instant> {
-        self.deadline
+        self.caller.deadline()
     }
 
     fn abandoned(&self) -> bool {
-        self.reply.is_closed()
+        self.caller.abandoned()
     }
 
     fn run(&mut self, connection: &mut AnyConnection) -> Result<(), Error> {
-        let span = self.span.clone();
+        let span = self.caller.span.clone();
         let _entered = span.enter();
         match run_all(connection, &mut [self])?.pop().flatten() {
             Some(refusal) => Err(refusal),
@@ -75,7 +72,7 @@ impl<P: Together> Job for TogetherJob<P> {
         connection: &mut AnyConnection,
         others: &mut [Box<dyn Job>],
     ) -> Result<Vec<Option<Error>>, Error> {
-        let span = self.span.clone();
+        let span = self.caller.span.clone();
         let _entered = span.enter();
         let mut group: Vec<&mut TogetherJob<P>> = Vec::with_capacity(others.len() + 1);
         group.push(self);
@@ -90,12 +87,7 @@ impl<P: Together> Job for TogetherJob<P> {
     }
 
     fn settle(self: Box<Self>, outcome: Result<(), Error>) {
-        let TogetherJob { answer, reply, .. } = *self;
-        let answer = outcome.and_then(|()| {
-            answer.ok_or_else(|| Error::internal("answering a change", "it committed without an answer"))
-        });
-        // The caller may have gone away meanwhile; then there is no one to tell.
-        let _ = reply.send(answer);
+        self.caller.settle(outcome);
     }
 }
 
@@ -187,7 +179,7 @@ fn run_all<P: Together>(
         .zip(outcomes)
         .map(|(job, outcome)| match outcome {
             Some(Ok(answer)) => {
-                job.answer = Some(answer);
+                job.caller.answer = Some(answer);
                 Ok(None)
             }
             Some(Err(refusal)) => Ok(Some(refusal)),
