@@ -9,6 +9,7 @@ pub mod hours;
 pub mod ids;
 pub mod inputs;
 pub mod intercedent;
+pub mod invoice;
 pub mod money;
 pub mod names;
 pub mod paging;
