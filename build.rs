@@ -11,6 +11,7 @@ const PROTO_FILES: &[&str] = &[
     "proto/flextensie/settlement/v1/contracts.proto",
     "proto/flextensie/settlement/v1/gonogo.proto",
     "proto/flextensie/settlement/v1/hours.proto",
+    "proto/flextensie/settlement/v1/invoices.proto",
     "proto/flextensie/settlement/v1/pool.proto",
     "proto/flextensie/settlement/v1/savings.proto",
     "proto/flextensie/settlement/v1/settlement.proto",

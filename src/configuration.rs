@@ -43,6 +43,85 @@ pub struct Settings {
     pub clock: ClockSettings,
     /// The auditors' log: its origin, signing key and checkpoints.
     pub audit: AuditSettings,
+    /// Invoices (DESIGN.md §9): Flextensie's own party as the seller.
+    pub invoicing: InvoicingSettings,
+}
+
+/// Invoicing: Flextensie's own party. Without a seller no invoice is issued (the refusal says
+/// the seller is not configured); a seller that is configured must be whole and valid, or the
+/// service does not start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct InvoicingSettings {
+    /// Flextensie as the seller on its invoices.
+    pub seller: Option<SellerSettings>,
+}
+
+/// Flextensie's party data, as configured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SellerSettings {
+    /// Registered name.
+    pub name: String,
+    /// KvK number, 8 digits.
+    pub kvk: String,
+    /// VAT number, e.g. `NL001234567B01`.
+    pub vat_number: String,
+    /// Street and number.
+    pub street: String,
+    /// City.
+    pub city: String,
+    /// Postal code.
+    pub postal_zone: String,
+    /// Country code, e.g. `NL`.
+    #[serde(default = "netherlands")]
+    pub country: String,
+    /// IBAN that payments go to.
+    pub iban: String,
+    /// Days from an invoice's issue date to its due date.
+    #[serde(default = "thirty_days")]
+    pub payment_terms_days: u32,
+}
+
+fn netherlands() -> String {
+    "NL".to_owned()
+}
+
+fn thirty_days() -> u32 {
+    30
+}
+
+impl SellerSettings {
+    /// The seller, checked.
+    ///
+    /// # Errors
+    /// Every field that is not valid.
+    pub fn seller(&self) -> Result<crate::domain::invoice::Seller, crate::domain::Violations> {
+        use crate::domain::invoice::{
+            Address, RawAddress, Seller, parse_iban, parse_kvk, parse_vat_number, required_text,
+        };
+        let mut v = crate::domain::Violations::new();
+        let name = v.check("invoicing.seller.name", required_text(&self.name));
+        let kvk = v.check("invoicing.seller.kvk", parse_kvk(&self.kvk));
+        let vat_number = v.check("invoicing.seller.vat_number", parse_vat_number(&self.vat_number));
+        let iban = v.check("invoicing.seller.iban", parse_iban(&self.iban));
+        let raw = RawAddress {
+            street: &self.street,
+            city: &self.city,
+            postal_zone: &self.postal_zone,
+            country: &self.country,
+        };
+        let address = Address::parse(raw, "invoicing.seller", &mut v);
+        if !(1..=365).contains(&self.payment_terms_days) {
+            v.add("invoicing.seller.payment_terms_days", "must be 1 to 365");
+        }
+        match (name, kvk, vat_number, iban, address) {
+            (Some(name), Some(kvk), Some(vat_number), Some(iban), Some(address)) if v.is_empty() => {
+                Ok(Seller { name, kvk, vat_number, address, iban, payment_terms_days: self.payment_terms_days })
+            }
+            _ => Err(v),
+        }
+    }
 }
 
 /// The tamper-evident audit log (DESIGN.md §5).
@@ -229,6 +308,7 @@ impl Default for Settings {
             tls: TlsSettings::default(),
             clock: ClockSettings::default(),
             audit: AuditSettings::default(),
+            invoicing: InvoicingSettings::default(),
         }
     }
 }

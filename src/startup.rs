@@ -14,21 +14,23 @@ use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use crate::auth::{Authenticator, DevKeyPair, LogSigningKey, TrustedKeys};
 use crate::configuration::{AuditSettings, Limits, Settings};
 use crate::domain::PageTokens;
+use crate::domain::invoice::Seller;
 use crate::grpc::access::{Access, AccessLayer, Authentication};
 use crate::grpc::admission::AdmissionLayer;
 use crate::grpc::api::audit_service_server::AuditServiceServer;
 use crate::grpc::api::contract_service_server::ContractServiceServer;
 use crate::grpc::api::go_no_go_service_server::GoNoGoServiceServer;
 use crate::grpc::api::hours_service_server::HoursServiceServer;
+use crate::grpc::api::invoice_service_server::InvoiceServiceServer;
 use crate::grpc::api::pool_service_server::PoolServiceServer;
 use crate::grpc::api::savings_service_server::SavingsServiceServer;
 use crate::grpc::api::settlement_service_server::SettlementServiceServer;
 use crate::grpc::proto::FILE_DESCRIPTOR_SET;
 use crate::grpc::telemetry::CallTelemetryLayer;
-use crate::grpc::{AuditApi, ContractApi, GoNoGoApi, HoursApi, PoolApi, SavingsApi, SettlementApi};
+use crate::grpc::{AuditApi, ContractApi, GoNoGoApi, HoursApi, InvoiceApi, PoolApi, SavingsApi, SettlementApi};
 use crate::service::{
-    AuditLogService, Clock, ContractService, GoNoGoService, HoursService, LogIdentity, PoolService, SavingsService,
-    SettlementService,
+    AuditLogService, Clock, ContractService, GoNoGoService, HoursService, InvoiceService, LogIdentity, PoolService,
+    SavingsService, SettlementService,
 };
 use crate::storage::Store;
 
@@ -46,6 +48,7 @@ pub struct Application {
     audit_log: AuditLogService,
     checkpoint_interval: Duration,
     pages: PageTokens,
+    seller: Option<Seller>,
 }
 
 /// The audit log's identity (its origin and the key that signs its checkpoints) and the sealer
@@ -193,6 +196,14 @@ impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
         let tls = tls_config(settings)?;
         let access = access(settings)?;
+        let seller = match &settings.invoicing.seller {
+            Some(configured) => Some(
+                configured
+                    .seller()
+                    .map_err(|violations| anyhow::anyhow!("invoicing.seller is not valid: {violations}"))?,
+            ),
+            None => None,
+        };
         let (identity, pages) = log_identity(settings)?;
         let identity = std::sync::Arc::new(identity);
         // The port first: a start that cannot bind fails before any database connection opens.
@@ -226,6 +237,7 @@ impl Application {
             checkpoint_interval: Duration::from_millis(settings.audit.checkpoint_interval_ms.max(1)),
             pages,
             clock: clock(settings),
+            seller,
         })
     }
 
@@ -320,6 +332,12 @@ impl Application {
         ))
         .max_decoding_message_size(limits.max_message_bytes)
         .max_encoding_message_size(limits.max_message_bytes);
+        let invoices = InvoiceServiceServer::new(InvoiceApi::new(
+            InvoiceService::new(self.store.clone(), self.clock, self.seller.clone()),
+            self.pages.clone(),
+        ))
+        .max_decoding_message_size(limits.max_message_bytes)
+        .max_encoding_message_size(limits.max_message_bytes);
         let audit = AuditServiceServer::new(AuditApi::new(self.audit_log.clone(), self.pages.clone()))
             .max_decoding_message_size(limits.max_message_bytes)
             .max_encoding_message_size(limits.max_message_bytes);
@@ -343,6 +361,7 @@ impl Application {
             health.set_not_serving::<PoolServiceServer<PoolApi>>().await;
             health.set_not_serving::<GoNoGoServiceServer<GoNoGoApi>>().await;
             health.set_not_serving::<SettlementServiceServer<SettlementApi>>().await;
+            health.set_not_serving::<InvoiceServiceServer<InvoiceApi>>().await;
             health.set_not_serving::<AuditServiceServer<AuditApi>>().await;
             let _ = stopping_tx.send(());
         };
@@ -380,6 +399,7 @@ impl Application {
             .add_service(pool)
             .add_service(gonogo)
             .add_service(settlement)
+            .add_service(invoices)
             .add_service(audit)
             .serve_with_incoming_shutdown(incoming, signal);
 
@@ -419,6 +439,7 @@ const HEALTH_SERVICES: &[&str] = &[
     "flextensie.settlement.v1.PoolService",
     "flextensie.settlement.v1.GoNoGoService",
     "flextensie.settlement.v1.SettlementService",
+    "flextensie.settlement.v1.InvoiceService",
     "flextensie.settlement.v1.AuditService",
 ];
 

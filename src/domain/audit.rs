@@ -43,11 +43,17 @@ pub enum Action {
     ExerciseExtension,
     /// A period was settled and its statement issued.
     SettlePeriod,
+    /// A municipality's party data was recorded (a new version).
+    PutMunicipality,
+    /// A contract's invoicing data was recorded (a new version).
+    SetContractInvoicing,
+    /// A statement's invoice was issued.
+    IssueInvoice,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 20] = [
         Action::CreateContract,
         Action::CreateIntercedent,
         Action::CreateHourlyRate,
@@ -65,6 +71,9 @@ impl Action {
         Action::RecordGoNoGoDecision,
         Action::ExerciseExtension,
         Action::SettlePeriod,
+        Action::PutMunicipality,
+        Action::SetContractInvoicing,
+        Action::IssueInvoice,
     ];
 }
 
@@ -90,6 +99,9 @@ impl Action {
             Action::RecordGoNoGoDecision => "go_no_go.decide",
             Action::ExerciseExtension => "contract.extend",
             Action::SettlePeriod => "statement.settle",
+            Action::PutMunicipality => "municipality.put",
+            Action::SetContractInvoicing => "contract_invoicing.set",
+            Action::IssueInvoice => "invoice.issue",
         }
     }
 }

@@ -28,7 +28,8 @@ use serde::{Deserialize, Serialize};
 
 use super::money::round_half_away_from_zero;
 use super::settlement::Statement;
-use super::{Cents, ContractId, Period};
+use super::text::{Lines, check_free_text};
+use super::{Cents, ContractId, Period, Violations};
 
 /// The kinds of invoice line; each has its own VAT rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -295,6 +296,130 @@ pub struct Buyer {
     pub address: Address,
     /// Its Peppol endpoint: scheme (ISO 6523 ICD, e.g. `0190`) and id.
     pub endpoint: (String, String),
+}
+
+/// The longest name, street, city or reference accepted, in characters.
+pub const TEXT_LEN_MAX: usize = 200;
+
+/// A required line of text: trimmed, 1 to [`TEXT_LEN_MAX`] printable characters.
+///
+/// # Errors
+/// What is wrong, for a field violation.
+pub fn required_text(raw: &str) -> Result<String, String> {
+    let text = raw.trim();
+    if text.is_empty() {
+        return Err("is required".to_owned());
+    }
+    check_free_text(text, TEXT_LEN_MAX, Lines::One)?;
+    Ok(text.to_owned())
+}
+
+/// An optional line of text: empty means none.
+///
+/// # Errors
+/// What is wrong, for a field violation.
+pub fn optional_text(raw: &str) -> Result<Option<String>, String> {
+    if raw.trim().is_empty() { Ok(None) } else { required_text(raw).map(Some) }
+}
+
+fn digits(raw: &str, count: usize, what: &str) -> Result<String, String> {
+    let text = raw.trim();
+    if text.len() == count && text.bytes().all(|byte| byte.is_ascii_digit()) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("must be a {what}: {count} digits"))
+    }
+}
+
+/// A KvK (Dutch Chamber of Commerce) number: 8 digits.
+///
+/// # Errors
+/// What is wrong.
+pub fn parse_kvk(raw: &str) -> Result<String, String> {
+    digits(raw, 8, "KvK number")
+}
+
+/// An OIN (Dutch government organisation id): 20 digits.
+///
+/// # Errors
+/// What is wrong.
+pub fn parse_oin(raw: &str) -> Result<String, String> {
+    digits(raw, 20, "OIN")
+}
+
+/// A VAT number: a two-letter country prefix and 2 to 13 letters or digits, e.g.
+/// `NL001234567B01`.
+///
+/// # Errors
+/// What is wrong.
+pub fn parse_vat_number(raw: &str) -> Result<String, String> {
+    let text = raw.trim();
+    let valid = (4..=15).contains(&text.len())
+        && text.bytes().take(2).all(|byte| byte.is_ascii_uppercase())
+        && text.bytes().skip(2).all(|byte| byte.is_ascii_uppercase() || byte.is_ascii_digit());
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err("must be a VAT number: a country prefix such as NL, then letters and digits".to_owned())
+    }
+}
+
+/// An IBAN (ISO 13616), spaces allowed on input, checked by its mod-97 check digits.
+///
+/// # Errors
+/// What is wrong.
+pub fn parse_iban(raw: &str) -> Result<String, String> {
+    let iban: String = raw.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase();
+    let shaped = (15..=34).contains(&iban.len())
+        && iban.bytes().take(2).all(|byte| byte.is_ascii_uppercase())
+        && iban.bytes().skip(2).take(2).all(|byte| byte.is_ascii_digit())
+        && iban.bytes().all(|byte| byte.is_ascii_alphanumeric());
+    if !shaped {
+        return Err("must be an IBAN: country code, check digits and account, e.g. NL91ABNA0417164300".to_owned());
+    }
+    let rearranged = iban.bytes().skip(4).chain(iban.bytes().take(4));
+    let remainder = rearranged.fold(0_u32, |remainder, byte| {
+        let value = if byte.is_ascii_digit() { u32::from(byte - b'0') } else { u32::from(byte - b'A') + 10 };
+        if value >= 10 { (remainder * 100 + value) % 97 } else { (remainder * 10 + value) % 97 }
+    });
+    if remainder == 1 { Ok(iban) } else { Err("is not a valid IBAN: its check digits do not match".to_owned()) }
+}
+
+/// An ISO 3166-1 alpha-2 country code: two capital letters.
+///
+/// # Errors
+/// What is wrong.
+pub fn parse_country(raw: &str) -> Result<String, String> {
+    let text = raw.trim();
+    if text.len() == 2 && text.bytes().all(|byte| byte.is_ascii_uppercase()) {
+        Ok(text.to_owned())
+    } else {
+        Err("must be an ISO 3166-1 country code of two capital letters, e.g. NL".to_owned())
+    }
+}
+
+/// An address's fields as a client or the configuration gives them.
+#[derive(Debug, Clone, Copy)]
+pub struct RawAddress<'a> {
+    /// Street and number.
+    pub street: &'a str,
+    /// City.
+    pub city: &'a str,
+    /// Postal code.
+    pub postal_zone: &'a str,
+    /// Country code.
+    pub country: &'a str,
+}
+
+impl Address {
+    /// Checks an address; violations are reported under `prefix` (e.g. `address.city`).
+    pub fn parse(raw: RawAddress<'_>, prefix: &str, v: &mut Violations) -> Option<Address> {
+        let street = v.check(&format!("{prefix}.street"), required_text(raw.street));
+        let city = v.check(&format!("{prefix}.city"), required_text(raw.city));
+        let postal_zone = v.check(&format!("{prefix}.postal_zone"), required_text(raw.postal_zone));
+        let country = v.check(&format!("{prefix}.country"), parse_country(raw.country));
+        Some(Address { street: street?, city: city?, postal_zone: postal_zone?, country: country? })
+    }
 }
 
 /// An earlier statement a correction line refers to.

@@ -321,7 +321,8 @@ fn hours_and_rates_are_plain_decimals() {
 /// sets.
 #[test]
 fn golden_documents_are_reproduced_byte_for_byte() {
-    let cases: Vec<(&str, Statement, fn(Flavour) -> InvoicingTerms)> = vec![
+    type TermsOf = fn(Flavour) -> InvoicingTerms;
+    let cases: Vec<(&str, Statement, TermsOf)> = vec![
         ("jan-split", worked_month(1), |f| terms(f, CostMode::Split)),
         ("jan-net", worked_month(1), |f| terms(f, CostMode::Net)),
         ("feb-net", worked_month(2), |f| terms(f, CostMode::Net)),

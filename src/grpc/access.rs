@@ -58,6 +58,10 @@ const GEMEENTE: &[RoleKind] = &[Gemeente];
 /// entries (and the same checkpoints and proofs).
 const LOG_READERS: &[RoleKind] = &[Gemeente, Auditor, Admin];
 
+/// Readers of invoices (DESIGN.md §9): billing, auditors, a municipality its own; the first
+/// read of a statement's invoice issues it.
+const INVOICE_READERS: &[RoleKind] = &[Billing, Gemeente, Auditor];
+
 /// Every RPC of the API and the roles that may call it. A test checks that every method of
 /// the API has exactly one entry.
 pub const RULES: &[(&str, &[RoleKind])] = &[
@@ -99,6 +103,12 @@ pub const RULES: &[(&str, &[RoleKind])] = &[
     ("/flextensie.settlement.v1.SettlementService/GetStatement", READERS),
     ("/flextensie.settlement.v1.SettlementService/ListStatements", READERS),
     ("/flextensie.settlement.v1.SettlementService/ExportStatement", READERS),
+    ("/flextensie.settlement.v1.InvoiceService/PutMunicipality", ADMINS),
+    ("/flextensie.settlement.v1.InvoiceService/GetMunicipality", READERS),
+    ("/flextensie.settlement.v1.InvoiceService/SetContractInvoicing", ADMINS),
+    ("/flextensie.settlement.v1.InvoiceService/ListContractInvoicing", READERS),
+    ("/flextensie.settlement.v1.InvoiceService/GetStatementInvoice", INVOICE_READERS),
+    ("/flextensie.settlement.v1.InvoiceService/ListInvoices", INVOICE_READERS),
     ("/flextensie.settlement.v1.AuditService/ListAuditEntries", LOG_READERS),
     ("/flextensie.settlement.v1.AuditService/StreamAuditEntries", LOG_READERS),
     ("/flextensie.settlement.v1.AuditService/GetCheckpoint", LOG_READERS),

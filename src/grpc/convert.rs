@@ -60,6 +60,7 @@ listings! {
     ListSavingsRequest => "ListSavings",
     ListCandidatesRequest => "ListCandidates",
     ListStatementsRequest => "ListStatements",
+    ListInvoicesRequest => "ListInvoices",
     ListAuditEntriesRequest => "ListAuditEntries",
 }
 

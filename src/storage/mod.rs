@@ -48,6 +48,7 @@ pub mod contracts;
 pub mod gonogo;
 pub mod hours;
 pub(crate) mod idempotency;
+pub mod invoices;
 #[cfg(test)]
 mod migration_tests;
 pub mod pool;

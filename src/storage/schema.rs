@@ -363,8 +363,75 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Municipalities' party data, one row per version; never edited.
+    municipalities (gemeente, version) {
+        /// CBS code.
+        gemeente -> Text,
+        /// 1, 2, 3, … per municipality.
+        version -> BigInt,
+        /// `domain::invoice::Buyer`, canonically encoded.
+        content -> Text,
+        /// When recorded (UTC).
+        create_time -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Contracts' invoicing data, effective-dated, one row per version; never edited.
+    contract_invoicing (contract_id, effective_from, version) {
+        /// The contract.
+        contract_id -> Text,
+        /// First day it applies to.
+        effective_from -> Date,
+        /// 1, 2, 3, … per contract and day.
+        version -> BigInt,
+        /// `domain::invoice::InvoicingTerms`, canonically encoded.
+        content -> Text,
+        /// When recorded (UTC).
+        create_time -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Issued invoice documents of statements; never edited.
+    invoices (contract_id, period_start, position) {
+        /// The contract.
+        contract_id -> Text,
+        /// The statement's period.
+        period_start -> Date,
+        /// 1 for the statement's document, 2 for its document of lines not subject to VAT.
+        position -> Integer,
+        /// The document's number.
+        number -> Text,
+        /// `STATEMENT` or `NOT_SUBJECT`.
+        series -> Text,
+        /// Its `cbc:CustomizationID`.
+        customization_id -> Text,
+        /// Its issue date.
+        issue_date -> Date,
+        /// The UBL XML.
+        content -> Text,
+        /// SHA-256 of `content`, hex.
+        content_sha256 -> Text,
+        /// Sum of its lines, in cents.
+        line_total_cents -> BigInt,
+        /// Its VAT, in cents.
+        vat_cents -> BigInt,
+        /// Payable, in cents.
+        payable_cents -> BigInt,
+        /// Subject of the principal whose call issued it.
+        issued_by -> Text,
+        /// When issued (UTC).
+        create_time -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     statements,
+    municipalities,
+    contract_invoicing,
+    invoices,
     contract_events,
     evaluations,
     go_no_go_decisions,

@@ -215,7 +215,7 @@ pub fn audit_sequence(
 
 /// Advances the sequence `name`, starting it at 0 when it does not exist yet (two
 /// transactions starting it at once both succeed: the second start does nothing).
-fn advance(connection: &mut AnyConnection, name: &str) -> Result<i64, Error> {
+pub(crate) fn advance(connection: &mut AnyConnection, name: &str) -> Result<i64, Error> {
     let start = diesel::insert_into(sequences::table)
         .values((sequences::name.eq(name), sequences::last_value.eq(0_i64)))
         .on_conflict_do_nothing();

@@ -20,6 +20,7 @@ mod hostile;
 mod hours;
 mod idempotency;
 mod intercedents;
+mod invoices;
 #[path = "../model/settlement_model.rs"]
 mod model;
 mod model_agreement;
