@@ -58,6 +58,13 @@ const EXPECTED: &[(&str, &[RoleKind], bool)] = &[
     ("GetStatement", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
     ("ListStatements", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
     ("ExportStatement", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
+    ("PutMunicipality", &[RoleKind::Admin], false),
+    ("GetMunicipality", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
+    ("SetContractInvoicing", &[RoleKind::Admin], true),
+    ("ListContractInvoicing", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], true),
+    // An invoice is for the parties and the auditor; an admin manages the data it is made of.
+    ("GetStatementInvoice", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor], true),
+    ("ListInvoices", &[RoleKind::Billing, RoleKind::Gemeente, RoleKind::Auditor], true),
     // The log: a municipality lists only its own contracts' entries (filtered, not refused) and
     // reads the same checkpoints and proofs as an auditor; billing reads none of it.
     ("ListAuditEntries", &[RoleKind::Gemeente, RoleKind::Auditor, RoleKind::Admin], false),
@@ -104,6 +111,7 @@ async fn call(app: &TestApp, role: &Role, method: &str, target: Target, n: u32) 
     let intercedent = format!("{contract}/intercedents/int-1");
     let entry = |id: &str| format!("{contract}/hourEntries/{id}");
     let candidate = format!("{contract}/candidates/cbase");
+    let mut invoices = crate::invoices::invoices_as(app, role.clone());
     let mut settlement = {
         let value = format!("Bearer {}", app.token(role.clone())).parse().unwrap();
         let channel = tonic::transport::Channel::from_shared(app.address.clone()).unwrap().connect_lazy();
@@ -284,6 +292,39 @@ async fn call(app: &TestApp, role: &Role, method: &str, target: Target, n: u32) 
             })
             .await
             .map(drop),
+        "PutMunicipality" => invoices
+            .put_municipality(api::PutMunicipalityRequest {
+                request_id: format!("m-{n}"),
+                municipality: Some(municipality_party(gemeente)),
+            })
+            .await
+            .map(drop),
+        "GetMunicipality" => invoices
+            .get_municipality(api::GetMunicipalityRequest { name: format!("municipalities/{gemeente}") })
+            .await
+            .map(drop),
+        "SetContractInvoicing" => invoices
+            .set_contract_invoicing(api::SetContractInvoicingRequest {
+                request_id: format!("m-{n}"),
+                parent: contract.to_owned(),
+                invoicing: Some(contract_invoicing()),
+            })
+            .await
+            .map(drop),
+        "ListContractInvoicing" => invoices
+            .list_contract_invoicing(api::ListContractInvoicingRequest { parent: contract.to_owned() })
+            .await
+            .map(drop),
+        "GetStatementInvoice" => invoices
+            .get_statement_invoice(api::GetStatementInvoiceRequest {
+                name: format!("{contract}/statements/2025-01-01"),
+            })
+            .await
+            .map(drop),
+        "ListInvoices" => invoices
+            .list_invoices(api::ListInvoicesRequest { parent: contract.to_owned(), ..Default::default() })
+            .await
+            .map(drop),
         "GetStatement" => settlement
             .get_statement(api::GetStatementRequest { name: format!("{contract}/statements/2025-01-01") })
             .await
@@ -434,8 +475,26 @@ fn hour_line(reference: &str, day: u32, minutes: i64) -> api::HourLine {
 
 /// Two contracts of 2025, one per municipality, each with intercedent `int-1`, a verified
 /// entry `base`, and submitted entries `tv-N` and `tr-N` for the matrix to decide.
+/// A municipality's party data, with an OIN of its own.
+fn municipality_party(gemeente: &str) -> api::Municipality {
+    api::Municipality {
+        name: format!("municipalities/{gemeente}"),
+        oin: format!("0000000100{}000000", &gemeente[2..]),
+        ..crate::invoices::utrecht_party()
+    }
+}
+
+fn contract_invoicing() -> api::ContractInvoicing {
+    api::ContractInvoicing {
+        effective_from: crate::helpers::date(2025, 1, 1),
+        buyer_reference: "FLEXPOOL".to_owned(),
+        ..Default::default()
+    }
+}
+
 async fn two_municipalities(app: &TestApp) {
     let mut admin = app.contracts.clone();
+    let mut invoicing = crate::invoices::invoices_as(app, Role::Admin);
     for (id, gemeente) in [("own", OWN_GEMEENTE), ("other", OTHER_GEMEENTE)] {
         // Two years from 2025: three checkpoints reached by the server's clock (2026-07-15), and
         // the extension option still open.
@@ -446,6 +505,21 @@ async fn two_municipalities(app: &TestApp) {
             contract: Some(contract),
         };
         admin.create_contract(request).await.unwrap();
+        invoicing
+            .put_municipality(api::PutMunicipalityRequest {
+                request_id: format!("setup-municipality-{id}"),
+                municipality: Some(municipality_party(gemeente)),
+            })
+            .await
+            .unwrap();
+        invoicing
+            .set_contract_invoicing(api::SetContractInvoicingRequest {
+                request_id: format!("setup-invoicing-{id}"),
+                parent: format!("contracts/{id}"),
+                invoicing: Some(contract_invoicing()),
+            })
+            .await
+            .unwrap();
         admin
             .create_intercedent(api::CreateIntercedentRequest {
                 request_id: format!("setup-int-{id}"),
@@ -553,6 +627,7 @@ on_both_backends! {
     async fn every_rpc_answers_every_role_as_design_section_6_says(app) {
         let app = TestApp::spawn_with(app.backend, |settings| {
             settings.clock.fixed_now = Some("2026-07-15T10:00:00Z".parse().unwrap());
+            settings.invoicing.seller = Some(crate::invoices::seller());
         })
         .await;
         two_municipalities(&app).await;

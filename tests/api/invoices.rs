@@ -17,13 +17,13 @@ use crate::settlement::settle;
 type InvoiceClient =
     InvoiceServiceClient<tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Bearer>>;
 
-fn invoices_as(app: &TestApp, role: Role) -> InvoiceClient {
+pub(crate) fn invoices_as(app: &TestApp, role: Role) -> InvoiceClient {
     let value = format!("Bearer {}", app.token(role)).parse().unwrap();
     let channel = tonic::transport::Channel::from_shared(app.address.clone()).unwrap().connect_lazy();
     InvoiceServiceClient::with_interceptor(channel, Bearer::new(Some(value)))
 }
 
-fn seller() -> SellerSettings {
+pub(crate) fn seller() -> SellerSettings {
     SellerSettings {
         name: "Flextensie B.V.".to_owned(),
         kvk: "12345678".to_owned(),
@@ -49,7 +49,7 @@ async fn worked_example_app(backend: Backend) -> TestApp {
     app
 }
 
-fn utrecht_party() -> api::Municipality {
+pub(crate) fn utrecht_party() -> api::Municipality {
     api::Municipality {
         name: "municipalities/GM0344".to_owned(),
         display_name: "Gemeente Utrecht".to_owned(),
