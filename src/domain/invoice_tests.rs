@@ -549,3 +549,23 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn text_from_the_parties_is_escaped() {
+    let mut terms = terms(Flavour::SiUbl20, CostMode::Split);
+    terms.buyer_reference = Some("PO <12> & \"A\"".to_owned());
+    let documents = render_with(&worked_month(1), &terms);
+    let xml = &documents[0].xml;
+    assert!(xml.contains("<cbc:BuyerReference>PO &lt;12&gt; &amp; &quot;A&quot;</cbc:BuyerReference>"), "{xml}");
+    assert!(!xml.contains("<12>"));
+}
+
+#[test]
+fn ibans_kvk_and_oin_are_checked() {
+    assert_eq!(parse_iban("nl91 abna 0417 1643 00").unwrap(), "NL91ABNA0417164300");
+    assert!(parse_iban("NL92ABNA0417164300").is_err(), "check digits");
+    assert!(parse_iban("NL91").is_err());
+    assert!(parse_kvk("1234567").is_err() && parse_kvk("12345678").is_ok());
+    assert!(parse_oin("00000001002220647000").is_ok() && parse_oin("0000000100222064700A").is_err());
+    assert!(parse_vat_number("NL001234567B01").is_ok() && parse_vat_number("001234567").is_err());
+}

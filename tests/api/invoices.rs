@@ -191,6 +191,8 @@ async fn issued_invoices_match_the_worked_example_and_never_change(backend: Back
     let numbers: Vec<&str> = march.documents.iter().map(|d| d.number.as_str()).collect();
     assert_eq!(numbers, ["GM0344-2027-0003", "GM0344-2027-O0001"]);
 
+    keep_for_validation(app.backend, [&january, &february, &march]);
+
     let history = invoices_as(&app, Role::Auditor)
         .list_contract_invoicing(api::ListContractInvoicingRequest { parent: CONTRACT.to_owned() })
         .await
@@ -280,6 +282,18 @@ async fn bad_invoicing_data_is_refused_and_changes_nothing(backend: Backend) {
     // An unsettled period has no invoice.
     let missing = invoice(&app, Role::Billing, 1).await.unwrap_err();
     assert_eq!(missing.code(), Code::NotFound, "{missing:?}");
+}
+
+/// With `FLEXSETTLE_EINVOICE_OUT` set (`.ci/run` sets it), writes the documents the API issued
+/// there, for `.ci/einvoice` to validate with the official rule sets beside the golden ones.
+fn keep_for_validation<const N: usize>(backend: Backend, invoices: [&api::StatementInvoice; N]) {
+    let Some(folder) = std::env::var_os("FLEXSETTLE_EINVOICE_OUT") else { return };
+    let folder = std::path::PathBuf::from(folder);
+    std::fs::create_dir_all(&folder).unwrap();
+    for document in invoices.iter().flat_map(|invoice| &invoice.documents) {
+        let file = folder.join(format!("{backend:?}-{}.xml", document.number).to_lowercase());
+        std::fs::write(file, &document.content).unwrap();
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
