@@ -63,6 +63,14 @@ impl RequestId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// An id the service gives a change it makes on its own behalf (issuing an invoice on its
+    /// first request): `~` and `name`. No client can send it, since [`RequestId::parse`]
+    /// refuses `~`, so it never meets a client's id.
+    #[must_use]
+    pub fn reserved(name: &str) -> RequestId {
+        RequestId(format!("~{name}"))
+    }
 }
 
 /// The id of a contract: 1 to [`CONTRACT_ID_LEN_MAX`] characters of `a-z 0-9 -`, starting with

@@ -147,11 +147,8 @@ impl VatRule {
         if !needs_reason && !reason.is_empty() {
             return Err(format!("category {} takes no exemption reason", category.code()));
         }
-        if reason.chars().count() > EXEMPTION_REASON_LEN_MAX || reason.chars().any(char::is_control) {
-            return Err(format!(
-                "the exemption reason must be at most {EXEMPTION_REASON_LEN_MAX} printable characters"
-            ));
-        }
+        check_free_text(reason, EXEMPTION_REASON_LEN_MAX, Lines::One)
+            .map_err(|error| format!("the exemption reason {error}"))?;
         Ok(VatRule { category, rate_bps, exemption_reason: needs_reason.then(|| reason.to_owned()) })
     }
 }
@@ -226,6 +223,37 @@ impl Default for VatTable {
 }
 
 impl VatTable {
+    /// Checks the table as a whole: line types of one category and rate share one VAT
+    /// breakdown on the invoice, which has room for one exemption reason, so they must give
+    /// the same one.
+    ///
+    /// # Errors
+    /// The conflict, for a field violation.
+    pub fn check(&self) -> Result<(), String> {
+        for (index, first) in LineType::ALL.iter().enumerate() {
+            for second in LineType::ALL.iter().skip(index + 1) {
+                let (a, b) = (self.rule(*first), self.rule(*second));
+                if (a.category, a.rate_bps) == (b.category, b.rate_bps) && a.exemption_reason != b.exemption_reason {
+                    return Err(format!(
+                        "{} and {} are both category {} at the same rate, so they need the same exemption reason",
+                        first.as_str(),
+                        second.as_str(),
+                        a.category.code()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The line types that can appear on an invoice under this table: the intercedent cost
+    /// only under `NET`.
+    pub fn invoiced(&self) -> impl Iterator<Item = LineType> + '_ {
+        LineType::ALL
+            .into_iter()
+            .filter(|line_type| *line_type != LineType::IntercedentCost || self.cost_mode == CostMode::Net)
+    }
+
     /// The rule of `line_type`.
     #[must_use]
     pub fn rule(&self, line_type: LineType) -> &VatRule {
@@ -422,13 +450,16 @@ impl Address {
     }
 }
 
-/// An earlier statement a correction line refers to.
+/// An earlier statement a correction line refers to, with its invoice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Corrected {
     /// Its period.
     pub period: Period,
-    /// Its number: the number of its invoice.
+    /// Its number: the number of its invoice's document.
     pub number: String,
+    /// The number of its invoice's second document (of lines not subject to VAT), if it had
+    /// one: what a correction line not subject to VAT refers to.
+    pub not_subject_number: Option<String>,
 }
 
 /// Everything an invoice is rendered from.
@@ -519,9 +550,8 @@ pub fn missing_data(
             if terms.buyer_reference.is_none() && terms.order_reference.is_none() {
                 add(invoicing.clone(), "a buyer reference or a purchase-order number is required (BR-NL-2)");
             }
-            let reverse_charge =
-                LineType::ALL.iter().any(|t| terms.vat.rule(*t).category == VatCategory::ReverseCharge);
-            if reverse_charge && buyer.is_some_and(|buyer| buyer.vat_number.is_none()) {
+            let reverse_charge = terms.vat.invoiced().any(|t| terms.vat.rule(t).category == VatCategory::ReverseCharge);
+            if reverse_charge && buyer.is_none_or(|buyer| buyer.vat_number.is_none()) {
                 add(
                     format!("municipalities/{gemeente}"),
                     "a reverse-charge (AE) line needs the municipality's VAT number (BR-AE-02)",
@@ -673,6 +703,12 @@ pub fn render(source: &InvoiceSource<'_>) -> Result<Vec<Document>, String> {
         let label = period_label(own.0, own.1);
         lines.push(Line::units(LineType::Fee, Cents::ZERO, own, format!("{} {label}", LineType::Fee.item_name())));
     }
+    // The lines add up to the statement's figure, or nothing is issued.
+    let expected = expected_line_total(statement, vat.cost_mode)
+        .ok_or_else(|| format!("statement {}: an amount overflows", statement.number))?;
+    if Cents::checked_sum(lines.iter().map(|line| line.amount)) != Some(expected) {
+        return Err(format!("statement {}: its invoice lines do not add up to {expected}", statement.number));
+    }
     let (not_subject, subject): (Vec<Line>, Vec<Line>) =
         lines.into_iter().partition(|line| vat.rule(line.line_type).category == VatCategory::NotSubject);
     let mut documents = Vec::new();
@@ -688,6 +724,21 @@ pub fn render(source: &InvoiceSource<'_>) -> Result<Vec<Document>, String> {
         (true, _) => documents.push(document(source, &statement.number, Series::Statement, &not_subject)?),
     }
     Ok(documents)
+}
+
+/// What a statement's invoice lines add up to (before VAT): its net balance, and under `SPLIT`
+/// plus the intercedent cost it carries (its cost lines and its corrections' cost), which is
+/// the municipality's to invoice. `None` on overflow.
+#[must_use]
+pub fn expected_line_total(statement: &Statement, cost_mode: CostMode) -> Option<Cents> {
+    match cost_mode {
+        CostMode::Net => Some(statement.net_balance),
+        CostMode::Split => {
+            let lines = Cents::checked_sum(statement.cost_lines.iter().map(|line| line.cost))?;
+            let corrections = Cents::checked_sum(statement.corrections.iter().map(|correction| correction.cost))?;
+            statement.net_balance.checked_add(lines)?.checked_add(corrections)
+        }
+    }
 }
 
 /// VAT of `taxable` cents at `rate_bps`, half away from zero.

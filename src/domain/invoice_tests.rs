@@ -141,6 +141,7 @@ fn earlier_statements() -> Vec<Corrected> {
         .map(|index| Corrected {
             period: terms.period(index).unwrap(),
             number: format!("GM0344-2027-{:04}", index + 1),
+            not_subject_number: None,
         })
         .collect()
 }
@@ -182,7 +183,7 @@ fn february_with_negative_covered() -> Statement {
         PeriodTotals { period: terms.period(1).unwrap(), cost: cents(48_750), savings: cents(-150_000) },
     ];
     let figures = settle(&terms, &periods, None).unwrap();
-    statement(&terms, 1, vec![cost_line(day(2, 1), 3_600, 4_875), cost_line(day(2, 1), 0, 4_875)], figures)
+    statement(&terms, 1, vec![cost_line(day(2, 1), 600, 4_875), cost_line(day(2, 1), 0, 4_875)], figures)
 }
 
 fn render_with(statement: &Statement, terms: &InvoicingTerms) -> Vec<Document> {
@@ -282,7 +283,20 @@ fn lines_not_subject_to_vat_take_a_document_of_their_own() {
 }
 
 #[test]
+fn one_category_and_rate_takes_one_exemption_reason() {
+    let mut table = VatTable {
+        fee: VatRule::parse(VatCategory::Exempt, 0, "Vrijgesteld, artikel 11").unwrap(),
+        covered: VatRule::parse(VatCategory::Exempt, 0, "Een andere reden").unwrap(),
+        ..VatTable::default()
+    };
+    assert!(table.check().unwrap_err().contains("FEE and COVERED"));
+    table.covered = table.fee.clone();
+    assert!(table.check().is_ok());
+}
+
+#[test]
 fn vat_rules_follow_en_16931() {
+    assert!(VatRule::parse(VatCategory::Exempt, 0, "Vrij\u{202e}gesteld").is_err());
     assert!(VatRule::parse(VatCategory::Standard, 0, "").is_err());
     assert!(VatRule::parse(VatCategory::Standard, 900, "").is_ok());
     assert!(VatRule::parse(VatCategory::Standard, 2_100, "vrijgesteld").is_err());
@@ -304,6 +318,12 @@ fn what_keeps_a_statement_from_being_invoiced_is_named() {
     assert!(missing[0].description.contains("BR-NL-2"));
     no_reference.order_reference = Some("PO-1".to_owned());
     assert!(missing_data(&contract, "GM0344", Some(&seller()), Some(&buyer()), Some(&no_reference)).is_empty());
+    // Reverse charge needs the municipality's VAT number, but only on a line that is invoiced.
+    no_reference.vat.intercedent_cost = VatRule::parse(VatCategory::ReverseCharge, 0, "Btw verlegd").unwrap();
+    assert!(missing_data(&contract, "GM0344", Some(&seller()), Some(&buyer()), Some(&no_reference)).is_empty());
+    no_reference.vat.cost_mode = CostMode::Net;
+    let missing = missing_data(&contract, "GM0344", Some(&seller()), Some(&buyer()), Some(&no_reference));
+    assert!(missing[0].description.contains("BR-AE-02"), "{missing:?}");
 }
 
 #[test]

@@ -32,7 +32,8 @@ pub enum Lines {
 
 /// Checks free text: at most `max_chars` characters (counted only up to the bound, so a huge
 /// value costs no more than a short one), no control character (but `\n` where `lines` allows),
-/// and nothing deceptive ([`is_deceptive`]).
+/// no non-character U+FFFE or U+FFFF (XML 1.0 cannot hold them), and nothing deceptive
+/// ([`is_deceptive`]).
 ///
 /// # Errors
 /// A description of the first rule broken; it never repeats the text.
@@ -43,6 +44,12 @@ pub fn check_free_text(raw: &str, max_chars: usize, lines: Lines) -> Result<(), 
     for character in raw.chars() {
         if character.is_control() && !(character == '\n' && lines == Lines::Many) {
             return Err(format!("must not contain control characters (found U+{:04X})", u32::from(character)));
+        }
+        if matches!(character, '\u{FFFE}' | '\u{FFFF}') {
+            return Err(format!(
+                "must not contain U+{:04X}: it is not a character (and no XML document, such as an e-invoice, may hold it)",
+                u32::from(character)
+            ));
         }
         if is_deceptive(character) {
             return Err(format!(
@@ -71,6 +78,8 @@ mod tests {
             assert!(!refused.contains("pay"), "the refusal does not echo the text");
         }
         assert!(check_free_text(&"x".repeat(201), 200, Lines::One).is_err());
+        assert!(check_free_text("a\u{FFFE}", 200, Lines::One).is_err());
+        assert!(check_free_text("a\u{FFFF}", 200, Lines::One).is_err());
         assert!(check_free_text(&"é".repeat(200), 200, Lines::One).is_ok());
     }
 }

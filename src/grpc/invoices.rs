@@ -319,13 +319,9 @@ impl InvoiceServiceApi for InvoiceApi {
         else {
             return Err(invalid(v));
         };
-        let terms = InvoicingTerms {
-            buyer_reference,
-            order_reference,
-            accounting_cost,
-            flavour,
-            vat: VatTable { fee, covered, shifted, intercedent_cost, cost_mode },
-        };
+        let vat = VatTable { fee, covered, shifted, intercedent_cost, cost_mode };
+        vat.check().map_err(|error| invalid(Violations::single("invoicing", error)))?;
+        let terms = InvoicingTerms { buyer_reference, order_reference, accounting_cost, flavour, vat };
         let recorded = self
             .service
             .set_contract_invoicing(&context, SetContractInvoicing { request_id, contract, effective_from, terms })
@@ -351,7 +347,9 @@ impl InvoiceServiceApi for InvoiceApi {
         request: Request<api::GetStatementInvoiceRequest>,
     ) -> Result<Response<api::StatementInvoice>, Status> {
         let context = context(&request)?;
-        let (contract, period_start) = parse_statement_name(&request.get_ref().name)
+        // The invoice's own name, or its statement's.
+        let name = &request.get_ref().name;
+        let (contract, period_start) = parse_statement_name(name.strip_suffix("/invoice").unwrap_or(name))
             .map_err(|error| invalid(Violations::single("name", error)))?;
         let invoice = self.service.invoice(&context, contract, period_start).await?;
         Ok(Response::new(invoice_message(&invoice)))

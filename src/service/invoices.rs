@@ -12,7 +12,7 @@ use tracing::instrument;
 
 use super::{Clock, RequestContext, dutch_today, mutate_contract, mutate_scoped, read_scoped};
 use crate::domain::invoice::{
-    Buyer, Corrected, InvoiceSource, InvoicingTerms, Seller, missing_data, needs_second_document, render,
+    Buyer, Corrected, InvoiceSource, InvoicingTerms, Seller, Series, missing_data, needs_second_document, render,
 };
 use crate::domain::names::{contract_name, statement_name};
 use crate::domain::{Action, CbsCode, Contract, ContractId, Page, PageRequest, RequestId};
@@ -178,6 +178,9 @@ impl InvoiceService {
     }
 
     /// A statement's invoice: the stored documents, issued now if this is the first request.
+    /// Invoices are issued in statement order, so that a correction's reference to an earlier
+    /// invoice names one that exists: asking for one first issues the contract's earlier
+    /// statements' invoices not issued yet, each in a transaction of its own.
     ///
     /// # Errors
     /// [`Error::NotFound`] when the period is not settled, [`Error::FailedPrecondition`] with
@@ -190,35 +193,49 @@ impl InvoiceService {
         period_start: NaiveDate,
     ) -> Result<IssuedInvoice, Error> {
         let id = contract.clone();
-        let issued = read_scoped(&self.store, context, id, move |connection, contract| {
-            rows::find_invoice(connection, &contract.id, period_start)
+        let (issued, waiting) = read_scoped(&self.store, context, id, move |connection, contract| {
+            match rows::find_invoice(connection, &contract.id, period_start)? {
+                Some(invoice) => Ok((Some(invoice), Vec::new())),
+                None => Ok((None, rows::not_invoiced_through(connection, &contract.id, period_start)?)),
+            }
         })
         .await?;
         if let Some(invoice) = issued {
             return Ok(invoice);
         }
-        let now = self.clock.now();
-        // One issue per statement and caller: a retry, or a race with itself, replays.
-        let request_id = RequestId::parse(&format!("invoice.issue:{}:{period_start}", contract.as_str()))
-            .map_err(|reason| Error::internal("naming an invoice's issue", reason))?;
-        let command = IssueInvoice { contract: contract.clone(), period_start };
-        let mutation = Mutation::new(context.principal.clone(), request_id, Action::IssueInvoice, &command, now)?;
-        let seller = self.seller.clone();
-        let (invoice, _) =
-            mutate_contract(&self.store, context, mutation, contract.clone(), move |connection, context, contract| {
-                issue(connection, context, &contract, period_start, seller.as_deref(), now)
-            })
-            .await?;
-        if invoice.documents.iter().all(|document| !document.content.is_empty()) {
-            return Ok(invoice);
+        if waiting.last() != Some(&period_start) {
+            return Err(Error::NotFound { resource: statement_name(&contract, period_start) });
         }
-        // A replay holds the record of the issue, not the documents: read them.
+        for period in waiting {
+            self.issue(context, &contract, period).await?;
+        }
         self.store
             .read(move |connection| {
                 rows::find_invoice(connection, &contract, period_start)?
                     .ok_or(Error::NotFound { resource: invoice_name(&contract, period_start) })
             })
             .await
+    }
+
+    /// Issues the invoice of one statement, unless it was issued already.
+    async fn issue(
+        &self,
+        context: &RequestContext,
+        contract: &ContractId,
+        period_start: NaiveDate,
+    ) -> Result<(), Error> {
+        let now = self.clock.now();
+        // An id no client can send: a retry, or a race with itself, replays; others find the
+        // invoice issued.
+        let request_id = RequestId::reserved(&format!("invoice.issue:{}:{period_start}", contract.as_str()));
+        let command = IssueInvoice { contract: contract.clone(), period_start };
+        let mutation = Mutation::new(context.principal.clone(), request_id, Action::IssueInvoice, &command, now)?;
+        let seller = self.seller.clone();
+        mutate_contract(&self.store, context, mutation, contract.clone(), move |connection, context, contract| {
+            issue(connection, context, &contract, period_start, seller.as_deref(), now)
+        })
+        .await?;
+        Ok(())
     }
 
     /// A page of a contract's issued invoices, without their documents' XML.
@@ -256,6 +273,15 @@ fn issue(
     if let Some(issued) = rows::find_invoice(connection, &contract.id, period_start)? {
         return Ok(Applied::unchanged(name, issued));
     }
+    if let Some(earlier) = rows::not_invoiced_through(connection, &contract.id, period_start)?.first()
+        && *earlier < period_start
+    {
+        return Err(Error::precondition(
+            "EARLIER_INVOICE_NOT_ISSUED",
+            invoice_name(&contract.id, *earlier),
+            "invoices are issued in statement order: issue this one first".to_owned(),
+        ));
+    }
     let gemeente = contract.terms.gemeente();
     let buyer = rows::latest_municipality(connection, gemeente.as_str())?.map(|version| version.buyer);
     let terms = rows::invoicing_on(connection, &contract.id, period_start)?.map(|version| version.terms);
@@ -272,7 +298,19 @@ fn issue(
             statements::find_statement(connection, &contract.id, correction.period_start)?.ok_or_else(|| {
                 Error::internal("finding a corrected statement", format!("no statement of {}", correction.period_start))
             })?;
-        corrected.push(Corrected { period: earlier.statement.period, number: earlier.statement.number });
+        let invoice = rows::find_invoice(connection, &contract.id, correction.period_start)?;
+        let not_subject_number = invoice.and_then(|invoice| {
+            invoice
+                .documents
+                .into_iter()
+                .find(|document| document.series == Series::NotSubject)
+                .map(|document| document.number)
+        });
+        corrected.push(Corrected {
+            period: earlier.statement.period,
+            number: earlier.statement.number,
+            not_subject_number,
+        });
     }
     let second = if needs_second_document(statement, terms, &corrected) {
         let (prefix, _) = statement

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::schema::{contract_invoicing, invoices, municipalities};
+use super::schema::{contract_invoicing, invoices, municipalities, statements};
 use super::{AnyConnection, from_stored_time, to_stored_time};
 use crate::domain::audit::canonical_json;
 use crate::domain::invoice::{Buyer, InvoicingTerms, Series};
@@ -355,6 +355,33 @@ pub fn find_invoice(
     let documents =
         rows.into_iter().map(|row| into_document(row).map(|(_, document)| document)).collect::<Result<Vec<_>, _>>()?;
     Ok((!documents.is_empty()).then(|| IssuedInvoice { contract: contract.clone(), period_start, documents }))
+}
+
+/// The periods of the contract's statements up to and including `through` that have no
+/// invoice yet, in order.
+///
+/// # Errors
+/// A storage fault.
+pub fn not_invoiced_through(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    through: NaiveDate,
+) -> Result<Vec<NaiveDate>, Error> {
+    let settled: Vec<NaiveDate> = statements::table
+        .filter(statements::contract_id.eq(contract.as_str()))
+        .filter(statements::period_start.le(through))
+        .order(statements::period_start.asc())
+        .select(statements::period_start)
+        .load(connection)
+        .context("reading a contract's statements")?;
+    let invoiced: Vec<NaiveDate> = invoices::table
+        .filter(invoices::contract_id.eq(contract.as_str()))
+        .filter(invoices::period_start.le(through))
+        .filter(invoices::position.eq(1))
+        .select(invoices::period_start)
+        .load(connection)
+        .context("reading a contract's invoices")?;
+    Ok(settled.into_iter().filter(|period| !invoiced.contains(period)).collect())
 }
 
 /// A page of a contract's invoices, oldest first, without their documents' XML.

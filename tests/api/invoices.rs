@@ -128,16 +128,8 @@ async fn issued_invoices_match_the_worked_example_and_never_change(backend: Back
     assert_eq!((recorded.version, recorded.fee), (1, standard(2_100)), "an unset rule is §9's default");
 
     // DESIGN.md §9: January NET −1,774.38 + VAT −372.62 = −2,147.00; February 4,274.38 +
-    // 897.62 = 5,172.00. The municipality fetches its own; billing the other.
-    let january = invoice(&app, utrecht(), 1).await.unwrap();
-    assert_eq!(totals(&january), [(-177_438, -37_262, -214_700)]);
-    let document = &january.documents[0];
-    assert_eq!(document.number, "GM0344-2027-0001");
-    assert_eq!(document.content_sha256, hex(&sha2::Sha256::digest(&document.content)));
-    let xml = String::from_utf8(document.content.clone()).unwrap();
-    assert!(xml.contains("<cbc:BuyerReference>WI-FLEXPOOL-2027</cbc:BuyerReference>"));
-    assert!(xml.contains("<cbc:IssueDate>2027-07-15</cbc:IssueDate>"));
-    assert!(xml.contains(r#"<cbc:InvoicedQuantity unitCode="HUR">-120.5</cbc:InvoicedQuantity>"#));
+    // 897.62 = 5,172.00. Asking for February first issues January before it (invoices are
+    // issued in statement order); the municipality fetches its own, billing the other.
     let february = invoice(&app, Role::Billing, 2).await.unwrap();
     assert_eq!(totals(&february), [(427_438, 89_762, 517_200)]);
     let issued: Vec<String> = app
@@ -151,6 +143,22 @@ async fn issued_invoices_match_the_worked_example_and_never_change(backend: Back
         issued,
         ["contracts/utrecht/statements/2027-01-01/invoice", "contracts/utrecht/statements/2027-02-01/invoice"]
     );
+    let january = invoice(&app, utrecht(), 1).await.unwrap();
+    assert_eq!(totals(&january), [(-177_438, -37_262, -214_700)]);
+    let document = &january.documents[0];
+    assert_eq!(document.number, "GM0344-2027-0001");
+    assert_eq!(document.content_sha256, hex(&sha2::Sha256::digest(&document.content)));
+    let xml = String::from_utf8(document.content.clone()).unwrap();
+    assert!(xml.contains("<cbc:BuyerReference>WI-FLEXPOOL-2027</cbc:BuyerReference>"));
+    assert!(xml.contains("<cbc:IssueDate>2027-07-15</cbc:IssueDate>"));
+    assert!(xml.contains(r#"<cbc:InvoicedQuantity unitCode="HUR">-120.5</cbc:InvoicedQuantity>"#));
+    let by_own_name = invoices_as(&app, Role::Auditor)
+        .get_statement_invoice(api::GetStatementInvoiceRequest { name: january.name.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(by_own_name, january);
+    assert_eq!(app.audit_entries().await.iter().filter(|entry| entry.action == "invoice.issue").count(), 2);
 
     // Another municipality sees none of it, issued or not.
     let other = Role::Gemeente(CbsCode::parse("GM0363").unwrap());
@@ -263,6 +271,29 @@ async fn bad_invoicing_data_is_refused_and_changes_nothing(backend: Backend) {
         violated_fields(&refused),
         ["municipality.oin", "municipality.vat_number", "municipality.address.country"]
     );
+    // Line types of one category and rate share a VAT breakdown with room for one reason.
+    let exempt = |reason: &str| {
+        Some(api::VatRule {
+            category: api::VatCategory::Exempt.into(),
+            exemption_reason: reason.to_owned(),
+            ..Default::default()
+        })
+    };
+    let refused = admin
+        .set_contract_invoicing(api::SetContractInvoicingRequest {
+            request_id: "bad-2".to_owned(),
+            parent: CONTRACT.to_owned(),
+            invoicing: Some(api::ContractInvoicing {
+                effective_from: date("2027-01-01"),
+                buyer_reference: "WI".to_owned(),
+                fee: exempt("Vrijgesteld"),
+                covered: exempt("Anders"),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&refused), ["invoicing"]);
     // Only an admin manages invoicing data.
     let denied = invoices_as(&app, Role::Billing)
         .put_municipality(api::PutMunicipalityRequest {
