@@ -321,7 +321,11 @@ impl Application {
                 .max_decoding_message_size(limits.max_message_bytes)
                 .max_encoding_message_size(limits.max_message_bytes);
         let settlement = SettlementServiceServer::new(SettlementApi::new(
-            SettlementService::new(self.store.clone(), self.clock),
+            SettlementService::new(self.store.clone(), self.clock).with_invoices(InvoiceService::new(
+                self.store.clone(),
+                self.clock,
+                self.seller.clone(),
+            )),
             self.pages.clone(),
         ))
         .max_decoding_message_size(limits.max_message_bytes)

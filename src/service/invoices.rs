@@ -217,6 +217,35 @@ impl InvoiceService {
             .await
     }
 
+    /// Issues a statement's invoice right after its settlement when the contract's invoicing
+    /// data is complete, so that its issue date is the settlement's day; otherwise the first
+    /// request issues it. Never fails the settlement, which has committed: a fault is logged,
+    /// and the first request issues the invoice instead.
+    pub async fn issue_when_ready(&self, context: &RequestContext, contract: ContractId, period_start: NaiveDate) {
+        let Some(seller) = self.seller.clone() else { return };
+        let id = contract.clone();
+        let ready = self
+            .store
+            .read(move |connection| {
+                let contract = crate::storage::contracts::get_contract(connection, &id)?;
+                let gemeente = contract.terms.gemeente();
+                let buyer = rows::latest_municipality(connection, gemeente.as_str())?.map(|version| version.buyer);
+                let terms = rows::invoicing_on(connection, &id, period_start)?.map(|version| version.terms);
+                Ok(missing_data(&id, gemeente.as_str(), Some(&seller), buyer.as_ref(), terms.as_ref()).is_empty())
+            })
+            .await;
+        match ready {
+            Ok(true) => match self.invoice(context, contract, period_start).await {
+                Ok(invoice) => tracing::info!(documents = invoice.documents.len(), "invoice issued at settlement"),
+                Err(error) => {
+                    tracing::warn!(%error, "issuing the invoice at settlement failed; its first request issues it")
+                }
+            },
+            Ok(false) => tracing::debug!("invoicing data incomplete: the invoice is issued on its first request"),
+            Err(error) => tracing::warn!(%error, "reading invoicing data at settlement failed"),
+        }
+    }
+
     /// Issues the invoice of one statement, unless it was issued already.
     async fn issue(
         &self,

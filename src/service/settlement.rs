@@ -39,13 +39,21 @@ pub struct SettlePeriod {
 pub struct SettlementService {
     store: Store,
     clock: Clock,
+    invoices: Option<super::InvoiceService>,
 }
 
 impl SettlementService {
     /// A service over `store` that reads the time from `clock`.
     #[must_use]
     pub fn new(store: Store, clock: Clock) -> SettlementService {
-        SettlementService { store, clock }
+        SettlementService { store, clock, invoices: None }
+    }
+
+    /// The same service that also issues a statement's invoice right after settling it, when
+    /// the contract's invoicing data is complete (DESIGN.md §9).
+    #[must_use]
+    pub fn with_invoices(self, invoices: super::InvoiceService) -> SettlementService {
+        SettlementService { invoices: Some(invoices), ..self }
     }
 
     /// Settles a period that has ended, after the one before it, within the contract. A period
@@ -115,6 +123,9 @@ impl SettlementService {
                 .map_or((0, 0), |allocation| (allocation.shifted.cents(), allocation.borne.cents()));
             let mode = mode.get().copied().unwrap_or("UNKNOWN");
             crate::metrics::statement_issued(mode, figures.covered_this_period.cents(), borne, shifted);
+            if let Some(invoices) = &self.invoices {
+                invoices.issue_when_ready(context, statement.contract_id.clone(), statement.period.start).await;
+            }
             return Ok((stored, assigned));
         }
         // Settled by an earlier call: its statement's entry.

@@ -192,7 +192,10 @@ async fn issued_invoices_match_the_worked_example_and_never_change(backend: Back
     for role in [Role::Auditor, utrecht(), Role::Billing] {
         assert_eq!(invoice(&app, role, 1).await.unwrap(), january, "an issued invoice is never re-rendered");
     }
+    // With the data complete, settling issues the statement's invoice at once.
     settle(&app, 3).await.unwrap();
+    let actions: Vec<String> = app.audit_entries().await.into_iter().rev().take(2).map(|entry| entry.action).collect();
+    assert_eq!(actions, ["invoice.issue", "statement.settle"]);
     let march = invoice(&app, Role::Billing, 3).await.unwrap();
     // Fee 1,250.00 + covered 1,400.62 at 21%; the shifted 4,121.38 in a document of its own.
     assert_eq!(totals(&march), [(265_062, 55_663, 320_725), (412_138, 0, 412_138)]);
