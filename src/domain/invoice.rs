@@ -318,6 +318,9 @@ pub struct Buyer {
     pub name: String,
     /// Its OIN, 20 digits (scheme 0190): its legal identifier on the invoice.
     pub oin: String,
+    /// Its KvK number, if any: a buyer identifier (BT-46, scheme 0106) on the invoice.
+    #[serde(default)]
+    pub kvk: Option<String>,
     /// Its VAT number, if any (needed for reverse-charge lines).
     pub vat_number: Option<String>,
     /// Address.
@@ -950,6 +953,11 @@ fn write_document(
     x.open("cac:AccountingCustomerParty")?;
     x.open("cac:Party")?;
     x.leaf_with("cbc:EndpointID", Some(("schemeID", &buyer.endpoint.0)), &buyer.endpoint.1)?;
+    if let Some(kvk) = &buyer.kvk {
+        x.open("cac:PartyIdentification")?;
+        x.leaf_with("cbc:ID", Some(("schemeID", "0106")), kvk)?;
+        x.close("cac:PartyIdentification")?;
+    }
     x.open("cac:PartyName")?;
     x.leaf("cbc:Name", &buyer.name)?;
     x.close("cac:PartyName")?;

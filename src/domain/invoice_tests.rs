@@ -1,6 +1,6 @@
 //! The renderer against DESIGN.md §9's worked figures, the golden documents that CI validates
 //! with the official rule sets (`tests/golden/einvoice`, rewritten with
-//! `FLEXSETTLE_UPDATE_GOLDEN=1`), and a property test of totals and determinism.
+//! `FLEXSETTLE_TEST_UPDATE_GOLDEN=1`), and a property test of totals and determinism.
 
 use chrono::NaiveDate;
 use proptest::prelude::*;
@@ -44,6 +44,7 @@ fn buyer() -> Buyer {
     Buyer {
         name: "Gemeente Utrecht".to_owned(),
         oin: "00000001002220647000".to_owned(),
+        kvk: Some("30280353".to_owned()),
         vat_number: None,
         address: Address {
             street: "Postbus 16200".to_owned(),
@@ -351,7 +352,7 @@ fn golden_documents_are_reproduced_byte_for_byte() {
         ("mar-not-subject", worked_month(3), with_shift_not_subject),
     ];
     let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/einvoice");
-    let update = std::env::var_os("FLEXSETTLE_UPDATE_GOLDEN").is_some();
+    let update = std::env::var_os("FLEXSETTLE_TEST_UPDATE_GOLDEN").is_some();
     let mut expected_files = Vec::new();
     for (name, statement, terms_of) in &cases {
         for (flavour, suffix) in [(Flavour::SiUbl20, "si-ubl"), (Flavour::PeppolBis3, "peppol")] {
@@ -364,7 +365,7 @@ fn golden_documents_are_reproduced_byte_for_byte() {
                     std::fs::write(&file, &document.xml).unwrap();
                 }
                 let golden = std::fs::read_to_string(&file).unwrap_or_else(|error| {
-                    panic!("{}: {error} (FLEXSETTLE_UPDATE_GOLDEN=1 writes it)", file.display())
+                    panic!("{}: {error} (FLEXSETTLE_TEST_UPDATE_GOLDEN=1 writes it)", file.display())
                 });
                 assert_eq!(golden, document.xml, "{} differs from what the renderer gives", file.display());
             }

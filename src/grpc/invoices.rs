@@ -7,7 +7,7 @@ use super::api::invoice_service_server::InvoiceService as InvoiceServiceApi;
 use super::convert::{context, date, invalid, parent_and_page, raw_date, timestamp};
 use crate::domain::invoice::{
     Address, Buyer, CostMode, Flavour, InvoicingTerms, RawAddress, Series, VatCategory, VatRule, VatTable,
-    optional_text, parse_oin, parse_vat_number, required_text,
+    optional_text, parse_kvk, parse_oin, parse_vat_number, required_text,
 };
 use crate::domain::names::{parse_contract_name, parse_statement_name, statement_name};
 use crate::domain::{CbsCode, PageTokens, RequestId, Violations, parse_date};
@@ -64,6 +64,7 @@ fn municipality_message(recorded: &MunicipalityVersion) -> api::Municipality {
         name: format!("municipalities/{}", recorded.gemeente),
         display_name: buyer.name.clone(),
         oin: buyer.oin.clone(),
+        kvk: buyer.kvk.clone().unwrap_or_default(),
         vat_number: buyer.vat_number.clone().unwrap_or_default(),
         address: Some(address_message(&buyer.address)),
         endpoint_scheme: buyer.endpoint.0.clone(),
@@ -207,6 +208,11 @@ impl InvoiceServiceApi for InvoiceApi {
         let gemeente = v.check("municipality.name", parse_municipality_name(&raw.name));
         let name = v.check("municipality.display_name", required_text(&raw.display_name));
         let oin = v.check("municipality.oin", parse_oin(&raw.oin));
+        let kvk = if raw.kvk.trim().is_empty() {
+            Some(None)
+        } else {
+            v.check("municipality.kvk", parse_kvk(&raw.kvk)).map(Some)
+        };
         let vat_number = if raw.vat_number.trim().is_empty() {
             Some(None)
         } else {
@@ -228,15 +234,16 @@ impl InvoiceServiceApi for InvoiceApi {
             Some(gemeente),
             Some(name),
             Some(oin),
+            Some(kvk),
             Some(vat_number),
             Some(address),
             Some(scheme),
             Some(id),
-        ) = (request_id, gemeente, name, oin, vat_number, address, scheme, id)
+        ) = (request_id, gemeente, name, oin, kvk, vat_number, address, scheme, id)
         else {
             return Err(invalid(v));
         };
-        let buyer = Buyer { name, oin, vat_number, address, endpoint: (scheme, id) };
+        let buyer = Buyer { name, oin, kvk, vat_number, address, endpoint: (scheme, id) };
         let recorded = self.service.put_municipality(&context, PutMunicipality { request_id, gemeente, buyer }).await?;
         Ok(Response::new(municipality_message(&recorded)))
     }

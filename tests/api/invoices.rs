@@ -54,6 +54,7 @@ pub(crate) fn utrecht_party() -> api::Municipality {
         name: "municipalities/GM0344".to_owned(),
         display_name: "Gemeente Utrecht".to_owned(),
         oin: "00000001002220647000".to_owned(),
+        kvk: "30280353".to_owned(),
         address: Some(api::PostalAddress {
             street: "Postbus 16200".to_owned(),
             city: "Utrecht".to_owned(),
@@ -151,6 +152,7 @@ async fn issued_invoices_match_the_worked_example_and_never_change(backend: Back
     let xml = String::from_utf8(document.content.clone()).unwrap();
     assert!(xml.contains("<cbc:BuyerReference>WI-FLEXPOOL-2027</cbc:BuyerReference>"));
     assert!(xml.contains("<cbc:IssueDate>2027-07-15</cbc:IssueDate>"));
+    assert!(xml.contains(r#"<cbc:ID schemeID="0106">30280353</cbc:ID>"#), "the municipality's KvK number");
     assert!(xml.contains(r#"<cbc:InvoicedQuantity unitCode="HUR">-120.5</cbc:InvoicedQuantity>"#));
     let by_own_name = invoices_as(&app, Role::Auditor)
         .get_statement_invoice(api::GetStatementInvoiceRequest { name: january.name.clone() })
@@ -318,10 +320,10 @@ async fn bad_invoicing_data_is_refused_and_changes_nothing(backend: Backend) {
     assert_eq!(missing.code(), Code::NotFound, "{missing:?}");
 }
 
-/// With `FLEXSETTLE_EINVOICE_OUT` set (`.ci/run` sets it), writes the documents the API issued
+/// With `FLEXSETTLE_TEST_EINVOICE_OUT` set (`.ci/run` sets it), writes the documents the API issued
 /// there, for `.ci/einvoice` to validate with the official rule sets beside the golden ones.
 fn keep_for_validation<const N: usize>(backend: Backend, invoices: [&api::StatementInvoice; N]) {
-    let Some(folder) = std::env::var_os("FLEXSETTLE_EINVOICE_OUT") else { return };
+    let Some(folder) = std::env::var_os("FLEXSETTLE_TEST_EINVOICE_OUT") else { return };
     let folder = std::path::PathBuf::from(folder);
     std::fs::create_dir_all(&folder).unwrap();
     for document in invoices.iter().flat_map(|invoice| &invoice.documents) {
