@@ -5,7 +5,8 @@
 //! access model gives it: the admin sets up the contract and the intercedent's rates, Flextensie's
 //! billing system submits hours and settles, the municipality verifies hours and registers its
 //! intake, savings go both ways (one party submits, the other verifies). It prints the three
-//! statements and ends with the audit entries the demo wrote.
+//! statements, their e-invoices (DESIGN.md §9, when the server has a seller configured: the
+//! embedded one has a fictional one) and ends with the audit entries the demo wrote.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -22,6 +23,7 @@ use crate::grpc::api;
 use crate::grpc::api::audit_service_client::AuditServiceClient;
 use crate::grpc::api::contract_service_client::ContractServiceClient;
 use crate::grpc::api::hours_service_client::HoursServiceClient;
+use crate::grpc::api::invoice_service_client::InvoiceServiceClient;
 use crate::grpc::api::pool_service_client::PoolServiceClient;
 use crate::grpc::api::savings_service_client::SavingsServiceClient;
 use crate::grpc::api::settlement_service_client::SettlementServiceClient;
@@ -139,6 +141,10 @@ impl Caller {
     fn audit(&self) -> AuditServiceClient<Channel> {
         AuditServiceClient::new(self.channel.clone())
     }
+
+    fn invoices(&self) -> InvoiceServiceClient<Channel> {
+        InvoiceServiceClient::new(self.channel.clone())
+    }
 }
 
 /// The callers of the demo, with tokens signed by the development key in `data_dir`.
@@ -175,6 +181,22 @@ fn callers(settings: &Settings, data_dir: &std::path::Path, channel: &Channel) -
     })
 }
 
+/// Flextensie as the embedded demo's seller: fictional numbers (a KvK and VAT number of the
+/// right shape, an IBAN with valid check digits).
+fn demo_seller() -> crate::configuration::SellerSettings {
+    crate::configuration::SellerSettings {
+        name: "Flextensie B.V. (demo)".to_owned(),
+        kvk: "12345678".to_owned(),
+        vat_number: "NL001234567B01".to_owned(),
+        street: "Voorbeeldstraat 1".to_owned(),
+        city: "Utrecht".to_owned(),
+        postal_zone: "3511 AA".to_owned(),
+        country: "NL".to_owned(),
+        iban: "NL91ABNA0417164300".to_owned(),
+        payment_terms_days: 30,
+    }
+}
+
 /// A running embedded server on a temporary SQLite file; removed when dropped.
 struct Embedded {
     address: String,
@@ -205,6 +227,9 @@ impl Embedded {
         settings.auth.jwks_file = None;
         settings.audit.signing_key_file = None;
         settings.tls = crate::configuration::TlsSettings::default();
+        if settings.invoicing.seller.is_none() {
+            settings.invoicing.seller = Some(demo_seller());
+        }
         // The April after the example's quarter: its hours are in the past, March has ended.
         settings.clock.fixed_now = Utc.with_ymd_and_hms(year, 4, 2, 9, 0, 0).single();
         let app = crate::startup::Application::build(&settings).await?;
@@ -432,6 +457,44 @@ async fn story(
     }
     writeln!(out, "  gemeente  registered 27 candidates, 24 with a motivation check")?;
 
+    admin
+        .invoices()
+        .put_municipality(admin.request(api::PutMunicipalityRequest {
+            request_id: request_id("municipality"),
+            municipality: Some(api::Municipality {
+                name: format!("municipalities/{GEMEENTE}"),
+                display_name: "Gemeente Utrecht".to_owned(),
+                oin: "00000001002220647000".to_owned(),
+                address: Some(api::PostalAddress {
+                    street: "Postbus 16200".to_owned(),
+                    city: "Utrecht".to_owned(),
+                    postal_zone: "3500 CE".to_owned(),
+                    country: "NL".to_owned(),
+                }),
+                ..Default::default()
+            }),
+        }))
+        .await
+        .context("recording the municipality's party data")?;
+    admin
+        .invoices()
+        .set_contract_invoicing(admin.request(api::SetContractInvoicingRequest {
+            request_id: request_id("invoicing"),
+            parent: parent.clone(),
+            invoicing: Some(api::ContractInvoicing {
+                effective_from: date(day(year, 1, 1)?),
+                buyer_reference: format!("WI-FLEXPOOL-{year}"),
+                intercedent_cost_mode: api::IntercedentCostMode::Net.into(),
+                ..Default::default()
+            }),
+        }))
+        .await
+        .context("recording the contract's invoicing data")?;
+    writeln!(
+        out,
+        "  admin     recorded Utrecht's party data and the contract's invoicing data (SI-UBL 2.0, NET, S 21%)"
+    )?;
+
     let mut statements = Vec::new();
     for month in 1..=3 {
         let statement = billing
@@ -461,6 +524,7 @@ async fn story(
     }
     writeln!(out, "  billing   settled January, February and March\n")?;
     writeln!(out, "{}", table(&statements))?;
+    invoices(gemeente, &parent, year, out).await?;
 
     let entries = auditor
         .audit()
@@ -505,6 +569,42 @@ async fn story(
         )?;
     }
     Ok(statements)
+}
+
+/// The municipality fetches the e-invoices settlement issued, and the demo prints their totals;
+/// a server without a seller configured says so instead.
+async fn invoices(gemeente: &Caller, parent: &str, year: i32, out: &mut impl Write) -> anyhow::Result<()> {
+    writeln!(out, "The e-invoices of the statements (UBL 2.1, SI-UBL 2.0), as the municipality fetches them:")?;
+    for month in 1..=3 {
+        let answer = gemeente
+            .invoices()
+            .get_statement_invoice(gemeente.request(api::GetStatementInvoiceRequest {
+                name: format!("{parent}/statements/{}/invoice", day(year, month, 1)?),
+            }))
+            .await;
+        let invoice = match answer {
+            Ok(invoice) => invoice.into_inner(),
+            Err(status) if status.code() == tonic::Code::FailedPrecondition => {
+                writeln!(out, "  not issued: {}", status.message())?;
+                return Ok(());
+            }
+            Err(status) => return Err(status).context("fetching an invoice"),
+        };
+        for document in &invoice.documents {
+            writeln!(
+                out,
+                "  {:<18} {:>10} + VAT {:>9} = {:>10}  ({} bytes of XML, SHA-256 {}…)",
+                document.number,
+                euros(document.line_total_cents),
+                euros(document.vat_cents),
+                euros(document.payable_cents),
+                document.content.len(),
+                document.content_sha256.get(..12).unwrap_or_default()
+            )?;
+        }
+    }
+    writeln!(out)?;
+    Ok(())
 }
 
 /// The statements as a table, and who pays whom.

@@ -40,6 +40,16 @@ fn the_demo_prints_the_worked_example_on_an_embedded_server() {
     assert!(stdout.contains("window total net balance 3,750.00"), "{stdout}");
     assert!(stdout.contains("Flextensie pays the municipality 1,774.38"), "{stdout}");
     assert!(stdout.contains("3 × statement.settle"), "the audit entries it wrote: {stdout}");
+    // DESIGN.md §9 under NET: January −1,774.38 + VAT −372.62 = −2,147.00, February 4,274.38
+    // + 897.62 = 5,172.00, issued at settlement by billing.
+    let invoice =
+        |number: &str| stdout.lines().find(|line| line.trim_start().starts_with(number)).map(str::split_whitespace);
+    let january: Vec<&str> = invoice("GM0344-2027-0001").expect("January's invoice").collect();
+    assert_eq!(january[1..6], ["-1,774.38", "+", "VAT", "-372.62", "="]);
+    assert_eq!(january[6], "-2,147.00");
+    let february: Vec<&str> = invoice("GM0344-2027-0002").expect("February's invoice").collect();
+    assert_eq!([february[1], february[4], february[6]], ["4,274.38", "897.62", "5,172.00"]);
+    assert!(stdout.contains("3 × invoice.issue"), "issued at settlement: {stdout}");
 }
 
 #[test]
