@@ -27,9 +27,10 @@ use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use serde::{Deserialize, Serialize};
 
 use super::money::round_half_away_from_zero;
+use super::names::{invoicing_name, municipality_name};
 use super::settlement::Statement;
 use super::text::{Lines, check_free_text};
-use super::{Cents, ContractId, Period, Violations};
+use super::{CbsCode, Cents, ContractId, Period, Violations};
 
 /// The kinds of invoice line; each has its own VAT rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -429,6 +430,29 @@ pub fn parse_country(raw: &str) -> Result<String, String> {
     }
 }
 
+/// A Peppol endpoint scheme: an ISO 6523 ICD of four digits, e.g. `0190` (OIN).
+///
+/// # Errors
+/// What is wrong.
+pub fn parse_endpoint_scheme(raw: &str) -> Result<String, String> {
+    digits(raw, 4, "Peppol endpoint scheme (an ISO 6523 ICD, e.g. 0190 for an OIN)")
+}
+
+/// A Peppol endpoint id: 1 to 50 letters, digits or `- . _ :`.
+///
+/// # Errors
+/// What is wrong.
+pub fn parse_endpoint_id(raw: &str) -> Result<String, String> {
+    let text = raw.trim();
+    if (1..=50).contains(&text.len())
+        && text.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"-._:".contains(&byte))
+    {
+        Ok(text.to_owned())
+    } else {
+        Err("must be 1 to 50 letters, digits or - . _ :".to_owned())
+    }
+}
+
 /// An address's fields as a client or the configuration gives them.
 #[derive(Debug, Clone, Copy)]
 pub struct RawAddress<'a> {
@@ -478,10 +502,8 @@ pub struct InvoiceSource<'a> {
     pub buyer: &'a Buyer,
     /// The day the invoice is issued.
     pub issue_date: NaiveDate,
-    /// The statements of the periods the statement's corrections correct.
-    pub corrected: &'a [Corrected],
     /// The number of the second document (its `O` lines), when there is one: see
-    /// [`needs_second_document`].
+    /// [`InvoiceLines::needs_second_document`].
     pub second_number: Option<&'a str>,
 }
 
@@ -526,7 +548,7 @@ pub struct Missing {
 #[must_use]
 pub fn missing_data(
     contract: &ContractId,
-    gemeente: &str,
+    gemeente: &CbsCode,
     seller: Option<&Seller>,
     buyer: Option<&Buyer>,
     terms: Option<&InvoicingTerms>,
@@ -542,11 +564,11 @@ pub fn missing_data(
     }
     if buyer.is_none() {
         add(
-            format!("municipalities/{gemeente}"),
+            municipality_name(gemeente),
             "the municipality's party data (name, OIN, address) is not recorded: PutMunicipality",
         );
     }
-    let invoicing = format!("contracts/{}/invoicing", contract.as_str());
+    let invoicing = invoicing_name(contract);
     match terms {
         None => add(invoicing, "the contract has no invoicing data for this period: SetContractInvoicing"),
         Some(terms) => {
@@ -556,7 +578,7 @@ pub fn missing_data(
             let reverse_charge = terms.vat.invoiced().any(|t| terms.vat.rule(t).category == VatCategory::ReverseCharge);
             if reverse_charge && buyer.is_none_or(|buyer| buyer.vat_number.is_none()) {
                 add(
-                    format!("municipalities/{gemeente}"),
+                    municipality_name(gemeente),
                     "a reverse-charge (AE) line needs the municipality's VAT number (BR-AE-02)",
                 );
             }
@@ -659,7 +681,9 @@ fn lines(statement: &Statement, vat: &VatTable, corrected: &[Corrected]) -> Opti
             let mut line =
                 Line::units(line_type, amount, own, format!("Correctie {}: {}", what, line_type.item_name()));
             line.note = Some(format!("Correctie van {what}: laat geverifieerde uren of besparingen"));
-            line.corrects = Some(of.number.clone());
+            let not_subject = vat.rule(line_type).category == VatCategory::NotSubject;
+            let document = of.not_subject_number.as_ref().filter(|_| not_subject).unwrap_or(&of.number);
+            line.corrects = Some(document.clone());
             lines.push(line);
         }
     }
@@ -678,55 +702,69 @@ fn lines(statement: &Statement, vat: &VatTable, corrected: &[Corrected]) -> Opti
     Some(lines)
 }
 
-/// Whether the statement's invoice takes two documents: lines not subject to VAT (`O`) beside
-/// lines of other categories. The second one then needs a number of its own series.
-#[must_use]
-pub fn needs_second_document(statement: &Statement, terms: &InvoicingTerms, corrected: &[Corrected]) -> bool {
-    let Some(lines) = lines(statement, &terms.vat, corrected) else { return false };
-    let not_subject = |line: &Line| terms.vat.rule(line.line_type).category == VatCategory::NotSubject;
-    lines.iter().any(not_subject) && !lines.iter().all(not_subject)
+/// A statement's invoice lines under a VAT table, checked to add up to the statement's figure
+/// and split by document: lines not subject to VAT (`O`) never share one with others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoiceLines {
+    subject: Vec<Line>,
+    not_subject: Vec<Line>,
 }
 
-/// Renders the statement's invoice: one document, or two when `O` lines sit beside others
-/// (the first keeps the statement's number, the second takes `second_number`).
+impl InvoiceLines {
+    /// The lines of `statement` under `vat` (see the module's description); `corrected` are
+    /// the statements its corrections correct.
+    ///
+    /// # Errors
+    /// An internal inconsistency (overflow, a corrected statement not given, lines that do not
+    /// add up to the statement's figure), described.
+    pub fn of(statement: &Statement, vat: &VatTable, corrected: &[Corrected]) -> Result<InvoiceLines, String> {
+        let mut lines = lines(statement, vat, corrected).ok_or_else(|| {
+            format!("statement {}: a corrected statement is missing, or an amount overflows", statement.number)
+        })?;
+        if lines.is_empty() {
+            // Nothing to charge either way (a run-off statement whose corrections cancel out):
+            // a document still needs a line.
+            let own = (statement.period.start, statement.period.end);
+            let label = period_label(own.0, own.1);
+            lines.push(Line::units(LineType::Fee, Cents::ZERO, own, format!("{} {label}", LineType::Fee.item_name())));
+        }
+        // The lines add up to the statement's figure, or nothing is issued.
+        let expected = expected_line_total(statement, vat.cost_mode)
+            .ok_or_else(|| format!("statement {}: an amount overflows", statement.number))?;
+        if Cents::checked_sum(lines.iter().map(|line| line.amount)) != Some(expected) {
+            return Err(format!("statement {}: its invoice lines do not add up to {expected}", statement.number));
+        }
+        let (not_subject, subject) =
+            lines.into_iter().partition(|line| vat.rule(line.line_type).category == VatCategory::NotSubject);
+        Ok(InvoiceLines { subject, not_subject })
+    }
+
+    /// Whether the invoice takes two documents: lines not subject to VAT beside lines of other
+    /// categories. The second one then needs a number of its own series.
+    #[must_use]
+    pub fn needs_second_document(&self) -> bool {
+        !self.subject.is_empty() && !self.not_subject.is_empty()
+    }
+}
+
+/// Renders the statement's invoice from its `lines`: one document, or two when `O` lines sit
+/// beside others (the first keeps the statement's number, the second takes `second_number`).
 ///
 /// # Errors
-/// An internal inconsistency (overflow, a corrected statement or second number not given, a
-/// write into memory that failed), described.
-pub fn render(source: &InvoiceSource<'_>) -> Result<Vec<Document>, String> {
-    let statement = source.statement;
-    let vat = &source.terms.vat;
-    let mut lines = lines(statement, vat, source.corrected).ok_or_else(|| {
-        format!("statement {}: a corrected statement is missing, or an amount overflows", statement.number)
-    })?;
-    if lines.is_empty() {
-        // Nothing to charge either way (a run-off statement whose corrections cancel out):
-        // a document still needs a line.
-        let own = (statement.period.start, statement.period.end);
-        let label = period_label(own.0, own.1);
-        lines.push(Line::units(LineType::Fee, Cents::ZERO, own, format!("{} {label}", LineType::Fee.item_name())));
+/// An internal inconsistency (overflow, a second number not given, a write into memory that
+/// failed), described.
+pub fn render(source: &InvoiceSource<'_>, lines: &InvoiceLines) -> Result<Vec<Document>, String> {
+    let number = &source.statement.number;
+    if !lines.needs_second_document() {
+        let only = if lines.subject.is_empty() { &lines.not_subject } else { &lines.subject };
+        return Ok(vec![document(source, number, Series::Statement, only)?]);
     }
-    // The lines add up to the statement's figure, or nothing is issued.
-    let expected = expected_line_total(statement, vat.cost_mode)
-        .ok_or_else(|| format!("statement {}: an amount overflows", statement.number))?;
-    if Cents::checked_sum(lines.iter().map(|line| line.amount)) != Some(expected) {
-        return Err(format!("statement {}: its invoice lines do not add up to {expected}", statement.number));
-    }
-    let (not_subject, subject): (Vec<Line>, Vec<Line>) =
-        lines.into_iter().partition(|line| vat.rule(line.line_type).category == VatCategory::NotSubject);
-    let mut documents = Vec::new();
-    match (subject.is_empty(), not_subject.is_empty()) {
-        (false, false) => {
-            let second = source
-                .second_number
-                .ok_or_else(|| format!("statement {}: its O lines need a second document number", statement.number))?;
-            documents.push(document(source, &statement.number, Series::Statement, &subject)?);
-            documents.push(document(source, second, Series::NotSubject, &not_subject)?);
-        }
-        (false, true) => documents.push(document(source, &statement.number, Series::Statement, &subject)?),
-        (true, _) => documents.push(document(source, &statement.number, Series::Statement, &not_subject)?),
-    }
-    Ok(documents)
+    let second =
+        source.second_number.ok_or_else(|| format!("statement {number}: its O lines need a second document number"))?;
+    Ok(vec![
+        document(source, number, Series::Statement, &lines.subject)?,
+        document(source, second, Series::NotSubject, &lines.not_subject)?,
+    ])
 }
 
 /// What a statement's invoice lines add up to (before VAT): its net balance, and under `SPLIT`

@@ -14,7 +14,7 @@ use crate::domain::settlement::{
     ClosedWindow, CorrectionTotals, PendingInputs, PeriodTotals, SettlementFigures, WindowAdjustment, WindowClosing,
     settle,
 };
-use crate::domain::{ContractTerms, HourlyRate, IntercedentId, Minutes};
+use crate::domain::{CbsCode, ContractTerms, HourlyRate, IntercedentId, Minutes};
 
 fn cents(value: i64) -> Cents {
     Cents::from_stored(value)
@@ -190,17 +190,17 @@ fn february_with_negative_covered() -> Statement {
 fn render_with(statement: &Statement, terms: &InvoicingTerms) -> Vec<Document> {
     let corrected = earlier_statements();
     let (seller, buyer) = (seller(), buyer());
-    let second = needs_second_document(statement, terms, &corrected).then_some("GM0344-2027-O0001");
+    let lines = InvoiceLines::of(statement, &terms.vat, &corrected).unwrap();
+    let second = lines.needs_second_document().then_some("GM0344-2027-O0001");
     let source = InvoiceSource {
         statement,
         terms,
         seller: &seller,
         buyer: &buyer,
         issue_date: statement.period.end.checked_add_days(chrono::Days::new(5)).unwrap(),
-        corrected: &corrected,
         second_number: second,
     };
-    render(&source).unwrap()
+    render(&source, &lines).unwrap()
 }
 
 fn totals(documents: &[Document]) -> Vec<(i64, i64, i64)> {
@@ -310,20 +310,21 @@ fn vat_rules_follow_en_16931() {
 #[test]
 fn what_keeps_a_statement_from_being_invoiced_is_named() {
     let contract = ContractId::parse("c1").unwrap();
-    let all = missing_data(&contract, "GM0344", None, None, None);
+    let utrecht = CbsCode::parse("GM0344").unwrap();
+    let all = missing_data(&contract, &utrecht, None, None, None);
     assert_eq!(all.len(), 3, "{all:?}");
     let mut no_reference = terms(Flavour::SiUbl20, CostMode::Split);
     no_reference.buyer_reference = None;
-    let missing = missing_data(&contract, "GM0344", Some(&seller()), Some(&buyer()), Some(&no_reference));
+    let missing = missing_data(&contract, &utrecht, Some(&seller()), Some(&buyer()), Some(&no_reference));
     assert_eq!(missing.len(), 1);
     assert!(missing[0].description.contains("BR-NL-2"));
     no_reference.order_reference = Some("PO-1".to_owned());
-    assert!(missing_data(&contract, "GM0344", Some(&seller()), Some(&buyer()), Some(&no_reference)).is_empty());
+    assert!(missing_data(&contract, &utrecht, Some(&seller()), Some(&buyer()), Some(&no_reference)).is_empty());
     // Reverse charge needs the municipality's VAT number, but only on a line that is invoiced.
     no_reference.vat.intercedent_cost = VatRule::parse(VatCategory::ReverseCharge, 0, "Btw verlegd").unwrap();
-    assert!(missing_data(&contract, "GM0344", Some(&seller()), Some(&buyer()), Some(&no_reference)).is_empty());
+    assert!(missing_data(&contract, &utrecht, Some(&seller()), Some(&buyer()), Some(&no_reference)).is_empty());
     no_reference.vat.cost_mode = CostMode::Net;
-    let missing = missing_data(&contract, "GM0344", Some(&seller()), Some(&buyer()), Some(&no_reference));
+    let missing = missing_data(&contract, &utrecht, Some(&seller()), Some(&buyer()), Some(&no_reference));
     assert!(missing[0].description.contains("BR-AE-02"), "{missing:?}");
 }
 
@@ -589,4 +590,30 @@ fn ibans_kvk_and_oin_are_checked() {
     assert!(parse_kvk("1234567").is_err() && parse_kvk("12345678").is_ok());
     assert!(parse_oin("00000001002220647000").is_ok() && parse_oin("0000000100222064700A").is_err());
     assert!(parse_vat_number("NL001234567B01").is_ok() && parse_vat_number("001234567").is_err());
+}
+
+#[test]
+fn a_correction_not_subject_to_vat_refers_to_the_earlier_document_of_its_series() {
+    let april = april_with_a_correction();
+    let mut corrected = earlier_statements();
+    corrected[0].not_subject_number = Some("GM0344-2027-O0001".to_owned());
+    let terms = with_shift_not_subject(Flavour::SiUbl20);
+    let lines = InvoiceLines::of(&april, &terms.vat, &corrected).unwrap();
+    assert!(lines.needs_second_document());
+    let (seller, buyer) = (seller(), buyer());
+    let source = InvoiceSource {
+        statement: &april,
+        terms: &terms,
+        seller: &seller,
+        buyer: &buyer,
+        issue_date: day(5, 5),
+        second_number: Some("GM0344-2027-O0002"),
+    };
+    let documents = render(&source, &lines).unwrap();
+    let reference = |xml: &str| {
+        let at = xml.find("<cac:InvoiceDocumentReference>").unwrap();
+        xml[at..].split("<cbc:ID>").nth(1).unwrap().split('<').next().unwrap().to_owned()
+    };
+    assert_eq!(reference(&documents[0].xml), "GM0344-2027-0001");
+    assert_eq!(reference(&documents[1].xml), "GM0344-2027-O0001");
 }

@@ -3,7 +3,7 @@
 
 use chrono::NaiveDate;
 
-use super::{ContractId, IntercedentId, LineReference};
+use super::{CbsCode, ContractId, IntercedentId, LineReference};
 
 /// The collection segment of contracts.
 const CONTRACTS: &str = "contracts";
@@ -111,6 +111,50 @@ pub fn parse_statement_name(name: &str) -> Result<(ContractId, NaiveDate), Strin
     }
 }
 
+/// The final segment of a statement's invoice.
+const INVOICE: &str = "invoice";
+
+/// `contracts/{contract}/statements/{period_start}/invoice`.
+#[must_use]
+pub fn invoice_name(contract: &ContractId, period_start: NaiveDate) -> String {
+    format!("{}/{INVOICE}", statement_name(contract, period_start))
+}
+
+/// Parses an invoice's name, `contracts/{contract}/statements/{YYYY-MM-DD}/invoice`, or its
+/// statement's name.
+///
+/// # Errors
+/// A description of the expected form.
+pub fn parse_invoice_name(name: &str) -> Result<(ContractId, NaiveDate), String> {
+    parse_statement_name(name.strip_suffix(&format!("/{INVOICE}")).unwrap_or(name))
+}
+
+/// `contracts/{contract}/invoicing`: a contract's invoicing data.
+#[must_use]
+pub fn invoicing_name(contract: &ContractId) -> String {
+    format!("{}/invoicing", contract_name(contract))
+}
+
+/// The collection segment of municipalities.
+const MUNICIPALITIES: &str = "municipalities";
+
+/// `municipalities/{CBS code}`.
+#[must_use]
+pub fn municipality_name(gemeente: &CbsCode) -> String {
+    format!("{MUNICIPALITIES}/{}", gemeente.as_str())
+}
+
+/// Parses `municipalities/{CBS code}`.
+///
+/// # Errors
+/// A description of the expected form.
+pub fn parse_municipality_name(name: &str) -> Result<CbsCode, String> {
+    match name.split_once('/') {
+        Some((MUNICIPALITIES, code)) => CbsCode::parse(code),
+        _ => Err("must be municipalities/{CBS code}, e.g. municipalities/GM0344".to_owned()),
+    }
+}
+
 /// The collection segment of candidates.
 const CANDIDATES: &str = "candidates";
 
@@ -193,5 +237,17 @@ mod tests {
         }
         assert!(parse_intercedent_name("contracts/x/intercedents/111222333").is_err());
         assert!(parse_intercedent_name("contracts/x").is_err());
+    }
+
+    #[test]
+    fn municipality_and_invoice_names_parse() {
+        assert_eq!(parse_municipality_name("municipalities/GM0344").unwrap().as_str(), "GM0344");
+        assert!(parse_municipality_name("municipalities/utrecht").is_err());
+        assert!(parse_municipality_name("contracts/GM0344").is_err());
+        assert_eq!(municipality_name(&CbsCode::parse("GM0344").unwrap()), "municipalities/GM0344");
+        let contract = ContractId::parse("c1").unwrap();
+        let day = NaiveDate::from_ymd_opt(2027, 1, 1).unwrap();
+        assert_eq!(parse_invoice_name(&invoice_name(&contract, day)).unwrap(), (contract.clone(), day));
+        assert_eq!(parse_invoice_name(&statement_name(&contract, day)).unwrap(), (contract, day));
     }
 }

@@ -7,11 +7,14 @@ use super::api::invoice_service_server::InvoiceService as InvoiceServiceApi;
 use super::convert::{context, date, invalid, parent_and_page, raw_date, timestamp};
 use crate::domain::invoice::{
     Address, Buyer, CostMode, Flavour, InvoicingTerms, RawAddress, Series, VatCategory, VatRule, VatTable,
-    optional_text, parse_kvk, parse_oin, parse_vat_number, required_text,
+    optional_text, parse_endpoint_id, parse_endpoint_scheme, parse_kvk, parse_oin, parse_vat_number, required_text,
 };
-use crate::domain::names::{parse_contract_name, parse_statement_name, statement_name};
-use crate::domain::{CbsCode, PageTokens, RequestId, Violations, parse_date};
-use crate::service::{InvoiceService, PutMunicipality, SetContractInvoicing, invoice_name, invoicing_name};
+use crate::domain::names::{
+    invoice_name, invoicing_name, municipality_name, parse_contract_name, parse_invoice_name, parse_municipality_name,
+    statement_name,
+};
+use crate::domain::{PageTokens, RequestId, Violations, parse_date};
+use crate::service::{InvoiceService, PutMunicipality, SetContractInvoicing};
 use crate::storage::invoices::{InvoicingVersion, IssuedInvoice, MunicipalityVersion};
 
 /// The gRPC face of [`InvoiceService`].
@@ -26,14 +29,6 @@ impl InvoiceApi {
     #[must_use]
     pub fn new(service: InvoiceService, pages: PageTokens) -> InvoiceApi {
         InvoiceApi { service, pages }
-    }
-}
-
-/// `municipalities/{CBS code}`.
-fn parse_municipality_name(name: &str) -> Result<CbsCode, String> {
-    match name.split_once('/') {
-        Some(("municipalities", code)) => CbsCode::parse(code),
-        _ => Err("must be municipalities/{CBS code}, e.g. municipalities/GM0344".to_owned()),
     }
 }
 
@@ -61,7 +56,7 @@ fn address_message(address: &Address) -> api::PostalAddress {
 fn municipality_message(recorded: &MunicipalityVersion) -> api::Municipality {
     let buyer = &recorded.buyer;
     api::Municipality {
-        name: format!("municipalities/{}", recorded.gemeente),
+        name: municipality_name(&recorded.gemeente),
         display_name: buyer.name.clone(),
         oin: buyer.oin.clone(),
         kvk: buyer.kvk.clone().unwrap_or_default(),
@@ -71,27 +66,6 @@ fn municipality_message(recorded: &MunicipalityVersion) -> api::Municipality {
         endpoint_id: buyer.endpoint.1.clone(),
         version: recorded.version,
         create_time: Some(timestamp(recorded.create_time)),
-    }
-}
-
-/// A Peppol endpoint scheme: four digits (an ISO 6523 ICD).
-fn endpoint_scheme(raw: &str) -> Result<String, String> {
-    let text = raw.trim();
-    if text.len() == 4 && text.bytes().all(|byte| byte.is_ascii_digit()) {
-        Ok(text.to_owned())
-    } else {
-        Err("must be an ISO 6523 ICD of four digits, e.g. 0190 (OIN) or 0106 (KvK)".to_owned())
-    }
-}
-
-fn endpoint_id(raw: &str) -> Result<String, String> {
-    let text = raw.trim();
-    if (1..=50).contains(&text.len())
-        && text.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"-._:".contains(&byte))
-    {
-        Ok(text.to_owned())
-    } else {
-        Err("must be 1 to 50 letters, digits or - . _ :".to_owned())
     }
 }
 
@@ -222,12 +196,12 @@ impl InvoiceServiceApi for InvoiceApi {
         let scheme = if raw.endpoint_scheme.trim().is_empty() {
             Some("0190".to_owned())
         } else {
-            v.check("municipality.endpoint_scheme", endpoint_scheme(&raw.endpoint_scheme))
+            v.check("municipality.endpoint_scheme", parse_endpoint_scheme(&raw.endpoint_scheme))
         };
         let id = if raw.endpoint_id.trim().is_empty() {
             oin.clone()
         } else {
-            v.check("municipality.endpoint_id", endpoint_id(&raw.endpoint_id))
+            v.check("municipality.endpoint_id", parse_endpoint_id(&raw.endpoint_id))
         };
         let (
             Some(request_id),
@@ -354,10 +328,8 @@ impl InvoiceServiceApi for InvoiceApi {
         request: Request<api::GetStatementInvoiceRequest>,
     ) -> Result<Response<api::StatementInvoice>, Status> {
         let context = context(&request)?;
-        // The invoice's own name, or its statement's.
-        let name = &request.get_ref().name;
-        let (contract, period_start) = parse_statement_name(name.strip_suffix("/invoice").unwrap_or(name))
-            .map_err(|error| invalid(Violations::single("name", error)))?;
+        let (contract, period_start) =
+            parse_invoice_name(&request.get_ref().name).map_err(|error| invalid(Violations::single("name", error)))?;
         let invoice = self.service.invoice(&context, contract, period_start).await?;
         Ok(Response::new(invoice_message(&invoice)))
     }
@@ -374,19 +346,5 @@ impl InvoiceServiceApi for InvoiceApi {
             invoices: page.items.iter().map(invoice_message).collect(),
             next_page_token: page.next_page_token.unwrap_or_default(),
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::service::municipality_name;
-
-    #[test]
-    fn municipality_names_parse() {
-        assert_eq!(parse_municipality_name("municipalities/GM0344").unwrap().as_str(), "GM0344");
-        assert!(parse_municipality_name("municipalities/utrecht").is_err());
-        assert!(parse_municipality_name("contracts/GM0344").is_err());
-        assert_eq!(municipality_name(&CbsCode::parse("GM0344").unwrap()), "municipalities/GM0344");
     }
 }

@@ -12,9 +12,9 @@ use tracing::instrument;
 
 use super::{Clock, RequestContext, dutch_today, mutate_contract, mutate_scoped, read_scoped};
 use crate::domain::invoice::{
-    Buyer, Corrected, InvoiceSource, InvoicingTerms, Seller, Series, missing_data, needs_second_document, render,
+    Buyer, InvoiceLines, InvoiceSource, InvoicingTerms, Missing, Seller, missing_data, render,
 };
-use crate::domain::names::{contract_name, statement_name};
+use crate::domain::names::{invoice_name, invoicing_name, municipality_name, statement_name};
 use crate::domain::{Action, CbsCode, Contract, ContractId, Page, PageRequest, RequestId};
 use crate::error::{Error, PreconditionViolation};
 use crate::storage::invoices::{self as rows, InvoicingVersion, IssuedDocument, IssuedInvoice, MunicipalityVersion};
@@ -51,24 +51,6 @@ pub struct SetContractInvoicing {
 struct IssueInvoice {
     contract: ContractId,
     period_start: NaiveDate,
-}
-
-/// `municipalities/{code}`.
-#[must_use]
-pub fn municipality_name(gemeente: &CbsCode) -> String {
-    format!("municipalities/{}", gemeente.as_str())
-}
-
-/// `contracts/{contract}/invoicing`.
-#[must_use]
-pub fn invoicing_name(contract: &ContractId) -> String {
-    format!("{}/invoicing", contract_name(contract))
-}
-
-/// `contracts/{contract}/statements/{period}/invoice`.
-#[must_use]
-pub fn invoice_name(contract: &ContractId, period_start: NaiveDate) -> String {
-    format!("{}/invoice", statement_name(contract, period_start))
 }
 
 /// Party and invoicing data, and statements' invoices.
@@ -108,7 +90,7 @@ impl InvoiceService {
         let (recorded, _) = self
             .store
             .mutate(mutation, move |connection| {
-                let recorded = rows::insert_municipality(connection, command.gemeente.as_str(), &command.buyer, now)?;
+                let recorded = rows::insert_municipality(connection, &command.gemeente, &command.buyer, now)?;
                 Ok(Applied::changed(municipality_name(&command.gemeente), recorded))
             })
             .await?;
@@ -129,7 +111,7 @@ impl InvoiceService {
         context.ensure_in_scope(&gemeente, &name)?;
         self.store
             .read(move |connection| {
-                rows::latest_municipality(connection, gemeente.as_str())?.ok_or(Error::NotFound { resource: name })
+                rows::latest_municipality(connection, &gemeente)?.ok_or(Error::NotFound { resource: name })
             })
             .await
     }
@@ -228,10 +210,9 @@ impl InvoiceService {
             .store
             .read(move |connection| {
                 let contract = crate::storage::contracts::get_contract(connection, &id)?;
-                let gemeente = contract.terms.gemeente();
-                let buyer = rows::latest_municipality(connection, gemeente.as_str())?.map(|version| version.buyer);
-                let terms = rows::invoicing_on(connection, &id, period_start)?.map(|version| version.terms);
-                Ok(missing_data(&id, gemeente.as_str(), Some(&seller), buyer.as_ref(), terms.as_ref()).is_empty())
+                let (buyer, terms) = rows::invoicing_inputs(connection, &contract, period_start)?;
+                let gaps = missing_data(&id, contract.terms.gemeente(), Some(&seller), buyer.as_ref(), terms.as_ref());
+                Ok(gaps.is_empty())
             })
             .await;
         match ready {
@@ -311,37 +292,18 @@ fn issue(
             "invoices are issued in statement order: issue this one first".to_owned(),
         ));
     }
-    let gemeente = contract.terms.gemeente();
-    let buyer = rows::latest_municipality(connection, gemeente.as_str())?.map(|version| version.buyer);
-    let terms = rows::invoicing_on(connection, &contract.id, period_start)?.map(|version| version.terms);
-    let (Some(seller), Some(buyer), Some(terms)) = (seller, buyer.as_ref(), terms.as_ref()) else {
-        return Err(missing(&contract.id, gemeente, seller, buyer.as_ref(), terms.as_ref()));
+    let (buyer, terms) = rows::invoicing_inputs(connection, contract, period_start)?;
+    let gaps = missing_data(&contract.id, contract.terms.gemeente(), seller, buyer.as_ref(), terms.as_ref());
+    let (true, Some(seller), Some(buyer), Some(terms)) = (gaps.is_empty(), seller, buyer.as_ref(), terms.as_ref())
+    else {
+        return Err(refusal(gaps));
     };
-    if !missing_data(&contract.id, gemeente.as_str(), Some(seller), Some(buyer), Some(terms)).is_empty() {
-        return Err(missing(&contract.id, gemeente, Some(seller), Some(buyer), Some(terms)));
-    }
     let statement = &stored.statement;
-    let mut corrected = Vec::new();
-    for correction in &statement.corrections {
-        let earlier =
-            statements::find_statement(connection, &contract.id, correction.period_start)?.ok_or_else(|| {
-                Error::internal("finding a corrected statement", format!("no statement of {}", correction.period_start))
-            })?;
-        let invoice = rows::find_invoice(connection, &contract.id, correction.period_start)?;
-        let not_subject_number = invoice.and_then(|invoice| {
-            invoice
-                .documents
-                .into_iter()
-                .find(|document| document.series == Series::NotSubject)
-                .map(|document| document.number)
-        });
-        corrected.push(Corrected {
-            period: earlier.statement.period,
-            number: earlier.statement.number,
-            not_subject_number,
-        });
-    }
-    let second = if needs_second_document(statement, terms, &corrected) {
+    let periods: Vec<NaiveDate> = statement.corrections.iter().map(|correction| correction.period_start).collect();
+    let corrected = rows::corrected_statements(connection, contract, &periods)?;
+    let lines = InvoiceLines::of(statement, &terms.vat, &corrected)
+        .map_err(|reason| Error::internal("drawing up an invoice's lines", reason))?;
+    let second = if lines.needs_second_document() {
         let (prefix, _) = statement
             .number
             .rsplit_once('-')
@@ -352,16 +314,8 @@ fn issue(
         None
     };
     let issue_date = dutch_today(now);
-    let source = InvoiceSource {
-        statement,
-        terms,
-        seller,
-        buyer,
-        issue_date,
-        corrected: &corrected,
-        second_number: second.as_deref(),
-    };
-    let documents = render(&source).map_err(|reason| Error::internal("rendering an invoice", reason))?;
+    let source = InvoiceSource { statement, terms, seller, buyer, issue_date, second_number: second.as_deref() };
+    let documents = render(&source, &lines).map_err(|reason| Error::internal("rendering an invoice", reason))?;
     let mut issued = IssuedInvoice { contract: contract.id.clone(), period_start, documents: Vec::new() };
     for (position, document) in (1..).zip(documents) {
         issued.documents.push(IssuedDocument {
@@ -384,16 +338,9 @@ fn issue(
 }
 
 /// The refusal of an invoice that lacks data: one violation per missing piece.
-fn missing(
-    contract: &ContractId,
-    gemeente: &CbsCode,
-    seller: Option<&Seller>,
-    buyer: Option<&Buyer>,
-    terms: Option<&InvoicingTerms>,
-) -> Error {
+fn refusal(gaps: Vec<Missing>) -> Error {
     Error::FailedPrecondition(
-        missing_data(contract, gemeente.as_str(), seller, buyer, terms)
-            .into_iter()
+        gaps.into_iter()
             .map(|missing| PreconditionViolation {
                 kind: "INVOICING_DATA_MISSING",
                 subject: missing.subject,

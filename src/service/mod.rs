@@ -15,9 +15,7 @@ pub use audit::{AuditLogService, InclusionProof, LogIdentity, StatementEvidence}
 pub use contracts::{ContractService, CreateContract, CreateHourlyRate, CreateIntercedent};
 pub use gonogo::{DecideGoNoGo, EvaluateCheckpoint, ExerciseExtension, GoNoGoService};
 pub use hours::{CorrectHours, HoursService, RejectHours, SubmitHours, VerifyHours};
-pub use invoices::{
-    InvoiceService, PutMunicipality, SetContractInvoicing, invoice_name, invoicing_name, municipality_name,
-};
+pub use invoices::{InvoiceService, PutMunicipality, SetContractInvoicing};
 pub use pool::{Intake, IntakeWindow, PoolService, RecordCandidateEvent, RegisterCandidate};
 pub use savings::{CorrectSavings, DecideSavings, SavingsService, SavingsTotals, SubmitSavings};
 pub use settlement::{SettlePeriod, SettlementService};

@@ -8,15 +8,15 @@ use serde::{Deserialize, Serialize};
 use super::schema::{contract_invoicing, invoices, municipalities, statements};
 use super::{AnyConnection, from_stored_time, to_stored_time};
 use crate::domain::audit::canonical_json;
-use crate::domain::invoice::{Buyer, InvoicingTerms, Series};
-use crate::domain::{Cents, ContractId, Page, PageRequest, Violations};
+use crate::domain::invoice::{Buyer, Corrected, InvoicingTerms, Series};
+use crate::domain::{CbsCode, Cents, Contract, ContractId, Page, PageRequest, Violations};
 use crate::error::{Context, Error};
 
 /// A version of a municipality's party data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MunicipalityVersion {
     /// Its CBS code.
-    pub gemeente: String,
+    pub gemeente: CbsCode,
     /// 1, 2, 3, …
     pub version: i64,
     /// The party data.
@@ -91,12 +91,12 @@ fn next_version(latest: Option<i64>) -> i64 {
 /// A storage fault.
 pub fn insert_municipality(
     connection: &mut AnyConnection,
-    gemeente: &str,
+    gemeente: &CbsCode,
     buyer: &Buyer,
     now: DateTime<Utc>,
 ) -> Result<MunicipalityVersion, Error> {
     let latest: Option<i64> = municipalities::table
-        .filter(municipalities::gemeente.eq(gemeente))
+        .filter(municipalities::gemeente.eq(gemeente.as_str()))
         .select(diesel::dsl::max(municipalities::version))
         .first(connection)
         .context("reading a municipality's latest version")?;
@@ -104,14 +104,14 @@ pub fn insert_municipality(
     let content = canonical_json(buyer).context("encoding a municipality")?;
     diesel::insert_into(municipalities::table)
         .values((
-            municipalities::gemeente.eq(gemeente),
+            municipalities::gemeente.eq(gemeente.as_str()),
             municipalities::version.eq(version),
             municipalities::content.eq(&content),
             municipalities::create_time.eq(to_stored_time(now)),
         ))
         .execute(connection)
         .context("recording a municipality")?;
-    Ok(MunicipalityVersion { gemeente: gemeente.to_owned(), version, buyer: buyer.clone(), create_time: now })
+    Ok(MunicipalityVersion { gemeente: gemeente.clone(), version, buyer: buyer.clone(), create_time: now })
 }
 
 /// The latest version of a municipality's party data, if it was ever recorded.
@@ -120,10 +120,10 @@ pub fn insert_municipality(
 /// A storage fault.
 pub fn latest_municipality(
     connection: &mut AnyConnection,
-    gemeente: &str,
+    gemeente: &CbsCode,
 ) -> Result<Option<MunicipalityVersion>, Error> {
     let row: Option<(i64, String, chrono::NaiveDateTime)> = municipalities::table
-        .filter(municipalities::gemeente.eq(gemeente))
+        .filter(municipalities::gemeente.eq(gemeente.as_str()))
         .order(municipalities::version.desc())
         .select((municipalities::version, municipalities::content, municipalities::create_time))
         .first(connection)
@@ -131,7 +131,7 @@ pub fn latest_municipality(
         .context("reading a municipality")?;
     row.map(|(version, content, time)| {
         Ok(MunicipalityVersion {
-            gemeente: gemeente.to_owned(),
+            gemeente: gemeente.clone(),
             version,
             buyer: serde_json::from_str(&content).context("decoding a stored municipality")?,
             create_time: from_stored_time(time),
@@ -233,6 +233,61 @@ pub fn invoicing_on(
         .optional()
         .context("reading invoicing data")?;
     row.map(|row| into_invoicing(contract, row)).transpose()
+}
+
+/// What an invoice of `contract`'s statement of `period_start` is made of besides the statement:
+/// the municipality's latest party data and the contract's invoicing data in force on the
+/// period, each if recorded.
+///
+/// # Errors
+/// A storage fault.
+pub fn invoicing_inputs(
+    connection: &mut AnyConnection,
+    contract: &Contract,
+    period_start: NaiveDate,
+) -> Result<(Option<Buyer>, Option<InvoicingTerms>), Error> {
+    let buyer = latest_municipality(connection, contract.terms.gemeente())?.map(|version| version.buyer);
+    let terms = invoicing_on(connection, &contract.id, period_start)?.map(|version| version.terms);
+    Ok((buyer, terms))
+}
+
+/// The statements of `contract` whose periods start on `periods`, as correction lines refer to
+/// them: period, number, and the number of their invoice's document of lines not subject to
+/// VAT, if it has one. Two queries, whatever the number of periods.
+///
+/// # Errors
+/// A storage fault, or [`Error::Internal`] when a period has no statement.
+pub fn corrected_statements(
+    connection: &mut AnyConnection,
+    contract: &Contract,
+    periods: &[NaiveDate],
+) -> Result<Vec<Corrected>, Error> {
+    let numbers: Vec<(NaiveDate, String)> = statements::table
+        .filter(statements::contract_id.eq(contract.id.as_str()))
+        .filter(statements::period_start.eq_any(periods))
+        .select((statements::period_start, statements::number))
+        .load(connection)
+        .context("reading corrected statements' numbers")?;
+    let not_subject: Vec<(NaiveDate, String)> = invoices::table
+        .filter(invoices::contract_id.eq(contract.id.as_str()))
+        .filter(invoices::period_start.eq_any(periods))
+        .filter(invoices::series.eq(series_name(Series::NotSubject)))
+        .select((invoices::period_start, invoices::number))
+        .load(connection)
+        .context("reading corrected invoices' numbers")?;
+    periods
+        .iter()
+        .map(|start| {
+            let number = numbers.iter().find(|(period, _)| period == start).map(|(_, number)| number.clone());
+            let period = contract.terms.period_of(*start).filter(|period| period.start == *start);
+            let (Some(number), Some(period)) = (number, period) else {
+                return Err(Error::internal("finding a corrected statement", format!("no statement of {start}")));
+            };
+            let not_subject_number =
+                not_subject.iter().find(|(period, _)| period == start).map(|(_, number)| number.clone());
+            Ok(Corrected { period, number, not_subject_number })
+        })
+        .collect()
 }
 
 /// Stores a statement's documents.

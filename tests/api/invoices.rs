@@ -6,6 +6,7 @@ use flexsettle::configuration::SellerSettings;
 use flexsettle::domain::{CbsCode, Role};
 use flexsettle::grpc::api;
 use flexsettle::grpc::api::invoice_service_client::InvoiceServiceClient;
+use flexsettle::storage::hex;
 use sha2::Digest;
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -330,10 +331,6 @@ fn keep_for_validation<const N: usize>(backend: Backend, invoices: [&api::Statem
         let file = folder.join(format!("{backend:?}-{}.xml", document.number).to_lowercase());
         std::fs::write(file, &document.content).unwrap();
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 on_both!(issued_invoices_match_the_worked_example_and_never_change, bad_invoicing_data_is_refused_and_changes_nothing);
