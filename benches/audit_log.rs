@@ -30,6 +30,9 @@ use support::{Database, Server, env_count, postgres_admin_url};
 
 mod support;
 
+/// Intercedents of the benchmark contract: enough that a day of one carries a line or a few.
+const INTERCEDENTS: usize = 512;
+
 const ORIGIN: &str = "bench.example/flexsettle/audit";
 
 fn entry(seq: i64) -> AuditEntry {
@@ -156,7 +159,7 @@ async fn integration_lag(name: &str, database: &Database) {
     let calls = env_count("BENCH_INGEST_CALLS", 8_000);
     let url = database.create("ingest");
     let server = Server::start(url.clone()).await;
-    server.create_contract("bench", Date { year: 2025, month: 1, day: 1 }, 8).await;
+    server.create_contract("bench", Date { year: 2025, month: 1, day: 1 }, INTERCEDENTS).await;
     let target = Target::parse(&url).unwrap();
     let options = PoolOptions {
         max_connections: 2,
@@ -194,7 +197,7 @@ async fn integration_lag(name: &str, database: &Database) {
         let mut hours = HoursServiceClient::new(server.channel(Role::Billing).await);
         tasks.push(tokio::spawn(async move {
             for n in 0..calls / 8 {
-                let line = support::hour_line(client, n);
+                let line = support::hour_line(client, n, INTERCEDENTS);
                 let request = api::SubmitHoursRequest {
                     request_id: format!("c{client}-{n}"),
                     parent: "contracts/bench".to_owned(),

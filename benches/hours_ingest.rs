@@ -31,6 +31,8 @@ const CHANNELS: usize = 8;
 const BATCH_CLIENTS: usize = 8;
 /// Lines per batch call.
 const BATCH_LINES: usize = 500;
+/// Intercedents of the contract: enough that a day of one carries a line or a few.
+const INTERCEDENTS: usize = 1024;
 
 /// A fresh table for the baseline's INSERT commits; gives its URL.
 fn baseline_table(database: &Database, suffix: &str) -> String {
@@ -96,7 +98,8 @@ async fn submit_rate(
         running.push(tokio::spawn(async move {
             for call in 0..per_task / lines_per_call {
                 let first = offset + call * lines_per_call;
-                let entries = (first..first + lines_per_call).map(|n| support::hour_line(task, n)).collect();
+                let entries =
+                    (first..first + lines_per_call).map(|n| support::hour_line(task, n, INTERCEDENTS)).collect();
                 let request = api::SubmitHoursRequest {
                     request_id: format!("c{task}-{first}"),
                     parent: "contracts/bench".to_owned(),
@@ -120,7 +123,7 @@ async fn submit_latency(server: &Server, calls: usize, offset: usize) -> Duratio
         let request = api::SubmitHoursRequest {
             request_id: format!("latency-{n}"),
             parent: "contracts/bench".to_owned(),
-            entries: vec![support::hour_line(0, n)],
+            entries: vec![support::hour_line(0, n, INTERCEDENTS)],
         };
         let started = Instant::now();
         hours.submit_hours(request).await.unwrap();
@@ -140,7 +143,7 @@ async fn run(name: &str, database: Database, baseline_clients: usize) {
         )
     });
     let server = Server::start(database.create("service")).await;
-    server.create_contract("bench", Date { year: 2025, month: 1, day: 1 }, IN_FLIGHT).await;
+    server.create_contract("bench", Date { year: 2025, month: 1, day: 1 }, INTERCEDENTS).await;
     // Warm-up: connections, statement caches.
     submit_rate(&server, (IN_FLIGHT, CHANNELS), 4, 1, 10_000_000).await;
     let single = submit_rate(&server, (IN_FLIGHT, CHANNELS), single_calls / IN_FLIGHT, 1, 0).await;

@@ -200,11 +200,16 @@ impl Server {
     }
 }
 
-/// Line `n` of benchmark client `client`: one minute of `int-{client}` on a day of 2025.
-pub fn hour_line(client: usize, n: usize) -> api::HourLine {
+/// Line `n` of benchmark client `client` on a contract with `intercedents` intercedents: one
+/// minute on a day of 2025. Like a timesheet, a client's consecutive lines name consecutive days
+/// of one intercedent, then of the next: each client starts 64 intercedents after the one before
+/// it, so with enough intercedents every day of an intercedent carries one line or a few (a day
+/// holding hundreds of lines would make the check of its total read them all, which no
+/// timesheet asks for).
+pub fn hour_line(client: usize, n: usize, intercedents: usize) -> api::HourLine {
     let day = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap() + chrono::Days::new((n % 365) as u64);
     api::HourLine {
-        intercedent_id: format!("int-{client}"),
+        intercedent_id: format!("int-{}", (client * 64 + n / 365) % intercedents.max(1)),
         work_date: Some(Date {
             year: chrono::Datelike::year(&day),
             month: chrono::Datelike::month(&day) as i32,

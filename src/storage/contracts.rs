@@ -412,20 +412,29 @@ pub fn intercedents_with_rates(
     contract: &ContractId,
     named: Vec<String>,
 ) -> Result<std::collections::HashMap<IntercedentId, RateSchedule>, Error> {
-    let rows: Vec<(String, Option<RateColumns>)> = intercedents::table
-        .left_join(
-            hourly_rates::table.on(hourly_rates::contract_id
-                .eq(intercedents::contract_id)
-                .and(hourly_rates::intercedent_id.eq(intercedents::id))),
-        )
-        .filter(intercedents::contract_id.eq(contract.as_str().to_owned()))
-        .filter(intercedents::id.eq_any(named))
-        .select((
-            intercedents::id,
-            (hourly_rates::effective_date, hourly_rates::rate_per_hour_cents, hourly_rates::create_time).nullable(),
-        ))
-        .load(connection)
-        .context("reading intercedents and their rates")?;
+    let mut rows: Vec<(String, Option<RateColumns>)> = Vec::new();
+    // In chunks, so that the kept statement takes a bounded number of forms.
+    for chunk in named.chunks(super::INSERT_CHUNK_ROWS) {
+        rows.extend(
+            super::reused::reused(
+                intercedents::table
+                    .left_join(
+                        hourly_rates::table.on(hourly_rates::contract_id
+                            .eq(intercedents::contract_id)
+                            .and(hourly_rates::intercedent_id.eq(intercedents::id))),
+                    )
+                    .filter(intercedents::contract_id.eq(contract.as_str().to_owned()))
+                    .filter(intercedents::id.eq_any(chunk.to_vec()))
+                    .select((
+                        intercedents::id,
+                        (hourly_rates::effective_date, hourly_rates::rate_per_hour_cents, hourly_rates::create_time)
+                            .nullable(),
+                    )),
+            )
+            .load::<(String, Option<RateColumns>)>(connection)
+            .context("reading intercedents and their rates")?,
+        );
+    }
     let mut rates: std::collections::HashMap<String, Vec<RecordedRate>> = std::collections::HashMap::new();
     for (intercedent_id, rate) in rows {
         let recorded = rates.entry(intercedent_id.clone()).or_default();

@@ -194,13 +194,15 @@ pub fn day_minutes(
         let rows: diesel::QueryResult<Vec<DayRow>> = match &mut *connection {
             AnyConnection::Postgresql(pg) => {
                 let (intercedents, dates): (Vec<&str>, Vec<NaiveDate>) = chunk.iter().copied().unzip();
-                diesel::sql_query(format!(
-                    "{} FROM unnest($2::text[], $3::date[]) AS day(intercedent_id, work_date)",
-                    sum.replace("{contract}", "$1")
-                ))
-                .bind::<Text, _>(contract.as_str())
-                .bind::<diesel::sql_types::Array<Text>, _>(intercedents)
-                .bind::<diesel::sql_types::Array<Date>, _>(dates)
+                super::reused::reused(
+                    diesel::sql_query(format!(
+                        "{} FROM unnest($2::text[], $3::date[]) AS day(intercedent_id, work_date)",
+                        sum.replace("{contract}", "$1")
+                    ))
+                    .bind::<Text, _>(contract.as_str())
+                    .bind::<diesel::sql_types::Array<Text>, _>(intercedents)
+                    .bind::<diesel::sql_types::Array<Date>, _>(dates),
+                )
                 .load(pg)
             }
             AnyConnection::Sqlite(sqlite) => {
@@ -213,7 +215,7 @@ pub fn day_minutes(
                 for (intercedent, date) in chunk {
                     query = query.bind::<Text, _>(*intercedent).bind::<Date, _>(*date);
                 }
-                query.bind::<Text, _>(contract.as_str()).load(sqlite)
+                super::reused::reused(query.bind::<Text, _>(contract.as_str())).load(sqlite)
             }
         };
         // Days with nothing recorded are left out.
@@ -264,12 +266,14 @@ pub fn get_entries(
     let ids: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
     let mut found = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(super::INSERT_CHUNK_ROWS) {
-        let rows: Vec<EntryWithDecision> = entries_with_decisions!()
-            .filter(hour_entries::contract_id.eq(contract.as_str().to_owned()))
-            .filter(hour_entries::id.eq_any(chunk.to_vec()))
-            .select(entry_columns!())
-            .load(connection)
-            .context("reading hour entries")?;
+        let rows: Vec<EntryWithDecision> = super::reused::reused(
+            entries_with_decisions!()
+                .filter(hour_entries::contract_id.eq(contract.as_str().to_owned()))
+                .filter(hour_entries::id.eq_any(chunk.to_vec()))
+                .select(entry_columns!()),
+        )
+        .load(connection)
+        .context("reading hour entries")?;
         for row in rows {
             found.push(into_entry(row)?);
         }
@@ -317,8 +321,16 @@ pub fn net_minutes_lower_bound(
     id: &LineReference,
 ) -> Result<i64, Error> {
     let rows: Vec<(i64, Option<String>)> = entries_with_decisions!()
-        .filter(hour_entries::contract_id.eq(contract.as_str().to_owned()))
-        .filter(hour_entries::id.eq(id.as_str().to_owned()).or(hour_entries::corrects_id.eq(id.as_str().to_owned())))
+        // Each arm names the contract, so each is one index lookup (SQLite's planner, without
+        // statistics, would otherwise read all the contract's entries).
+        .filter(
+            hour_entries::contract_id
+                .eq(contract.as_str().to_owned())
+                .and(hour_entries::id.eq(id.as_str().to_owned()))
+                .or(hour_entries::contract_id
+                    .eq(contract.as_str().to_owned())
+                    .and(hour_entries::corrects_id.eq(id.as_str().to_owned()))),
+        )
         .select((hour_entries::minutes, hour_decisions::verdict.nullable()))
         .load(connection)
         .context("reading an entry's minutes")?;

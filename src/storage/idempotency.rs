@@ -56,19 +56,21 @@ pub(super) fn find_all(
         let request_ids: Vec<&str> = chunk.iter().map(|mutation| mutation.request_id.as_str()).collect();
         // Pairs of a principal of one call and a request id of another may come back too; the
         // lookup by pair below leaves them out.
-        let rows: Vec<(String, String, String, String, String, Option<i64>)> = records::table
-            .filter(records::principal.eq_any(principals))
-            .filter(records::request_id.eq_any(request_ids))
-            .select((
-                records::principal,
-                records::request_id,
-                records::action,
-                records::fingerprint,
-                records::response,
-                records::audit_seq,
-            ))
-            .load(connection)
-            .context("looking up request ids")?;
+        let rows: Vec<(String, String, String, String, String, Option<i64>)> = super::reused::reused(
+            records::table
+                .filter(records::principal.eq_any(principals))
+                .filter(records::request_id.eq_any(request_ids))
+                .select((
+                    records::principal,
+                    records::request_id,
+                    records::action,
+                    records::fingerprint,
+                    records::response,
+                    records::audit_seq,
+                )),
+        )
+        .load(connection)
+        .context("looking up request ids")?;
         for (principal, request_id, action, fingerprint, response, audit_seq) in rows {
             found.insert((principal, request_id), FirstAnswer { action, fingerprint, response, audit_seq });
         }

@@ -52,6 +52,7 @@ pub mod invoices;
 #[cfg(test)]
 mod migration_tests;
 pub mod pool;
+mod reused;
 pub mod savings;
 pub mod schema;
 mod sequencer;

@@ -224,9 +224,14 @@ pub fn net_amount_lower_bound(
     id: &LineReference,
 ) -> Result<Cents, Error> {
     let rows: Vec<(i64, Option<String>)> = records_with_decisions!()
-        .filter(savings_records::contract_id.eq(contract.as_str().to_owned()))
+        // Each arm names the contract, so each is one index lookup (see `hours`).
         .filter(
-            savings_records::id.eq(id.as_str().to_owned()).or(savings_records::corrects_id.eq(id.as_str().to_owned())),
+            savings_records::contract_id
+                .eq(contract.as_str().to_owned())
+                .and(savings_records::id.eq(id.as_str().to_owned()))
+                .or(savings_records::contract_id
+                    .eq(contract.as_str().to_owned())
+                    .and(savings_records::corrects_id.eq(id.as_str().to_owned()))),
         )
         .select((savings_records::amount_cents, savings_decisions::verdict.nullable()))
         .load(connection)
