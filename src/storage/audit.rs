@@ -112,7 +112,7 @@ pub(super) fn append_and_remember(
                  ) \
                  INSERT INTO idempotency_records \
                      (principal, request_id, action, fingerprint, response, audit_seq, recorded_at) \
-                 SELECT $9, $6, $4, $8, $7, seq, $1 FROM entry RETURNING audit_seq AS seq",
+                 SELECT $9, $6, $4, $8, '', seq, $1 FROM entry RETURNING audit_seq AS seq",
             )
             .bind::<Timestamp, _>(row.recorded_at)
             .bind::<Text, _>(&row.principal_subject)
@@ -144,7 +144,7 @@ pub(super) fn append_and_remember(
                 .values(&row)
                 .execute(connection)
                 .context("appending an audit entry")?;
-            super::idempotency::insert(connection, mutation, payload, Some(seq))?;
+            super::idempotency::insert(connection, mutation, super::idempotency::IN_AUDIT_ENTRY, Some(seq))?;
             Ok(seq)
         }
     }
@@ -195,7 +195,7 @@ pub(super) fn append_all(
                  ), remembered AS ( \
                      INSERT INTO idempotency_records \
                          (principal, request_id, action, fingerprint, response, audit_seq, recorded_at) \
-                     SELECT principal, request_id, action, fingerprint, payload, seq, made_at FROM numbered \
+                     SELECT principal, request_id, action, fingerprint, '', seq, made_at FROM numbered \
                  ) \
                  SELECT seq FROM numbered ORDER BY ord",
             )

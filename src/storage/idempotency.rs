@@ -10,6 +10,11 @@ use super::schema::idempotency_records as records;
 use super::{AnyConnection, Mutation, to_stored_time};
 use crate::error::{Context, Error};
 
+/// The stored response of a call that changed something: its answer is its audit entry's
+/// payload (the same canonical JSON, written once), read from there on a replay. Records
+/// written before that kept the answer itself; an answer is never empty.
+pub(super) const IN_AUDIT_ENTRY: &str = "";
+
 /// The stored first answer of a request.
 #[derive(Queryable)]
 pub(super) struct FirstAnswer {
@@ -36,12 +41,44 @@ impl FirstAnswer {
 
 /// The first answer to the caller's request id, if there was one.
 pub(super) fn find(connection: &mut AnyConnection, mutation: &Mutation) -> Result<Option<FirstAnswer>, Error> {
-    records::table
+    let mut found: Option<FirstAnswer> = records::table
         .find((mutation.principal.key(), mutation.request_id.as_str()))
         .select((records::action, records::fingerprint, records::response, records::audit_seq))
         .first(connection)
         .optional()
-        .context("looking up a request id")
+        .context("looking up a request id")?;
+    fill_from_audit_log(connection, found.iter_mut())?;
+    Ok(found)
+}
+
+/// Reads the answers kept as their audit entries' payloads ([`IN_AUDIT_ENTRY`]) from there.
+fn fill_from_audit_log<'a>(
+    connection: &mut AnyConnection,
+    answers: impl Iterator<Item = &'a mut FirstAnswer>,
+) -> Result<(), Error> {
+    use super::schema::audit_log;
+    let mut waiting: HashMap<i64, &'a mut FirstAnswer> = answers
+        .filter(|answer| answer.response == IN_AUDIT_ENTRY)
+        .filter_map(|answer| answer.audit_seq.map(|seq| (seq, answer)))
+        .collect();
+    let seqs: Vec<i64> = waiting.keys().copied().collect();
+    for chunk in seqs.chunks(super::INSERT_CHUNK_ROWS) {
+        let payloads: Vec<(i64, String)> = audit_log::table
+            .filter(audit_log::seq.eq_any(chunk.to_vec()))
+            .select((audit_log::seq, audit_log::payload))
+            .load(connection)
+            .context("reading first answers from the audit log")?;
+        for (seq, payload) in payloads {
+            if let Some(answer) = waiting.remove(&seq) {
+                answer.response = payload;
+            }
+        }
+    }
+    if waiting.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::internal("replaying a first answer", "its audit entry is missing"))
+    }
 }
 
 /// The first answers to the callers' request ids that were answered before, by principal key
@@ -75,6 +112,7 @@ pub(super) fn find_all(
             found.insert((principal, request_id), FirstAnswer { action, fingerprint, response, audit_seq });
         }
     }
+    fill_from_audit_log(connection, found.values_mut())?;
     Ok(found)
 }
 
