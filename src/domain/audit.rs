@@ -115,6 +115,16 @@ impl Action {
 /// number that is not an integer: a float has no single spelling that every reader reads back
 /// to the same value, so it has no place in a canonical encoding.
 pub fn canonical_json(value: &impl Serialize) -> Result<String, serde_json::Error> {
+    // Written straight from serde where it can be (the common case: no floats, string keys);
+    // what that writer leaves alone goes the way that defines the encoding, below.
+    match super::canonical::to_string(value) {
+        Ok(json) => Ok(json),
+        Err(super::canonical::Unsupported) => canonical_json_by_value(value),
+    }
+}
+
+/// [`canonical_json`] through a `serde_json::Value` tree: the definition of the encoding.
+fn canonical_json_by_value(value: &impl Serialize) -> Result<String, serde_json::Error> {
     // serde_json's `Value` keeps object keys in a BTreeMap (the `preserve_order` feature is off),
     // so going through it sorts every object's keys.
     let value = serde_json::to_value(value)?;
@@ -353,6 +363,134 @@ mod tests {
         // reads back as 5.555555555555555e32).
         let float: serde_json::Value = serde_json::from_str(r#"{"a":[1,{"b":5.5555555555555556e32}]}"#).unwrap();
         assert!(canonical_json(&float).unwrap_err().to_string().contains("not an integer"));
+    }
+
+    /// A value of any shape, objects with keys in any order and possibly repeated.
+    #[derive(Debug, Clone)]
+    enum Tree {
+        Null,
+        Bool(bool),
+        Int(i64),
+        UInt(u64),
+        Float(f64),
+        Text(String),
+        List(Vec<Tree>),
+        Object(Vec<(String, Tree)>),
+    }
+
+    impl Serialize for Tree {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            match self {
+                Tree::Null => serializer.serialize_unit(),
+                Tree::Bool(value) => serializer.serialize_bool(*value),
+                Tree::Int(value) => serializer.serialize_i64(*value),
+                Tree::UInt(value) => serializer.serialize_u64(*value),
+                Tree::Float(value) => serializer.serialize_f64(*value),
+                Tree::Text(value) => serializer.serialize_str(value),
+                Tree::List(items) => serializer.collect_seq(items),
+                Tree::Object(fields) => {
+                    let mut map = serializer.serialize_map(Some(fields.len()))?;
+                    for (key, value) in fields {
+                        map.serialize_entry(key, value)?;
+                    }
+                    map.end()
+                }
+            }
+        }
+    }
+
+    fn tree() -> impl proptest::strategy::Strategy<Value = Tree> {
+        use proptest::prelude::*;
+        let text = "[a-c\\\"\u{0}-\u{1f}é€😀]{0,4}";
+        let leaf = prop_oneof![
+            Just(Tree::Null),
+            any::<bool>().prop_map(Tree::Bool),
+            any::<i64>().prop_map(Tree::Int),
+            any::<u64>().prop_map(Tree::UInt),
+            (-1.0e3_f64..1.0e3).prop_map(Tree::Float),
+            text.prop_map(Tree::Text),
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Tree::List),
+                proptest::collection::vec((text, inner), 0..6).prop_map(Tree::Object),
+            ]
+        })
+    }
+
+    fn has_float(tree: &Tree) -> bool {
+        match tree {
+            Tree::Float(_) => true,
+            Tree::List(items) => items.iter().any(has_float),
+            Tree::Object(fields) => fields.iter().any(|(_, value)| has_float(value)),
+            _ => false,
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// The direct writer and the `Value` tree that defines the encoding agree byte for
+        /// byte: keys sorted at every level, the last of repeated keys kept, strings escaped
+        /// alike; floats are refused either way.
+        #[test]
+        fn canonical_json_written_directly_is_the_value_encoding(value in tree()) {
+            let direct = super::super::canonical::to_string(&value);
+            let by_value = super::canonical_json_by_value(&value);
+            if !has_float(&value) {
+                proptest::prop_assert!(direct.is_ok() && by_value.is_ok());
+            }
+            // A float may still be written and then replaced by a repeated key: the direct
+            // writer then leaves the value to the general encoder.
+            if let Ok(direct) = direct {
+                proptest::prop_assert_eq!(Some(&direct), by_value.as_ref().ok());
+            }
+            proptest::prop_assert_eq!(canonical_json(&value).ok(), by_value.ok());
+        }
+    }
+
+    #[derive(Serialize)]
+    enum Shapes {
+        Unit,
+        Newtype(Nested),
+        Tuple(i64, &'static str),
+        Record { zulu: Option<i64>, alpha: Vec<Shapes> },
+    }
+
+    #[derive(Serialize)]
+    struct Wrapper(Unsorted);
+
+    #[test]
+    fn canonical_json_written_directly_handles_every_shape_of_serde_data() {
+        let value = (
+            Shapes::Record {
+                zulu: None,
+                alpha: vec![
+                    Shapes::Unit,
+                    Shapes::Newtype(Nested { mike: "x\"y", bravo: 3 }),
+                    Shapes::Tuple(-1, "t"),
+                    Shapes::Record { zulu: Some(9), alpha: vec![] },
+                ],
+            },
+            Wrapper(Unsorted { zulu: 7, alpha: Nested { mike: "", bravo: i64::MIN } }),
+            std::collections::HashMap::from([("b", 2_u8), ("a", 1)]),
+            'c',
+            (),
+        );
+        let direct = super::super::canonical::to_string(&value).unwrap();
+        assert_eq!(direct, super::canonical_json_by_value(&value).unwrap());
+        assert_eq!(
+            direct,
+            concat!(
+                r#"[{"Record":{"alpha":["Unit",{"Newtype":{"bravo":3,"mike":"x\"y"}},{"Tuple":[-1,"t"]},"#,
+                r#"{"Record":{"alpha":[],"zulu":9}}],"zulu":null}},"#,
+                r#"{"alpha":{"bravo":-9223372036854775808,"mike":""},"zulu":7},{"a":1,"b":2},"c",null]"#
+            )
+        );
+        // A map with keys that are not strings is left to the general encoder, which agrees.
+        let numbered = std::collections::BTreeMap::from([(2_u8, "b"), (1, "a")]);
+        assert!(super::super::canonical::to_string(&numbered).is_err());
+        assert_eq!(canonical_json(&numbered).unwrap(), r#"{"1":"a","2":"b"}"#);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod allocation;
 pub mod audit;
+mod canonical;
 pub mod contract;
 pub mod gonogo;
 pub mod hours;
