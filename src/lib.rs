@@ -6,6 +6,11 @@
 //! (orchestration, one transaction per call) → [`domain`] (pure) ← [`storage`] (diesel).
 //! [`startup`] wires them together.
 
+/// The allocator of every binary built with this crate, so that the service, its tests and its
+/// benchmarks allocate alike (see `Cargo.toml`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod audit_tool;
 pub mod auth;
 pub mod configuration;
