@@ -72,6 +72,45 @@ fn baseline_commit_latency(database: &Database, commits: usize) -> Duration {
     }))
 }
 
+/// Rows per second that the database itself takes into the service's own `hour_entries` table
+/// (its indexes, its foreign key to the intercedents, the same durability) in transactions of
+/// [`BATCH_LINES`] rows, one multi-row INSERT each, from `clients` connections: what a batch of
+/// hour lines costs the database alone, the ceiling for the service's batch figure.
+fn batch_ceiling_rows_per_s(url: &str, clients: usize, rows: usize) -> f64 {
+    let postgres = url.starts_with("postgres");
+    let (date, time) = if postgres { ("::date", "::timestamp") } else { ("", "") };
+    let per_client = rows / clients / BATCH_LINES * BATCH_LINES;
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for client in 0..clients {
+            scope.spawn(move || {
+                let mut connection = raw_connection(url);
+                for first in (0..per_client).step_by(BATCH_LINES) {
+                    let values: Vec<String> = (first..first + BATCH_LINES)
+                        .map(|n| {
+                            let line = support::hour_line(client, n, INTERCEDENTS);
+                            let day = line.work_date.unwrap();
+                            format!(
+                                "('bench', 'ceiling-{client}-{n}', '{}', '{:04}-{:02}-{:02}'{date}, '{:04}-{:02}-01'{date}, \
+                                 1, '', NULL, FALSE, 'bench-billing', '2026-12-01 12:00:00.123456'{time})",
+                                line.intercedent_id, day.year, day.month, day.day, day.year, day.month
+                            )
+                        })
+                        .collect();
+                    connection
+                        .batch_execute(&format!(
+                            "BEGIN; INSERT INTO hour_entries (contract_id, id, intercedent_id, work_date, period_start, \
+                             minutes, note, corrects_id, late, submitted_by, submit_time) VALUES {}; COMMIT",
+                            values.join(", ")
+                        ))
+                        .unwrap();
+                }
+            });
+        }
+    });
+    (per_client * clients) as f64 / started.elapsed().as_secs_f64()
+}
+
 fn median(samples: impl IntoIterator<Item = Duration>) -> Duration {
     let mut samples: Vec<Duration> = samples.into_iter().collect();
     samples.sort_unstable();
@@ -151,6 +190,11 @@ async fn run(name: &str, database: Database, baseline_clients: usize) {
     let batched =
         submit_rate(&server, (BATCH_CLIENTS, BATCH_CLIENTS), batch_entries / BATCH_CLIENTS, BATCH_LINES, 1_000_000)
             .await;
+    // The database's own batch figure, into the same table after the service's run: SQLite
+    // from one connection (one writer), PostgreSQL from as many as the batch clients.
+    let service_url = database.url("service");
+    let ceiling_clients = if baseline_clients == 1 { 1 } else { BATCH_CLIENTS };
+    let ceiling = tokio::task::block_in_place(|| batch_ceiling_rows_per_s(&service_url, ceiling_clients, batch_entries));
     println!("{name}: baseline {baseline:>9.0} single-row commits/s ({baseline_clients} connection(s))");
     println!(
         "{name}: single-line calls {single:>9.0} entries/s ({IN_FLIGHT} in flight) = {:.2} x baseline",
@@ -163,8 +207,9 @@ async fn run(name: &str, database: Database, baseline_clients: usize) {
         latency.as_secs_f64() / baseline_latency.as_secs_f64()
     );
     println!(
-        "{name}: {BATCH_LINES}-line batches  {batched:>9.0} entries/s ({BATCH_CLIENTS} clients) = {:.2} x baseline",
-        batched / baseline
+        "{name}: {BATCH_LINES}-line batches  {batched:>9.0} entries/s ({BATCH_CLIENTS} clients) = {:.2} x the database's own \
+         {BATCH_LINES}-row INSERT commits into hour_entries, {ceiling:.0} rows/s ({ceiling_clients} connection(s))",
+        batched / ceiling
     );
     tokio::time::sleep(Duration::from_millis(10)).await;
 }

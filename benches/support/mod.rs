@@ -90,7 +90,7 @@ pub fn raw_connection(url: &str) -> AnyConnection {
     } else {
         let mut sqlite = diesel::SqliteConnection::establish(url).unwrap();
         sqlite
-            .batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+            .batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
             .unwrap();
         AnyConnection::Sqlite(sqlite)
     }
