@@ -194,7 +194,8 @@ async fn run(name: &str, database: Database, baseline_clients: usize) {
     // from one connection (one writer), PostgreSQL from as many as the batch clients.
     let service_url = database.url("service");
     let ceiling_clients = if baseline_clients == 1 { 1 } else { BATCH_CLIENTS };
-    let ceiling = tokio::task::block_in_place(|| batch_ceiling_rows_per_s(&service_url, ceiling_clients, batch_entries));
+    let ceiling =
+        tokio::task::block_in_place(|| batch_ceiling_rows_per_s(&service_url, ceiling_clients, batch_entries));
     println!("{name}: baseline {baseline:>9.0} single-row commits/s ({baseline_clients} connection(s))");
     println!(
         "{name}: single-line calls {single:>9.0} entries/s ({IN_FLIGHT} in flight) = {:.2} x baseline",

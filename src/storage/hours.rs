@@ -236,10 +236,7 @@ pub fn day_minutes(
 pub fn insert_entries(connection: &mut AnyConnection, entries: &[HourEntry]) -> Result<(), Error> {
     let rows: Vec<EntryRow> = entries.iter().map(row_of).collect();
     let inserted = match connection {
-        // Multi-row INSERTs: one round trip per chunk.
-        AnyConnection::Postgresql(pg) => rows
-            .chunks(super::INSERT_CHUNK_ROWS)
-            .try_for_each(|chunk| diesel::insert_into(hour_entries::table).values(chunk).execute(pg).map(drop)),
+        AnyConnection::Postgresql(pg) => insert_rows_over_the_wire(pg, &rows),
         AnyConnection::Sqlite(sqlite) => insert_rows_in_process(sqlite, &rows),
     };
     match inserted {
@@ -249,6 +246,37 @@ pub fn insert_entries(connection: &mut AnyConnection, entries: &[HourEntry]) -> 
         }
         Err(error) => Err(Error::internal("storing hour entries", error)),
     }
+}
+
+/// Stores rows on PostgreSQL: one INSERT per chunk of [`super::INSERT_CHUNK_ROWS`] rows whose
+/// eleven columns travel as eleven arrays, so the statement's text is fixed (kept prepared,
+/// parsed once) and a chunk is one round trip with eleven parameters instead of eleven per row.
+fn insert_rows_over_the_wire(pg: &mut diesel::PgConnection, rows: &[EntryRow]) -> diesel::QueryResult<()> {
+    use diesel::sql_types::{Array, BigInt, Bool, Date, Nullable, Text, Timestamp};
+    for chunk in rows.chunks(super::INSERT_CHUNK_ROWS) {
+        let column = |pick: fn(&EntryRow) -> &String| chunk.iter().map(pick).collect::<Vec<&String>>();
+        super::reused::reused(
+            diesel::sql_query(
+                "INSERT INTO hour_entries (contract_id, id, intercedent_id, work_date, period_start, minutes, note, \
+                 corrects_id, late, submitted_by, submit_time) \
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::date[], $6::bigint[], \
+                                      $7::text[], $8::text[], $9::boolean[], $10::text[], $11::timestamp[])",
+            )
+            .bind::<Array<Text>, _>(column(|row| &row.contract_id))
+            .bind::<Array<Text>, _>(column(|row| &row.id))
+            .bind::<Array<Text>, _>(column(|row| &row.intercedent_id))
+            .bind::<Array<Date>, _>(chunk.iter().map(|row| row.work_date).collect::<Vec<_>>())
+            .bind::<Array<Date>, _>(chunk.iter().map(|row| row.period_start).collect::<Vec<_>>())
+            .bind::<Array<BigInt>, _>(chunk.iter().map(|row| row.minutes).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(column(|row| &row.note))
+            .bind::<Array<Nullable<Text>>, _>(chunk.iter().map(|row| row.corrects_id.as_ref()).collect::<Vec<_>>())
+            .bind::<Array<Bool>, _>(chunk.iter().map(|row| row.late).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(column(|row| &row.submitted_by))
+            .bind::<Array<Timestamp>, _>(chunk.iter().map(|row| row.submit_time).collect::<Vec<_>>()),
+        )
+        .execute(pg)?;
+    }
+    Ok(())
 }
 
 /// Rows per INSERT on SQLite, largest first: each size is one statement, kept prepared, so a
