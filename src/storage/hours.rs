@@ -299,7 +299,7 @@ fn insert_rows_in_process(sqlite: &mut diesel::SqliteConnection, rows: &[EntryRo
     use diesel::sql_types::{BigInt, Bool, Nullable, Text};
     let [date_items, time_items] = STORED_TEXT_ITEMS
         .as_ref()
-        .map_err(|error| diesel::result::Error::SerializationError(Box::new(error.clone())))?;
+        .map_err(|error| diesel::result::Error::SerializationError(Box::new(*error)))?;
     let mut rest = rows;
     while !rest.is_empty() {
         let size = IN_PROCESS_INSERT_ROWS.into_iter().find(|size| rest.len() >= *size).unwrap_or(1);
