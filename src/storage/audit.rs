@@ -101,8 +101,9 @@ pub(super) fn append_and_remember(
                 #[diesel(sql_type = diesel::sql_types::BigInt)]
                 seq: i64,
             }
-            let appended: Appended = diesel::sql_query(
-                "WITH next AS ( \
+            let appended: Appended = super::reused::reused(
+                diesel::sql_query(
+                    "WITH next AS ( \
                      UPDATE sequences SET last_value = last_value + 1, last_time = GREATEST(last_time, $1) \
                      WHERE name = 'audit_log' RETURNING last_value, last_time \
                  ), entry AS ( \
@@ -113,16 +114,17 @@ pub(super) fn append_and_remember(
                  INSERT INTO idempotency_records \
                      (principal, request_id, action, fingerprint, response, audit_seq, recorded_at) \
                  SELECT $9, $6, $4, $8, '', seq, $1 FROM entry RETURNING audit_seq AS seq",
+                )
+                .bind::<Timestamp, _>(row.recorded_at)
+                .bind::<Text, _>(&row.principal_subject)
+                .bind::<Text, _>(&row.principal_role)
+                .bind::<Text, _>(&row.action)
+                .bind::<Text, _>(&row.resource)
+                .bind::<Text, _>(&row.request_id)
+                .bind::<Text, _>(&row.payload)
+                .bind::<Text, _>(&mutation.fingerprint)
+                .bind::<Text, _>(mutation.principal.key()),
             )
-            .bind::<Timestamp, _>(row.recorded_at)
-            .bind::<Text, _>(&row.principal_subject)
-            .bind::<Text, _>(&row.principal_role)
-            .bind::<Text, _>(&row.action)
-            .bind::<Text, _>(&row.resource)
-            .bind::<Text, _>(&row.request_id)
-            .bind::<Text, _>(&row.payload)
-            .bind::<Text, _>(&mutation.fingerprint)
-            .bind::<Text, _>(mutation.principal.key())
             .get_result(pg)
             .context("appending an audit entry")?;
             Ok(appended.seq)
@@ -172,8 +174,9 @@ pub(super) fn append_all(
             let column = |pick: fn(&(&Mutation, &str, &str)) -> String| changes.iter().map(pick).collect::<Vec<_>>();
             let times: Vec<chrono::NaiveDateTime> =
                 changes.iter().map(|(mutation, _, _)| to_stored_time(mutation.now)).collect();
-            let appended: Vec<Appended> = diesel::sql_query(
-                "WITH previous AS ( \
+            let appended: Vec<Appended> = super::reused::reused(
+                diesel::sql_query(
+                    "WITH previous AS ( \
                      SELECT last_value, last_time FROM sequences WHERE name = 'audit_log' \
                  ), items AS ( \
                      SELECT * FROM unnest($1::timestamp[], $2::text[], $3::text[], $4::text[], $5::text[], \
@@ -198,16 +201,17 @@ pub(super) fn append_all(
                      SELECT principal, request_id, action, fingerprint, '', seq, made_at FROM numbered \
                  ) \
                  SELECT seq FROM numbered ORDER BY ord",
+                )
+                .bind::<Array<Timestamp>, _>(&times)
+                .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.principal.subject.clone()))
+                .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.principal.role.label()))
+                .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.action.as_str().to_owned()))
+                .bind::<Array<Text>, _>(column(|(_, resource, _)| (*resource).to_owned()))
+                .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.request_id.as_str().to_owned()))
+                .bind::<Array<Text>, _>(column(|(_, _, payload)| (*payload).to_owned()))
+                .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.fingerprint.clone()))
+                .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.principal.key())),
             )
-            .bind::<Array<Timestamp>, _>(&times)
-            .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.principal.subject.clone()))
-            .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.principal.role.label()))
-            .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.action.as_str().to_owned()))
-            .bind::<Array<Text>, _>(column(|(_, resource, _)| (*resource).to_owned()))
-            .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.request_id.as_str().to_owned()))
-            .bind::<Array<Text>, _>(column(|(_, _, payload)| (*payload).to_owned()))
-            .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.fingerprint.clone()))
-            .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.principal.key()))
             .load(pg)
             .context("appending audit entries")?;
             if appended.len() != changes.len() {

@@ -297,9 +297,8 @@ static STORED_TEXT_ITEMS: std::sync::LazyLock<
 /// Stores rows on SQLite: multi-row INSERTs of the sizes in [`IN_PROCESS_INSERT_ROWS`].
 fn insert_rows_in_process(sqlite: &mut diesel::SqliteConnection, rows: &[EntryRow]) -> diesel::QueryResult<()> {
     use diesel::sql_types::{BigInt, Bool, Nullable, Text};
-    let [date_items, time_items] = STORED_TEXT_ITEMS
-        .as_ref()
-        .map_err(|error| diesel::result::Error::SerializationError(Box::new(*error)))?;
+    let [date_items, time_items] =
+        STORED_TEXT_ITEMS.as_ref().map_err(|error| diesel::result::Error::SerializationError(Box::new(*error)))?;
     let mut rest = rows;
     while !rest.is_empty() {
         let size = IN_PROCESS_INSERT_ROWS.into_iter().find(|size| rest.len() >= *size).unwrap_or(1);
