@@ -424,7 +424,7 @@ pub fn intercedents_with_rates(
                             .and(hourly_rates::intercedent_id.eq(intercedents::id))),
                     )
                     .filter(intercedents::contract_id.eq(contract.as_str().to_owned()))
-                    .filter(intercedents::id.eq_any(chunk.to_vec()))
+                    .filter(intercedents::id.eq_any(super::reused::padded(chunk)))
                     .select((
                         intercedents::id,
                         (hourly_rates::effective_date, hourly_rates::rate_per_hour_cents, hourly_rates::create_time)

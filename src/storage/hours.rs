@@ -206,6 +206,8 @@ pub fn day_minutes(
                 .load(pg)
             }
             AnyConnection::Sqlite(sqlite) => {
+                // Repeated days come back twice and meet in the map below.
+                let chunk = super::reused::padded(chunk);
                 let values = vec!["(?, ?)"; chunk.len()].join(", ");
                 let mut query = diesel::sql_query(format!(
                     "WITH day(intercedent_id, work_date) AS (VALUES {values}) {} FROM day",
@@ -213,7 +215,7 @@ pub fn day_minutes(
                 ))
                 .into_boxed::<diesel::sqlite::Sqlite>();
                 for (intercedent, date) in chunk {
-                    query = query.bind::<Text, _>(*intercedent).bind::<Date, _>(*date);
+                    query = query.bind::<Text, _>(intercedent).bind::<Date, _>(date);
                 }
                 super::reused::reused(query.bind::<Text, _>(contract.as_str())).load(sqlite)
             }
@@ -344,7 +346,7 @@ pub fn get_entries(
         let rows: Vec<EntryWithDecision> = super::reused::reused(
             entries_with_decisions!()
                 .filter(hour_entries::contract_id.eq(contract.as_str().to_owned()))
-                .filter(hour_entries::id.eq_any(chunk.to_vec()))
+                .filter(hour_entries::id.eq_any(super::reused::padded(chunk)))
                 .select(entry_columns!()),
         )
         .load(connection)

@@ -89,6 +89,7 @@ pub(super) fn find_all(
 ) -> Result<HashMap<(String, String), FirstAnswer>, Error> {
     let mut found = HashMap::new();
     for chunk in mutations.chunks(super::INSERT_CHUNK_ROWS) {
+        let chunk = super::reused::padded(chunk);
         let principals: Vec<String> = chunk.iter().map(|mutation| mutation.principal.key()).collect();
         let request_ids: Vec<&str> = chunk.iter().map(|mutation| mutation.request_id.as_str()).collect();
         // Pairs of a principal of one call and a request id of another may come back too; the

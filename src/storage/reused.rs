@@ -4,9 +4,9 @@
 //! diesel caches a connection's prepared statements, except those it cannot bound: raw SQL
 //! (`sql_query`) and, on SQLite, `IN` lists (one placeholder per value). The writer's hot reads
 //! are exactly such statements, and on SQLite preparing them (parsing, planning) cost more than
-//! running them. [`Reused`] marks a statement as safe to keep: its text is fixed, or its
-//! placeholders number at most [`super::INSERT_CHUNK_ROWS`] (every list is read in chunks of that
-//! size), so one connection keeps at most that many variants of it. On PostgreSQL a kept
+//! running them. [`Reused`] marks a statement as safe to keep: its text is fixed, or it grows
+//! with a list that [`padded`] brings to one of 22 lengths, so one connection keeps at most 22
+//! forms of it (diesel's cache has no bound of its own). On PostgreSQL a kept
 //! statement is a named prepared statement: parsed once, its plan chosen by the server's usual
 //! rules for prepared statements.
 
@@ -44,3 +44,44 @@ impl<DB: Backend, Q: QueryFragment<DB>> QueryFragment<DB> for Reused<Q> {
 }
 
 impl<Q, Conn> diesel::RunQueryDsl<Conn> for Reused<Q> {}
+
+/// `chunk` (at most [`super::INSERT_CHUNK_ROWS`] items) lengthened by repeating its last item to
+/// one of 22 lengths — every length up to 8, multiples of 8 up to 64, multiples of 64 up to the
+/// chunk size — so that a kept statement whose text grows with the list (an `IN` list, or a
+/// `VALUES` list on SQLite) takes few forms, at the cost of at most 63 repeated items. Only for
+/// lists whose repeats change nothing: `IN` lists, and rows read into a map by their key.
+pub(crate) fn padded<T: Clone>(chunk: &[T]) -> Vec<T> {
+    let length = chunk.len();
+    let target = if length <= 8 {
+        length
+    } else if length <= 64 {
+        length.div_ceil(8) * 8
+    } else {
+        (length.div_ceil(64) * 64).min(super::INSERT_CHUNK_ROWS.max(length))
+    };
+    let mut padded = chunk.to_vec();
+    if let Some(last) = chunk.last() {
+        padded.resize(target, last.clone());
+    }
+    padded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::padded;
+
+    #[test]
+    fn lists_take_at_most_22_lengths_and_keep_their_items() {
+        let lengths: std::collections::BTreeSet<usize> =
+            (1..=super::super::INSERT_CHUNK_ROWS).map(|length| padded(&vec![0_u8; length]).len()).collect();
+        assert_eq!(lengths.len(), 22, "{lengths:?}");
+        for length in [1, 7, 9, 64, 65, 449, 500] {
+            let items: Vec<usize> = (0..length).collect();
+            let padded = padded(&items);
+            assert!(padded.len() >= length && padded.len() < length + 64);
+            assert_eq!(&padded[..length], &items[..]);
+            assert!(padded[length..].iter().all(|item| *item == length - 1));
+        }
+        assert!(padded::<u8>(&[]).is_empty());
+    }
+}
