@@ -38,6 +38,25 @@ pub(super) fn to_string(value: &impl Serialize) -> Result<String, Unsupported> {
     String::from_utf8(writer.out).map_err(|_| Unsupported)
 }
 
+/// Serializer methods that write an integer as serde_json does.
+macro_rules! integers {
+    ($($method:ident: $type:ty),*) => {$(
+        fn $method(self, value: $type) -> Result<(), Unsupported> {
+            self.integer(value);
+            Ok(())
+        }
+    )*};
+}
+
+/// Serializer methods that leave their value to the `Value` path.
+macro_rules! refused {
+    ($($method:ident($($argument:ty),*) -> $ok:ty),*) => {$(
+        fn $method(self, $(_: $argument),*) -> Result<$ok, Unsupported> {
+            Err(Unsupported)
+        }
+    )*};
+}
+
 struct Writer {
     out: Vec<u8>,
 }
@@ -158,53 +177,18 @@ impl<'a> ser::Serializer for &'a mut Writer {
         Ok(())
     }
 
-    fn serialize_i8(self, value: i8) -> Result<(), Unsupported> {
-        self.integer(value);
-        Ok(())
-    }
+    integers!(
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64
+    );
 
-    fn serialize_i16(self, value: i16) -> Result<(), Unsupported> {
-        self.integer(value);
-        Ok(())
-    }
-
-    fn serialize_i32(self, value: i32) -> Result<(), Unsupported> {
-        self.integer(value);
-        Ok(())
-    }
-
-    fn serialize_i64(self, value: i64) -> Result<(), Unsupported> {
-        self.integer(value);
-        Ok(())
-    }
-
-    fn serialize_u8(self, value: u8) -> Result<(), Unsupported> {
-        self.integer(value);
-        Ok(())
-    }
-
-    fn serialize_u16(self, value: u16) -> Result<(), Unsupported> {
-        self.integer(value);
-        Ok(())
-    }
-
-    fn serialize_u32(self, value: u32) -> Result<(), Unsupported> {
-        self.integer(value);
-        Ok(())
-    }
-
-    fn serialize_u64(self, value: u64) -> Result<(), Unsupported> {
-        self.integer(value);
-        Ok(())
-    }
-
-    fn serialize_f32(self, _value: f32) -> Result<(), Unsupported> {
-        Err(Unsupported)
-    }
-
-    fn serialize_f64(self, _value: f64) -> Result<(), Unsupported> {
-        Err(Unsupported)
-    }
+    refused!(serialize_f32(f32) -> (), serialize_f64(f64) -> (), serialize_bytes(&[u8]) -> ());
 
     fn serialize_char(self, value: char) -> Result<(), Unsupported> {
         self.string(value.encode_utf8(&mut [0; 4]))
@@ -212,10 +196,6 @@ impl<'a> ser::Serializer for &'a mut Writer {
 
     fn serialize_str(self, value: &str) -> Result<(), Unsupported> {
         self.string(value)
-    }
-
-    fn serialize_bytes(self, _value: &[u8]) -> Result<(), Unsupported> {
-        Err(Unsupported)
     }
 
     fn serialize_none(self) -> Result<(), Unsupported> {
@@ -310,61 +290,31 @@ impl<'a> ser::Serializer for &'a mut Writer {
     }
 }
 
-impl ser::SerializeSeq for Array<'_> {
-    type Ok = ();
-    type Error = Unsupported;
+/// The four kinds of array serde writes, one way.
+macro_rules! array_kinds {
+    ($($kind:ident :: $method:ident),*) => {$(
+        impl ser::$kind for Array<'_> {
+            type Ok = ();
+            type Error = Unsupported;
 
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
-        self.element(value)
-    }
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
+                self.element(value)
+            }
 
-    fn end(self) -> Result<(), Unsupported> {
-        self.finish();
-        Ok(())
-    }
+            fn end(self) -> Result<(), Unsupported> {
+                self.finish();
+                Ok(())
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Array<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), Unsupported> {
-        self.finish();
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleStruct for Array<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), Unsupported> {
-        self.finish();
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleVariant for Array<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), Unsupported> {
-        self.finish();
-        Ok(())
-    }
-}
+array_kinds!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 impl ser::SerializeMap for Object<'_> {
     type Ok = ();
@@ -385,31 +335,29 @@ impl ser::SerializeMap for Object<'_> {
     }
 }
 
-impl ser::SerializeStruct for Object<'_> {
-    type Ok = ();
-    type Error = Unsupported;
+/// A struct and a struct variant's fields, one way.
+macro_rules! struct_kinds {
+    ($($kind:ident),*) => {$(
+        impl ser::$kind for Object<'_> {
+            type Ok = ();
+            type Error = Unsupported;
 
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Unsupported> {
-        self.field(Cow::Borrowed(key), value)
-    }
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), Unsupported> {
+                self.field(Cow::Borrowed(key), value)
+            }
 
-    fn end(self) -> Result<(), Unsupported> {
-        self.finish()
-    }
+            fn end(self) -> Result<(), Unsupported> {
+                self.finish()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeStructVariant for Object<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Unsupported> {
-        self.field(Cow::Borrowed(key), value)
-    }
-
-    fn end(self) -> Result<(), Unsupported> {
-        self.finish()
-    }
-}
+struct_kinds!(SerializeStruct, SerializeStructVariant);
 
 /// A map key: only strings (and what serde writes as one) are handled here.
 struct KeyWriter;
@@ -450,67 +398,32 @@ impl ser::Serializer for KeyWriter {
         value.serialize(self)
     }
 
-    fn serialize_bool(self, _value: bool) -> Result<String, Unsupported> {
-        Err(Unsupported)
-    }
-
-    fn serialize_i8(self, _value: i8) -> Result<String, Unsupported> {
-        Err(Unsupported)
-    }
-
-    fn serialize_i16(self, _value: i16) -> Result<String, Unsupported> {
-        Err(Unsupported)
-    }
-
-    fn serialize_i32(self, _value: i32) -> Result<String, Unsupported> {
-        Err(Unsupported)
-    }
-
-    fn serialize_i64(self, _value: i64) -> Result<String, Unsupported> {
-        Err(Unsupported)
-    }
-
-    fn serialize_u8(self, _value: u8) -> Result<String, Unsupported> {
-        Err(Unsupported)
-    }
-
-    fn serialize_u16(self, _value: u16) -> Result<String, Unsupported> {
-        Err(Unsupported)
-    }
-
-    fn serialize_u32(self, _value: u32) -> Result<String, Unsupported> {
-        Err(Unsupported)
-    }
-
-    fn serialize_u64(self, _value: u64) -> Result<String, Unsupported> {
-        Err(Unsupported)
-    }
-
-    fn serialize_f32(self, _value: f32) -> Result<String, Unsupported> {
-        Err(Unsupported)
-    }
-
-    fn serialize_f64(self, _value: f64) -> Result<String, Unsupported> {
-        Err(Unsupported)
-    }
-
-    fn serialize_bytes(self, _value: &[u8]) -> Result<String, Unsupported> {
-        Err(Unsupported)
-    }
-
-    fn serialize_none(self) -> Result<String, Unsupported> {
-        Err(Unsupported)
-    }
+    refused!(
+        serialize_none() -> String,
+        serialize_unit() -> String,
+        serialize_bool(bool) -> String,
+        serialize_i8(i8) -> String,
+        serialize_i16(i16) -> String,
+        serialize_i32(i32) -> String,
+        serialize_i64(i64) -> String,
+        serialize_u8(u8) -> String,
+        serialize_u16(u16) -> String,
+        serialize_u32(u32) -> String,
+        serialize_u64(u64) -> String,
+        serialize_f32(f32) -> String,
+        serialize_f64(f64) -> String,
+        serialize_bytes(&[u8]) -> String,
+        serialize_unit_struct(&'static str) -> String,
+        serialize_seq(Option<usize>) -> Self::SerializeSeq,
+        serialize_tuple(usize) -> Self::SerializeTuple,
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct,
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant,
+        serialize_map(Option<usize>) -> Self::SerializeMap,
+        serialize_struct(&'static str, usize) -> Self::SerializeStruct,
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant
+    );
 
     fn serialize_some<T: Serialize + ?Sized>(self, _value: &T) -> Result<String, Unsupported> {
-        Err(Unsupported)
-    }
-
-    fn serialize_unit(self) -> Result<String, Unsupported> {
-        Err(Unsupported)
-    }
-
-    fn serialize_unit_struct(self, _name: &'static str) -> Result<String, Unsupported> {
         Err(Unsupported)
     }
 
@@ -521,50 +434,6 @@ impl ser::Serializer for KeyWriter {
         _variant: &'static str,
         _value: &T,
     ) -> Result<String, Unsupported> {
-        Err(Unsupported)
-    }
-
-    fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, Unsupported> {
-        Err(Unsupported)
-    }
-
-    fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, Unsupported> {
-        Err(Unsupported)
-    }
-
-    fn serialize_tuple_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeTupleStruct, Unsupported> {
-        Err(Unsupported)
-    }
-
-    fn serialize_tuple_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeTupleVariant, Unsupported> {
-        Err(Unsupported)
-    }
-
-    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, Unsupported> {
-        Err(Unsupported)
-    }
-
-    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Self::SerializeStruct, Unsupported> {
-        Err(Unsupported)
-    }
-
-    fn serialize_struct_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeStructVariant, Unsupported> {
         Err(Unsupported)
     }
 }

@@ -303,8 +303,8 @@ fn insert_rows_in_process(sqlite: &mut diesel::SqliteConnection, rows: &[EntryRo
         STORED_TEXT_ITEMS.as_ref().map_err(|error| diesel::result::Error::SerializationError(Box::new(*error)))?;
     let mut rest = rows;
     while !rest.is_empty() {
-        let size = IN_PROCESS_INSERT_ROWS.into_iter().find(|size| rest.len() >= *size).unwrap_or(1);
-        let (chunk, tail) = rest.split_at(size.min(rest.len()));
+        let size = IN_PROCESS_INSERT_ROWS.into_iter().find(|size| rest.len() >= *size).unwrap_or(rest.len());
+        let (chunk, tail) = rest.split_at(size);
         let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
         let mut query = diesel::sql_query(format!(
             "INSERT INTO hour_entries (contract_id, id, intercedent_id, work_date, period_start, minutes, note, \

@@ -212,7 +212,8 @@ fn commit(pool: &Pool, batch: Vec<Box<dyn Job>>, system: &'static str) {
         batch.iter().map(|job| job.deadline()).collect::<Option<Vec<Instant>>>().and_then(|all| all.into_iter().max());
     let mut refusals: Vec<Option<Error>> = Vec::with_capacity(batch.len());
     let alone = batch.len() == 1;
-    let committed = in_write_transaction(&mut connection, deadline, |connection| {
+    let committed = connection.transaction::<(), Error, _>(|connection| {
+        take_write_lock(connection, deadline)?;
         if alone {
             // A lone call's refusal rolls back the whole transaction: no savepoint needed.
             let job = batch.first_mut().ok_or_else(|| Error::internal("committing a batch", "it is empty"))?;
@@ -297,19 +298,11 @@ fn run_group(connection: &mut AnyConnection, group: &mut [Box<dyn Job>]) -> Resu
     })
 }
 
-/// Runs `work` in one transaction that first takes the lock that orders every writer, commits
-/// it when `work` succeeds and rolls it back when it fails (as diesel's `transaction` does).
-/// The lock is the audit counter's row on PostgreSQL — taken in the same round trip as `BEGIN`
-/// and the bounds of the transaction's statements and lock waits by `deadline` — and the
-/// database's write lock on SQLite, so that a second process on the same file waits its busy
-/// timeout for it instead of failing on a stale snapshot.
-fn in_write_transaction(
-    connection: &mut AnyConnection,
-    deadline: Option<Instant>,
-    work: impl FnOnce(&mut AnyConnection) -> Result<(), Error>,
-) -> Result<(), Error> {
-    use diesel::connection::{AnsiTransactionManager, TransactionManager};
-    type Manager = <AnyConnection as Connection>::TransactionManager;
+/// Takes the lock that orders every writer, as the transaction's first statement, and bounds
+/// the transaction's statements and lock waits by `deadline` (PostgreSQL). On SQLite that is the
+/// database's write lock, so a second process on the same file waits its busy timeout for it
+/// instead of failing on a stale snapshot.
+fn take_write_lock(connection: &mut AnyConnection, deadline: Option<Instant>) -> Result<(), Error> {
     match connection {
         AnyConnection::Postgresql(pg) => {
             let bound = match deadline {
@@ -319,35 +312,10 @@ fn in_write_transaction(
                 }
                 None => String::new(),
             };
-            let begin = format!("BEGIN; {bound}SELECT 1 FROM sequences WHERE name = 'audit_log' FOR UPDATE");
-            if let Err(error) = AnsiTransactionManager::begin_transaction_sql(&mut *pg, &begin) {
-                // BEGIN may have run before the lock failed: leave no transaction open, or have
-                // the pool drop the connection.
-                if pg.batch_execute("ROLLBACK").is_err() {
-                    AnsiTransactionManager::transaction_manager_status_mut(pg).set_in_error();
-                }
-                return Err(error).context("taking the write lock");
-            }
+            pg.batch_execute(&format!("{bound}SELECT 1 FROM sequences WHERE name = 'audit_log' FOR UPDATE"))
+                .context("taking the write lock")
         }
-        AnyConnection::Sqlite(_) => {
-            Manager::begin_transaction(connection).context("beginning a transaction")?;
-            if let Err(error) = super::begin_writing(connection) {
-                return rolled_back(connection, error);
-            }
-        }
-    }
-    match work(connection) {
-        Ok(()) => Manager::commit_transaction(connection).context("committing a transaction"),
-        Err(error) => rolled_back(connection, error),
-    }
-}
-
-/// Rolls the transaction back after `error`; gives `error`, or the rollback's own failure.
-fn rolled_back(connection: &mut AnyConnection, error: Error) -> Result<(), Error> {
-    use diesel::connection::TransactionManager;
-    match <AnyConnection as Connection>::TransactionManager::rollback_transaction(connection) {
-        Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(error),
-        Err(rollback) => Err(rollback).context("rolling back a transaction"),
+        AnyConnection::Sqlite(_) => super::begin_writing(connection),
     }
 }
 
