@@ -56,14 +56,21 @@ pub fn last_entry_seq(connection: &mut AnyConnection) -> Result<i64, Error> {
 /// # Errors
 /// A storage fault.
 pub fn next_in_sequence(connection: &mut AnyConnection, name: &str) -> Result<i64, Error> {
-    let updated = diesel::update(sequences::table.find(name))
-        .set(sequences::last_value.eq(sequences::last_value + 1))
-        .execute(connection)
-        .context("advancing a sequence")?;
-    if updated != 1 {
-        return Err(Error::internal("advancing a sequence", format!("sequence {name:?} does not exist")));
+    #[derive(QueryableByName)]
+    struct Next {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        last_value: i64,
     }
-    sequences::table.find(name).select(sequences::last_value).first(connection).context("reading a sequence")
+    // One kept statement (`$1` is the first parameter on SQLite too).
+    let next: Option<Next> = super::reused::reused(
+        diesel::sql_query("UPDATE sequences SET last_value = last_value + 1 WHERE name = $1 RETURNING last_value")
+            .bind::<diesel::sql_types::Text, _>(name),
+    )
+    .get_result(connection)
+    .optional()
+    .context("advancing a sequence")?;
+    next.map(|next| next.last_value)
+        .ok_or_else(|| Error::internal("advancing a sequence", format!("sequence {name:?} does not exist")))
 }
 
 /// Appends the audit entry of a mutation and records the answer for replays, and returns the
@@ -129,19 +136,29 @@ pub(super) fn append_and_remember(
             .context("appending an audit entry")?;
             Ok(appended.seq)
         }
-        AnyConnection::Sqlite(_) => {
-            let seq = next_in_sequence(connection, AUDIT_SEQUENCE)?;
-            let last: Option<chrono::NaiveDateTime> = sequences::table
-                .find(AUDIT_SEQUENCE)
-                .select(sequences::last_time)
-                .first(connection)
-                .context("reading the audit log's last time")?;
-            let recorded_at = last.map_or(row.recorded_at, |last| last.max(row.recorded_at));
-            diesel::update(sequences::table.find(AUDIT_SEQUENCE))
-                .set(sequences::last_time.eq(recorded_at))
-                .execute(connection)
-                .context("advancing the audit log's last time")?;
-            let row = AuditRow { seq, recorded_at, ..row };
+        AnyConnection::Sqlite(sqlite) => {
+            #[derive(QueryableByName)]
+            struct Advanced {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                seq: i64,
+                #[diesel(sql_type = diesel::sql_types::Timestamp)]
+                recorded_at: chrono::NaiveDateTime,
+            }
+            // The counter and the log's time advance in one kept statement. SQLite keeps a
+            // timestamp as the text diesel writes ("%F %T%.f": fixed-width date and time, then
+            // the fraction's digits, if any): text order is time order.
+            let advanced: Advanced = super::reused::reused(
+                diesel::sql_query(
+                    "UPDATE sequences SET last_value = last_value + 1, \
+                         last_time = CASE WHEN last_time IS NULL OR last_time < ?1 THEN ?1 ELSE last_time END \
+                     WHERE name = 'audit_log' RETURNING last_value AS seq, last_time AS recorded_at",
+                )
+                .bind::<diesel::sql_types::Timestamp, _>(row.recorded_at),
+            )
+            .get_result(sqlite)
+            .context("advancing the audit counter")?;
+            let row = AuditRow { seq: advanced.seq, recorded_at: advanced.recorded_at, ..row };
+            let seq = row.seq;
             diesel::insert_into(audit_log::table)
                 .values(&row)
                 .execute(connection)

@@ -257,12 +257,15 @@ fn insert_rows_over_the_wire(pg: &mut diesel::PgConnection, rows: &[EntryRow]) -
     use diesel::sql_types::{Array, BigInt, Bool, Date, Nullable, Text, Timestamp};
     for chunk in rows.chunks(super::INSERT_CHUNK_ROWS) {
         let column = |pick: fn(&EntryRow) -> &String| chunk.iter().map(pick).collect::<Vec<&String>>();
-        super::reused::reused(
+        let inserted: super::reused::Counted = super::reused::reused(
             diesel::sql_query(
-                "INSERT INTO hour_entries (contract_id, id, intercedent_id, work_date, period_start, minutes, note, \
-                 corrects_id, late, submitted_by, submit_time) \
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::date[], $6::bigint[], \
-                                      $7::text[], $8::text[], $9::boolean[], $10::text[], $11::timestamp[])",
+                "WITH inserted AS ( \
+                     INSERT INTO hour_entries (contract_id, id, intercedent_id, work_date, period_start, minutes, \
+                                               note, corrects_id, late, submitted_by, submit_time) \
+                     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::date[], $6::bigint[], \
+                                          $7::text[], $8::text[], $9::boolean[], $10::text[], $11::timestamp[]) \
+                     RETURNING 1 \
+                 ) SELECT count(*) AS rows FROM inserted",
             )
             .bind::<Array<Text>, _>(column(|row| &row.contract_id))
             .bind::<Array<Text>, _>(column(|row| &row.id))
@@ -276,7 +279,8 @@ fn insert_rows_over_the_wire(pg: &mut diesel::PgConnection, rows: &[EntryRow]) -
             .bind::<Array<Text>, _>(column(|row| &row.submitted_by))
             .bind::<Array<Timestamp>, _>(chunk.iter().map(|row| row.submit_time).collect::<Vec<_>>()),
         )
-        .execute(pg)?;
+        .get_result(pg)?;
+        inserted.expect(chunk.len())?;
     }
     Ok(())
 }
@@ -308,7 +312,7 @@ fn insert_rows_in_process(sqlite: &mut diesel::SqliteConnection, rows: &[EntryRo
         let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
         let mut query = diesel::sql_query(format!(
             "INSERT INTO hour_entries (contract_id, id, intercedent_id, work_date, period_start, minutes, note, \
-             corrects_id, late, submitted_by, submit_time) VALUES {values}"
+             corrects_id, late, submitted_by, submit_time) VALUES {values} RETURNING 1 AS rows"
         ))
         .into_boxed::<diesel::sqlite::Sqlite>();
         for row in chunk {
@@ -325,7 +329,8 @@ fn insert_rows_in_process(sqlite: &mut diesel::SqliteConnection, rows: &[EntryRo
                 .bind::<Text, _>(&row.submitted_by)
                 .bind::<Text, _>(row.submit_time.format_with_items(time_items.iter()).to_string());
         }
-        super::reused::reused(query).execute(sqlite)?;
+        let inserted: Vec<super::reused::Counted> = super::reused::reused(query).load(sqlite)?;
+        super::reused::Counted { rows: i64::try_from(inserted.len()).unwrap_or(i64::MAX) }.expect(chunk.len())?;
         rest = tail;
     }
     Ok(())
@@ -512,4 +517,66 @@ pub fn period_day_sums(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use diesel::connection::{InstrumentationEvent, SimpleConnection};
+    use diesel_migrations::MigrationHarness;
+
+    use super::*;
+
+    /// The writer's statements for new entries and for the audit counter are prepared once per
+    /// connection and then only run (diesel re-prepares statements it is not told to keep, and
+    /// an executed one is not kept: see `storage::reused`).
+    #[test]
+    fn kept_write_statements_are_prepared_once_per_connection() {
+        let mut sqlite = diesel::SqliteConnection::establish(":memory:").unwrap();
+        sqlite.run_pending_migrations(super::super::SQLITE_MIGRATIONS).unwrap();
+        sqlite.batch_execute("PRAGMA foreign_keys = OFF").unwrap();
+        let prepared = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&prepared);
+        sqlite.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::CacheQuery { .. } = event {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        let mut connection = AnyConnection::Sqlite(sqlite);
+        let contract = ContractId::parse("kept").unwrap();
+        let entry = |n: usize| HourEntry {
+            contract_id: contract.clone(),
+            id: LineReference::parse(&format!("line-{n}")).unwrap(),
+            intercedent: IntercedentId::parse("anna").unwrap(),
+            work_date: NaiveDate::from_ymd_opt(2025, 1, 2).unwrap(),
+            period_start: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+            minutes: Minutes::new(60),
+            note: String::new(),
+            corrects: None,
+            late: false,
+            submitted_by: "billing".to_owned(),
+            submit_time: chrono::Utc::now(),
+            decision: None,
+        };
+        // Rounds of 1 line and of 73 (64 + 8 + 1): every statement form, twice.
+        let mut next = 0;
+        let mut round = |connection: &mut AnyConnection| {
+            for lines in [1, 73] {
+                let entries: Vec<HourEntry> = (next..next + lines).map(entry).collect();
+                next += lines;
+                insert_entries(connection, &entries).unwrap();
+            }
+            super::super::audit::next_in_sequence(connection, "audit_log").unwrap()
+        };
+        let first = round(&mut connection);
+        let prepared_first = prepared.load(Ordering::SeqCst);
+        let second = round(&mut connection);
+        assert_eq!(prepared.load(Ordering::SeqCst), prepared_first, "a statement was prepared again");
+        assert_eq!(prepared_first, 4, "one INSERT per size and the counter's UPDATE");
+        assert_eq!(second, first + 1);
+        let stored = get_entries(&mut connection, &contract, &[LineReference::parse("line-147").unwrap()]).unwrap();
+        assert_eq!(stored.len(), 1, "the last line of the second round is stored");
+    }
 }

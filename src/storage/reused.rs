@@ -9,6 +9,12 @@
 //! forms of it (diesel's cache has no bound of its own). On PostgreSQL a kept
 //! statement is a named prepared statement: parsed once, its plan chosen by the server's usual
 //! rules for prepared statements.
+//!
+//! A kept statement must be run by value — `load`, `get_result`, `get_results` — never with
+//! `execute`: diesel passes an executed statement on by reference, and a reference does not
+//! forward [`Reused`]'s answer, so the statement would be prepared afresh on every run (on
+//! PostgreSQL one more round trip). Statements that change rows therefore end in `RETURNING`
+//! (see [`Counted`]).
 
 use diesel::QueryResult;
 use diesel::backend::Backend;
@@ -44,6 +50,30 @@ impl<DB: Backend, Q: QueryFragment<DB>> QueryFragment<DB> for Reused<Q> {
 }
 
 impl<Q, Conn> diesel::RunQueryDsl<Conn> for Reused<Q> {}
+
+/// How many rows a kept statement changed: what it returns as `rows` (PostgreSQL: one row with
+/// the count; SQLite: one row per row changed, counted by the caller).
+#[derive(Debug, diesel::QueryableByName)]
+pub(crate) struct Counted {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub(crate) rows: i64,
+}
+
+impl Counted {
+    /// Checks that the statement changed `expected` rows.
+    ///
+    /// # Errors
+    /// A fault naming both counts when it did not.
+    pub(crate) fn expect(&self, expected: usize) -> QueryResult<()> {
+        if usize::try_from(self.rows).is_ok_and(|rows| rows == expected) {
+            Ok(())
+        } else {
+            Err(diesel::result::Error::DeserializationError(
+                format!("a statement changed {} rows instead of {expected}", self.rows).into(),
+            ))
+        }
+    }
+}
 
 /// `chunk` (at most [`super::INSERT_CHUNK_ROWS`] items) lengthened by repeating its last item to
 /// one of 22 lengths — every length up to 8, multiples of 8 up to 64, multiples of 64 up to the
