@@ -33,6 +33,8 @@ WORKDIR /build
 # The dependencies, in a layer of their own that only a change of the manifests, build.rs or
 # the .proto files rebuilds: the crate's own sources are stubs here.
 COPY Cargo.toml Cargo.lock build.rs ./
+# How the bundled SQLite is compiled (see the file).
+COPY .cargo ./.cargo
 COPY proto ./proto
 # Cargo.toml names the benchmarks: their files must exist for the manifest to load.
 COPY benches ./benches
