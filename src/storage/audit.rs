@@ -381,3 +381,49 @@ pub fn entry_of(connection: &mut AnyConnection, resource: &str, action: &str) ->
         .context("finding an audit entry")?;
     Ok(row.map(into_entry))
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel_migrations::MigrationHarness;
+
+    use super::*;
+    use crate::domain::{Action, Principal, RequestId};
+
+    /// On SQLite the log's time advances by comparing stored text: with fractions of every
+    /// length (none, milli-, micro-, nanoseconds) an entry still takes the later of its own time
+    /// and the time before it.
+    #[test]
+    fn the_logs_time_on_sqlite_takes_the_later_time_whatever_the_fractions() {
+        let mut sqlite = diesel::SqliteConnection::establish(":memory:").unwrap();
+        sqlite.run_pending_migrations(super::super::SQLITE_MIGRATIONS).unwrap();
+        let mut connection = AnyConnection::Sqlite(sqlite);
+        let at = |text: &str| -> DateTime<Utc> { text.parse().unwrap() };
+        let times = [
+            at("2027-03-01T10:00:00.5Z"),
+            at("2027-03-01T10:00:00Z"),
+            at("2027-03-01T10:00:00.123456Z"),
+            at("2027-03-01T10:00:00.500000001Z"),
+            at("2027-03-01T10:00:00.5Z"),
+            at("2027-03-01T10:00:01Z"),
+            at("2027-03-01T09:59:59.999999999Z"),
+        ];
+        let mut recorded = Vec::new();
+        for (n, now) in times.iter().enumerate() {
+            let id = RequestId::parse(&format!("time-{n}")).unwrap();
+            let mutation = Mutation::new(Principal::local_admin(), id, Action::CreateContract, &n, *now).unwrap();
+            let seq = append_and_remember(&mut connection, &mutation, "test/time", "{}").unwrap();
+            recorded.push((seq, entries_after(&mut connection, seq - 1, 1).unwrap()[0].recorded_at));
+        }
+        let expected: Vec<(i64, DateTime<Utc>)> = times
+            .iter()
+            .scan(None::<DateTime<Utc>>, |latest, now| {
+                let time = latest.map_or(*now, |latest| latest.max(*now));
+                *latest = Some(time);
+                Some(time)
+            })
+            .enumerate()
+            .map(|(n, time)| (i64::try_from(n).unwrap() + 1, time))
+            .collect();
+        assert_eq!(recorded, expected);
+    }
+}
