@@ -230,8 +230,10 @@ pub struct DatabaseSettings {
     /// waits for more before it starts the next one, in microseconds (at least
     /// `write_batch_window_us`). A lone call after a lone call never waits, so this costs
     /// nothing at low load; under load it lets the answered callers' next calls join one
-    /// transaction instead of the first of them running alone.
-    pub write_batch_busy_window_us: u64,
+    /// transaction instead of the first of them running alone. Unset: 1,000 on PostgreSQL,
+    /// where a transaction costs round trips and bigger ones pay, and 0 on SQLite, where a
+    /// commit is cheap and waiting only idles the one writer (see `storage::Batching`).
+    pub write_batch_busy_window_us: Option<u64>,
     /// How long a contract read by `GetContract` is remembered and served without a database
     /// read, in milliseconds; 0 reads the database every time. This process forgets a contract
     /// as soon as it changes it; another replica's change (an extension, an early end) shows
@@ -320,7 +322,7 @@ impl Default for DatabaseSettings {
             acquire_timeout_ms: 10_000,
             sqlite_busy_timeout_ms: 5_000,
             write_batch_window_us: 0,
-            write_batch_busy_window_us: 1_000,
+            write_batch_busy_window_us: None,
             contract_cache_ttl_ms: 1_000,
             write_batch_max_calls: 128,
             migrate_at_start: true,
@@ -407,7 +409,7 @@ impl Settings {
             min_idle_connections: 0,
             batching: crate::storage::Batching {
                 window: Duration::from_micros(self.database.write_batch_window_us),
-                busy_window: Duration::from_micros(self.database.write_batch_busy_window_us),
+                busy_window: self.database.write_batch_busy_window_us.map(Duration::from_micros),
                 max_calls: self.database.write_batch_max_calls,
             },
             contract_cache_ttl: Duration::from_millis(self.database.contract_cache_ttl_ms),
