@@ -61,7 +61,8 @@ pub fn next_in_sequence(connection: &mut AnyConnection, name: &str) -> Result<i6
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         last_value: i64,
     }
-    // One kept statement (`$1` is the first parameter on SQLite too).
+    // One kept statement. On SQLite `$1` is a named parameter; being the first named, it is
+    // parameter 1, which diesel binds.
     let next: Option<Next> = super::reused::reused(
         diesel::sql_query("UPDATE sequences SET last_value = last_value + 1 WHERE name = $1 RETURNING last_value")
             .bind::<diesel::sql_types::Text, _>(name),

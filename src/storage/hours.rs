@@ -521,30 +521,47 @@ pub fn period_day_sums(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::collections::HashSet;
+    use std::sync::{Arc, Mutex};
 
     use diesel::connection::{InstrumentationEvent, SimpleConnection};
     use diesel_migrations::MigrationHarness;
 
     use super::*;
+    use crate::domain::{Action, Principal, RequestId};
+    use crate::storage::Mutation;
 
-    /// The writer's statements for new entries and for the audit counter are prepared once per
-    /// connection and then only run (diesel re-prepares statements it is not told to keep, and
-    /// an executed one is not kept: see `storage::reused`).
-    #[test]
-    fn kept_write_statements_are_prepared_once_per_connection() {
-        let mut sqlite = diesel::SqliteConnection::establish(":memory:").unwrap();
-        sqlite.run_pending_migrations(super::super::SQLITE_MIGRATIONS).unwrap();
-        sqlite.batch_execute("PRAGMA foreign_keys = OFF").unwrap();
-        let prepared = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&prepared);
-        sqlite.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-            if let InstrumentationEvent::CacheQuery { .. } = event {
-                counter.fetch_add(1, Ordering::SeqCst);
+    /// What a connection prepared for its cache, and the statements it started since the last
+    /// look.
+    #[derive(Default)]
+    struct Seen {
+        cached: HashSet<String>,
+        started: Vec<String>,
+    }
+
+    fn watch(seen: &Arc<Mutex<Seen>>) -> impl FnMut(InstrumentationEvent<'_>) + Send + 'static {
+        let seen = Arc::clone(seen);
+        move |event: InstrumentationEvent<'_>| {
+            let mut seen = seen.lock().unwrap();
+            match event {
+                InstrumentationEvent::CacheQuery { sql, .. } => {
+                    seen.cached.insert(sql.to_owned());
+                }
+                InstrumentationEvent::StartQuery { query, .. } => {
+                    let text = query.to_string();
+                    let sql = text.split(" -- binds: ").next().unwrap_or_default().to_owned();
+                    seen.started.push(sql);
+                }
+                _ => {}
             }
-        });
-        let mut connection = AnyConnection::Sqlite(sqlite);
+        }
+    }
+
+    /// The writer's statements for new entries and for the audit log are prepared once per
+    /// connection and then only run: a second round starts nothing that is not in the cache,
+    /// and adds nothing to it (diesel prepares afresh what it is not told to keep, and an
+    /// executed statement is not kept: see `storage::reused`).
+    fn check_write_statements_are_kept(mut connection: AnyConnection, seen: &Arc<Mutex<Seen>>) {
         let contract = ContractId::parse("kept").unwrap();
         let entry = |n: usize| HourEntry {
             contract_id: contract.clone(),
@@ -560,23 +577,69 @@ mod tests {
             submit_time: chrono::Utc::now(),
             decision: None,
         };
-        // Rounds of 1 line and of 73 (64 + 8 + 1): every statement form, twice.
+        // Rounds of 1 line and of 73 (64 + 8 + 1 on SQLite), each with its audit entry.
         let mut next = 0;
         let mut round = |connection: &mut AnyConnection| {
+            let mut seqs = Vec::new();
             for lines in [1, 73] {
                 let entries: Vec<HourEntry> = (next..next + lines).map(entry).collect();
                 next += lines;
                 insert_entries(connection, &entries).unwrap();
+                let id = RequestId::parse(&format!("kept-{next}")).unwrap();
+                let mutation =
+                    Mutation::new(Principal::local_admin(), id, Action::SubmitHours, &next, chrono::Utc::now())
+                        .unwrap();
+                seqs.push(super::super::audit::append_and_remember(connection, &mutation, "kept", "{}").unwrap());
             }
-            super::super::audit::next_in_sequence(connection, "audit_log").unwrap()
+            seqs.push(super::super::audit::next_in_sequence(connection, "audit_log").unwrap());
+            seqs
         };
         let first = round(&mut connection);
-        let prepared_first = prepared.load(Ordering::SeqCst);
+        let cached_first = {
+            let mut seen = seen.lock().unwrap();
+            seen.started.clear();
+            seen.cached.len()
+        };
         let second = round(&mut connection);
-        assert_eq!(prepared.load(Ordering::SeqCst), prepared_first, "a statement was prepared again");
-        assert_eq!(prepared_first, 4, "one INSERT per size and the counter's UPDATE");
-        assert_eq!(second, first + 1);
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.cached.len(), cached_first, "a statement was prepared again");
+        let uncached: Vec<&String> = seen.started.iter().filter(|sql| !seen.cached.contains(*sql)).collect();
+        assert!(uncached.is_empty(), "run without being kept: {uncached:?}");
+        assert!(seen.started.len() >= 5, "the second round ran {} statements", seen.started.len());
+        assert_eq!(second, first.iter().map(|seq| seq + 3).collect::<Vec<_>>());
+        drop(seen);
         let stored = get_entries(&mut connection, &contract, &[LineReference::parse("line-147").unwrap()]).unwrap();
         assert_eq!(stored.len(), 1, "the last line of the second round is stored");
+    }
+
+    #[test]
+    fn write_statements_are_kept_on_sqlite() {
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let mut sqlite = diesel::SqliteConnection::establish(":memory:").unwrap();
+        sqlite.run_pending_migrations(super::super::SQLITE_MIGRATIONS).unwrap();
+        sqlite.batch_execute("PRAGMA foreign_keys = OFF").unwrap();
+        sqlite.set_instrumentation(watch(&seen));
+        check_write_statements_are_kept(AnyConnection::Sqlite(sqlite), &seen);
+    }
+
+    #[test]
+    fn write_statements_are_kept_on_postgresql() {
+        let Ok(url) = std::env::var("FLEXSETTLE_TEST_DATABASE_URL") else {
+            assert!(std::env::var_os("CI").is_none(), "CI runs this on PostgreSQL: set FLEXSETTLE_TEST_DATABASE_URL");
+            return;
+        };
+        let name = format!("flexsettle_test_kept_{}", std::process::id());
+        let mut admin = diesel::PgConnection::establish(&url).unwrap();
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).unwrap();
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        let base = url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base);
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let mut pg = diesel::PgConnection::establish(&format!("{base}/{name}")).unwrap();
+        pg.run_pending_migrations(super::super::POSTGRES_MIGRATIONS).unwrap();
+        // No contract or intercedent rows: foreign keys are not what this checks.
+        pg.batch_execute("SET session_replication_role = replica").unwrap();
+        pg.set_instrumentation(watch(&seen));
+        check_write_statements_are_kept(AnyConnection::Postgresql(pg), &seen);
+        admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).unwrap();
     }
 }

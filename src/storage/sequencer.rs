@@ -159,6 +159,12 @@ impl Sequencer {
     /// dropped.
     pub(super) fn start(pool: Pool, batching: Batching, system: &'static str) -> Result<Sequencer, Error> {
         let (queue, waiting) = std::sync::mpsc::channel::<Box<dyn Job>>();
+        tracing::info!(
+            window_us = batching.window.as_micros(),
+            busy_window_us = batching.window.max(batching.busy_window_of(system)).as_micros(),
+            max_calls = batching.max_calls.max(1),
+            "group commit"
+        );
         std::thread::Builder::new()
             .name("flexsettle-writer".to_owned())
             .spawn(move || serve(&pool, &waiting, batching, system))
