@@ -414,7 +414,7 @@ pub fn intercedents_with_rates(
 ) -> Result<std::collections::HashMap<IntercedentId, RateSchedule>, Error> {
     let mut rows: Vec<(String, Option<RateColumns>)> = Vec::new();
     // In chunks, so that the kept statement takes a bounded number of forms.
-    for chunk in named.chunks(super::INSERT_CHUNK_ROWS) {
+    for chunk in super::reused::padded_chunks(&named) {
         rows.extend(
             super::reused::reused(
                 intercedents::table
@@ -424,7 +424,7 @@ pub fn intercedents_with_rates(
                             .and(hourly_rates::intercedent_id.eq(intercedents::id))),
                     )
                     .filter(intercedents::contract_id.eq(contract.as_str().to_owned()))
-                    .filter(intercedents::id.eq_any(super::reused::padded(chunk)))
+                    .filter(intercedents::id.eq_any(chunk))
                     .select((
                         intercedents::id,
                         (hourly_rates::effective_date, hourly_rates::rate_per_hour_cents, hourly_rates::create_time)

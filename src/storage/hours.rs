@@ -330,7 +330,7 @@ fn insert_rows_in_process(sqlite: &mut diesel::SqliteConnection, rows: &[EntryRo
                 .bind::<Text, _>(row.submit_time.format_with_items(time_items.iter()).to_string());
         }
         let inserted: Vec<super::reused::Counted> = super::reused::reused(query).load(sqlite)?;
-        super::reused::Counted { rows: i64::try_from(inserted.len()).unwrap_or(i64::MAX) }.expect(chunk.len())?;
+        super::reused::expect_changed(Some(inserted.len()), chunk.len())?;
         rest = tail;
     }
     Ok(())
@@ -347,11 +347,11 @@ pub fn get_entries(
 ) -> Result<Vec<HourEntry>, Error> {
     let ids: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
     let mut found = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(super::INSERT_CHUNK_ROWS) {
+    for chunk in super::reused::padded_chunks(&ids) {
         let rows: Vec<EntryWithDecision> = super::reused::reused(
             entries_with_decisions!()
                 .filter(hour_entries::contract_id.eq(contract.as_str().to_owned()))
-                .filter(hour_entries::id.eq_any(super::reused::padded(chunk)))
+                .filter(hour_entries::id.eq_any(chunk))
                 .select(entry_columns!()),
         )
         .load(connection)
@@ -624,22 +624,13 @@ mod tests {
 
     #[test]
     fn write_statements_are_kept_on_postgresql() {
-        let Ok(url) = std::env::var("FLEXSETTLE_TEST_DATABASE_URL") else {
-            assert!(std::env::var_os("CI").is_none(), "CI runs this on PostgreSQL: set FLEXSETTLE_TEST_DATABASE_URL");
-            return;
-        };
-        let name = format!("flexsettle_test_kept_{}", std::process::id());
-        let mut admin = diesel::PgConnection::establish(&url).unwrap();
-        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).unwrap();
-        admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-        let base = url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base);
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        let mut pg = diesel::PgConnection::establish(&format!("{base}/{name}")).unwrap();
-        pg.run_pending_migrations(super::super::POSTGRES_MIGRATIONS).unwrap();
-        // No contract or intercedent rows: foreign keys are not what this checks.
-        pg.batch_execute("SET session_replication_role = replica").unwrap();
-        pg.set_instrumentation(watch(&seen));
-        check_write_statements_are_kept(AnyConnection::Postgresql(pg), &seen);
-        admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).unwrap();
+        super::super::test_support::on_scratch_postgres("kept", |mut pg| {
+            let seen = Arc::new(Mutex::new(Seen::default()));
+            pg.run_pending_migrations(super::super::POSTGRES_MIGRATIONS).unwrap();
+            // No contract or intercedent rows: foreign keys are not what this checks.
+            pg.batch_execute("SET session_replication_role = replica").unwrap();
+            pg.set_instrumentation(watch(&seen));
+            check_write_statements_are_kept(AnyConnection::Postgresql(pg), &seen);
+        });
     }
 }

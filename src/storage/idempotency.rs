@@ -88,8 +88,7 @@ pub(super) fn find_all(
     mutations: &[&Mutation],
 ) -> Result<HashMap<(String, String), FirstAnswer>, Error> {
     let mut found = HashMap::new();
-    for chunk in mutations.chunks(super::INSERT_CHUNK_ROWS) {
-        let chunk = super::reused::padded(chunk);
+    for chunk in super::reused::padded_chunks(mutations) {
         let principals: Vec<String> = chunk.iter().map(|mutation| mutation.principal.key()).collect();
         let request_ids: Vec<&str> = chunk.iter().map(|mutation| mutation.request_id.as_str()).collect();
         // Pairs of a principal of one call and a request id of another may come back too; the

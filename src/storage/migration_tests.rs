@@ -152,21 +152,11 @@ fn statement_bounds_keep_every_input_of_a_legacy_sqlite_database_in_its_statemen
 
 #[test]
 fn statement_bounds_keep_every_input_of_a_legacy_postgresql_database_in_its_statement() {
-    let Ok(url) = std::env::var("FLEXSETTLE_TEST_DATABASE_URL") else {
-        assert!(std::env::var_os("CI").is_none(), "CI runs this on PostgreSQL: set FLEXSETTLE_TEST_DATABASE_URL");
-        return;
-    };
-    let name = format!("flexsettle_test_migration_{}", std::process::id());
-    let mut admin = diesel::PgConnection::establish(&url).unwrap();
-    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).unwrap();
-    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-    let base = url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base);
-    let mut connection = AnyConnection::Postgresql(diesel::PgConnection::establish(&format!("{base}/{name}")).unwrap());
-    check_legacy_migration(
-        &mut connection,
-        "SET session_replication_role = replica;",
-        "SET session_replication_role = origin;",
-    );
-    drop(connection);
-    admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).unwrap();
+    super::test_support::on_scratch_postgres("migration", |pg| {
+        check_legacy_migration(
+            &mut AnyConnection::Postgresql(pg),
+            "SET session_replication_role = replica;",
+            "SET session_replication_role = origin;",
+        );
+    });
 }

@@ -57,6 +57,8 @@ pub mod savings;
 pub mod schema;
 mod sequencer;
 pub mod statements;
+#[cfg(test)]
+mod test_support;
 mod together;
 
 use std::time::Duration;

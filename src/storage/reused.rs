@@ -65,13 +65,25 @@ impl Counted {
     /// # Errors
     /// A fault naming both counts when it did not.
     pub(crate) fn expect(&self, expected: usize) -> QueryResult<()> {
-        if usize::try_from(self.rows).is_ok_and(|rows| rows == expected) {
-            Ok(())
-        } else {
-            Err(diesel::result::Error::DeserializationError(
-                format!("a statement changed {} rows instead of {expected}", self.rows).into(),
-            ))
-        }
+        expect_changed(usize::try_from(self.rows).ok(), expected)
+    }
+}
+
+/// Checks that a statement changed `expected` rows (`changed`: `None` when its count made no
+/// sense).
+///
+/// # Errors
+/// A fault naming both counts when it did not.
+pub(crate) fn expect_changed(changed: Option<usize>, expected: usize) -> QueryResult<()> {
+    match changed {
+        Some(changed) if changed == expected => Ok(()),
+        changed => Err(diesel::result::Error::DeserializationError(
+            format!(
+                "a statement changed {} rows instead of {expected}",
+                changed.map_or_else(|| "an impossible number of".to_owned(), |changed| changed.to_string())
+            )
+            .into(),
+        )),
     }
 }
 
@@ -94,6 +106,12 @@ pub(crate) fn padded<T: Clone>(chunk: &[T]) -> Vec<T> {
         padded.resize(target, last.clone());
     }
     padded
+}
+
+/// `items` in chunks of at most [`super::INSERT_CHUNK_ROWS`], each [`padded`]: the lists of a
+/// kept `IN` statement.
+pub(crate) fn padded_chunks<T: Clone>(items: &[T]) -> impl Iterator<Item = Vec<T>> + '_ {
+    items.chunks(super::INSERT_CHUNK_ROWS).map(padded)
 }
 
 #[cfg(test)]
