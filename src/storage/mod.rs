@@ -178,9 +178,16 @@ impl ManageConnection for ConnectionManager {
             Target::Sqlite { path } => {
                 let mut connection = diesel::SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
                 // WAL lets readers work beside the one writer; FULL makes every acknowledged
-                // commit durable across a power cut.
+                // commit durable across a power cut. Temporary data stays in memory: the journal
+                // of a savepoint (or of a statement that may fail halfway) went to a temporary
+                // file once it outgrew 64 KiB, 60,000 file writes in 80,000 batched lines. A
+                // checkpoint every 10,000 WAL pages instead of every 1,000 writes a page changed
+                // by many commits into the database once: 5,800 page writes and 3 fsyncs of the
+                // database file instead of 14,200 and 25 (`hours_ingest`, 80,000 batched lines,
+                // 2026-12-01), for a WAL file of about 40 MiB once writing is steady.
                 let pragmas = format!(
-                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                     PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 10000;",
                     self.sqlite_busy_timeout.as_millis()
                 );
                 connection.batch_execute(&pragmas).map_err(r2d2::Error::QueryError)?;
