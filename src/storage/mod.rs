@@ -171,7 +171,8 @@ impl ManageConnection for ConnectionManager {
                 // 2026-12-01: with the default plan cache, single-line SubmitHours calls took
                 // about twice as long in one run of `hours_ingest`; and again after the writer's
                 // statements were all kept prepared: 500-line batches ran at 1,639 lines/s in one
-                // run and 33,105 in the next, against 21–28k with this setting.)
+                // run and 33,105 in the next, against 21–28k with this setting.) Large inserts
+                // leave it for the server's own choice: see `with_checks_planned_once`.
                 connection.batch_execute("SET plan_cache_mode = force_custom_plan").map_err(r2d2::Error::QueryError)?;
                 Ok(AnyConnection::Postgresql(connection))
             }
