@@ -613,7 +613,8 @@ mod tests {
             .filter(|sql| !seen.cached.contains(*sql) && !sql.starts_with("SET LOCAL plan_cache_mode = "))
             .collect();
         assert!(uncached.is_empty(), "run without being kept: {uncached:?}");
-        assert!(seen.started.len() >= 5, "the second round ran {} statements", seen.started.len());
+        let kept = seen.started.iter().filter(|sql| seen.cached.contains(*sql)).count();
+        assert!(kept >= 5, "the second round ran {kept} kept statements");
         assert_eq!(second, first.iter().map(|seq| seq + 3).collect::<Vec<_>>());
         drop(seen);
         let stored = get_entries(&mut connection, &contract, &[LineReference::parse("line-147").unwrap()]).unwrap();

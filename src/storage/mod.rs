@@ -30,9 +30,10 @@ macro_rules! insert_decisions {
             })
             .collect();
         match $connection {
-            AnyConnection::Postgresql(pg) => rows
-                .chunks($crate::storage::INSERT_CHUNK_ROWS)
-                .try_for_each(|chunk| diesel::insert_into($table::table).values(chunk).execute(pg).map(drop)),
+            AnyConnection::Postgresql(pg) => $crate::storage::with_checks_planned_once(pg, rows.len(), |pg| {
+                rows.chunks($crate::storage::INSERT_CHUNK_ROWS)
+                    .try_for_each(|chunk| diesel::insert_into($table::table).values(chunk).execute(pg).map(drop))
+            }),
             AnyConnection::Sqlite(sqlite) => rows
                 .iter()
                 .try_for_each(|row| diesel::insert_into($table::table).values(*row).execute(sqlite).map(drop)),
@@ -185,10 +186,13 @@ impl ManageConnection for ConnectionManager {
                 // checkpoint every 10,000 WAL pages instead of every 1,000 writes a page changed
                 // by many commits into the database once: 5,800 page writes and 3 fsyncs of the
                 // database file instead of 14,200 and 25 (`hours_ingest`, 80,000 batched lines,
-                // 2026-12-01), for a WAL file of about 40 MiB once writing is steady.
+                // 2026-12-01), for a WAL file of about 40 MiB once writing is steady (cut back to
+                // 64 MiB after a checkpoint if readers held it longer) and one commit in about
+                // 10,000 pages that waits for a larger checkpoint.
                 let pragmas = format!(
                     "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                     PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 10000;",
+                     PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 10000; \
+                     PRAGMA journal_size_limit = 67108864;",
                     self.sqlite_busy_timeout.as_millis()
                 );
                 connection.batch_execute(&pragmas).map_err(r2d2::Error::QueryError)?;
@@ -676,7 +680,8 @@ const CHECKED_ROWS_PLANNED_ONCE: usize = 32;
 /// this service's `force_custom_plan` (see `ConnectionManager`) made it plan that query again
 /// for every row: 100,000 rows into a table with one foreign key took 2.7–4.0 s instead of
 /// 1.6–1.9 s in psql (2026-12-01). Two round trips more, so a small insert keeps the setting.
-/// On failure the transaction is rolled back, and the setting with it (`SET LOCAL`).
+/// When `insert` fails the setting is left as it is: every caller's error rolls back the
+/// savepoint or transaction it runs in, and the setting with it (`SET LOCAL`).
 fn with_checks_planned_once<T>(
     pg: &mut diesel::PgConnection,
     rows: usize,
@@ -778,6 +783,15 @@ mod tests {
                 assert_eq!(with_checks_planned_once(pg, CHECKED_ROWS_PLANNED_ONCE - 1, mode)?, "force_custom_plan");
                 assert_eq!(with_checks_planned_once(pg, CHECKED_ROWS_PLANNED_ONCE, mode)?, "auto");
                 assert_eq!(mode(pg)?, "force_custom_plan", "restored for the rest of the transaction");
+                // A failed insert leaves the setting to the savepoint's rollback.
+                let failed = pg.transaction::<(), diesel::result::Error, _>(|pg| {
+                    with_checks_planned_once(pg, CHECKED_ROWS_PLANNED_ONCE, |pg| {
+                        pg.batch_execute("SELECT 1 / 0").map(|()| String::new())
+                    })
+                    .map(drop)
+                });
+                assert!(failed.is_err());
+                assert_eq!(mode(pg)?, "force_custom_plan", "rolled back with the savepoint");
                 Ok(())
             })
             .unwrap();

@@ -53,9 +53,10 @@ impl<P: Together> Job for TogetherJob<P> {
     fn run(&mut self, connection: &mut AnyConnection) -> Result<(), Error> {
         let span = self.caller.span.clone();
         let _entered = span.enter();
-        match run_all(connection, &mut [self])?.pop().flatten() {
-            Some(refusal) => Err(refusal),
-            None => Ok(()),
+        match run_all(connection, &mut [self])?.pop() {
+            Some(Some(refusal)) => Err(refusal),
+            Some(None) => Ok(()),
+            None => Err(Error::internal("applying a change", "the call was left without an outcome")),
         }
     }
 
@@ -99,6 +100,10 @@ fn run_all<P: Together>(
     connection: &mut AnyConnection,
     group: &mut [&mut TogetherJob<P>],
 ) -> Result<Vec<Option<Error>>, Error> {
+    // An answer kept from an attempt that was rolled back is no answer.
+    for job in group.iter_mut() {
+        job.caller.answer = None;
+    }
     let mutations: Vec<&Mutation> = group.iter().map(|job| &job.mutation).collect();
     let mut keys = HashSet::with_capacity(mutations.len());
     if !mutations.iter().all(|mutation| keys.insert((mutation.principal.key(), mutation.request_id.as_str()))) {
