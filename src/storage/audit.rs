@@ -192,10 +192,9 @@ pub(super) fn append_all(
             let column = |pick: fn(&(&Mutation, &str, &str)) -> String| changes.iter().map(pick).collect::<Vec<_>>();
             let times: Vec<chrono::NaiveDateTime> =
                 changes.iter().map(|(mutation, _, _)| to_stored_time(mutation.now)).collect();
-            let appended: Vec<Appended> = super::with_checks_planned_once(pg, changes.len(), |pg| {
-                super::reused::reused(
-                    diesel::sql_query(
-                        "WITH previous AS ( \
+            let appended: Vec<Appended> = super::reused::reused(
+                diesel::sql_query(
+                    "WITH previous AS ( \
                      SELECT last_value, last_time FROM sequences WHERE name = 'audit_log' \
                  ), items AS ( \
                      SELECT * FROM unnest($1::timestamp[], $2::text[], $3::text[], $4::text[], $5::text[], \
@@ -220,19 +219,18 @@ pub(super) fn append_all(
                      SELECT principal, request_id, action, fingerprint, '', seq, made_at FROM numbered \
                  ) \
                  SELECT seq FROM numbered ORDER BY ord",
-                    )
-                    .bind::<Array<Timestamp>, _>(&times)
-                    .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.principal.subject.clone()))
-                    .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.principal.role.label()))
-                    .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.action.as_str().to_owned()))
-                    .bind::<Array<Text>, _>(column(|(_, resource, _)| (*resource).to_owned()))
-                    .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.request_id.as_str().to_owned()))
-                    .bind::<Array<Text>, _>(column(|(_, _, payload)| (*payload).to_owned()))
-                    .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.fingerprint.clone()))
-                    .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.principal.key())),
                 )
-                .load(pg)
-            })
+                .bind::<Array<Timestamp>, _>(&times)
+                .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.principal.subject.clone()))
+                .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.principal.role.label()))
+                .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.action.as_str().to_owned()))
+                .bind::<Array<Text>, _>(column(|(_, resource, _)| (*resource).to_owned()))
+                .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.request_id.as_str().to_owned()))
+                .bind::<Array<Text>, _>(column(|(_, _, payload)| (*payload).to_owned()))
+                .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.fingerprint.clone()))
+                .bind::<Array<Text>, _>(column(|(mutation, _, _)| mutation.principal.key())),
+            )
+            .load(pg)
             .context("appending audit entries")?;
             if appended.len() != changes.len() {
                 return Err(Error::internal("appending audit entries", "the audit counter is missing"));

@@ -238,9 +238,7 @@ pub fn day_minutes(
 pub fn insert_entries(connection: &mut AnyConnection, entries: &[HourEntry]) -> Result<(), Error> {
     let rows: Vec<EntryRow> = entries.iter().map(row_of).collect();
     let inserted = match connection {
-        AnyConnection::Postgresql(pg) => {
-            super::with_checks_planned_once(pg, rows.len(), |pg| insert_rows_over_the_wire(pg, &rows))
-        }
+        AnyConnection::Postgresql(pg) => insert_rows_over_the_wire(pg, &rows),
         AnyConnection::Sqlite(sqlite) => insert_rows_in_process(sqlite, &rows),
     };
     match inserted {
@@ -700,13 +698,7 @@ mod tests {
         let second = round(&mut connection);
         let seen = seen.lock().unwrap();
         assert_eq!(seen.cached.len(), cached_first, "a statement was prepared again");
-        // Besides kept statements only the settings around a large insert on PostgreSQL
-        // (`with_checks_planned_once`), sent as plain text: nothing to prepare.
-        let uncached: Vec<&String> = seen
-            .started
-            .iter()
-            .filter(|sql| !seen.cached.contains(*sql) && !sql.starts_with("SET LOCAL plan_cache_mode = "))
-            .collect();
+        let uncached: Vec<&String> = seen.started.iter().filter(|sql| !seen.cached.contains(*sql)).collect();
         assert!(uncached.is_empty(), "run without being kept: {uncached:?}");
         let kept = seen.started.iter().filter(|sql| seen.cached.contains(*sql)).count();
         assert!(kept >= 5, "the second round ran {kept} kept statements");

@@ -30,10 +30,9 @@ macro_rules! insert_decisions {
             })
             .collect();
         match $connection {
-            AnyConnection::Postgresql(pg) => $crate::storage::with_checks_planned_once(pg, rows.len(), |pg| {
-                rows.chunks($crate::storage::INSERT_CHUNK_ROWS)
-                    .try_for_each(|chunk| diesel::insert_into($table::table).values(chunk).execute(pg).map(drop))
-            }),
+            AnyConnection::Postgresql(pg) => rows
+                .chunks($crate::storage::INSERT_CHUNK_ROWS)
+                .try_for_each(|chunk| diesel::insert_into($table::table).values(chunk).execute(pg).map(drop)),
             AnyConnection::Sqlite(sqlite) => rows
                 .iter()
                 .try_for_each(|row| diesel::insert_into($table::table).values(*row).execute(sqlite).map(drop)),
@@ -166,14 +165,23 @@ impl ManageConnection for ConnectionManager {
         match &self.target {
             Target::Postgres { url } => {
                 let mut connection = diesel::PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
-                // Tables here grow from empty at a steady clip; a generic plan cached while a
-                // table was tiny (a sequential scan) would stay in use long after it stopped
-                // being cheap. Plan every statement for its parameters instead. (Tried again on
-                // 2026-12-01: with the default plan cache, single-line SubmitHours calls took
-                // about twice as long in one run of `hours_ingest`; and again after the writer's
-                // statements were all kept prepared: 500-line batches ran at 1,639 lines/s in one
-                // run and 33,105 in the next, against 21–28k with this setting.) Large inserts
-                // leave it for the server's own choice: see `with_checks_planned_once`.
+                // Reads plan every statement for its parameters: tables here grow from empty at
+                // a steady clip, and a generic plan cached while a table was tiny (a sequential
+                // scan) would stay in use until the table is next analysed. The writer's
+                // transactions go by the server's usual rules instead (`SET LOCAL plan_cache_mode
+                // = auto` with the write lock, see `sequencer::take_write_lock`): its statements
+                // are lookups by primary key, per-item lookups the planner cannot flatten
+                // (`hours::get_entries`, `hours::day_minutes`), a contract's period read through
+                // the index by period, inserts and appends — plans that do not depend on the
+                // values bound. Planning each again was about a third of a lone SubmitHours
+                // (`hours_ingest`, 2026-12-01: 3.0–3.3 ms a call, 2.0–2.3 ms without), and the
+                // server plans an insert's foreign-key check, a query it keeps prepared, again
+                // for every row under `force_custom_plan` (100,000 rows: 2.7–4.0 s instead of
+                // 1.6–1.9 s in psql). Earlier runs of the whole service with the default plan
+                // cache went wrong at times (500-line batches at 1,639 lines/s in one run and
+                // 33,105 in the next); the lookup of entries by reference was later found to read
+                // all of a contract's entries under stale statistics in either mode, and now
+                // cannot (`hours::get_entries`).
                 connection.batch_execute("SET plan_cache_mode = force_custom_plan").map_err(r2d2::Error::QueryError)?;
                 Ok(AnyConnection::Postgresql(connection))
             }
@@ -670,32 +678,6 @@ fn begin_writing(connection: &mut AnyConnection) -> Result<(), Error> {
     Ok(())
 }
 
-/// Rows from which a PostgreSQL INSERT runs with the server's own plan choice
-/// ([`with_checks_planned_once`]).
-const CHECKED_ROWS_PLANNED_ONCE: usize = 32;
-
-/// Runs `insert`, which writes `rows` rows into a table with a foreign key, on PostgreSQL; from
-/// [`CHECKED_ROWS_PLANNED_ONCE`] rows with `plan_cache_mode` back at the server's default for
-/// the statement. The server checks a foreign key row by row with a query it keeps prepared;
-/// this service's `force_custom_plan` (see `ConnectionManager`) made it plan that query again
-/// for every row: 100,000 rows into a table with one foreign key took 2.7–4.0 s instead of
-/// 1.6–1.9 s in psql (2026-12-01). Two round trips more, so a small insert keeps the setting.
-/// When `insert` fails the setting is left as it is: every caller's error rolls back the
-/// savepoint or transaction it runs in, and the setting with it (`SET LOCAL`).
-fn with_checks_planned_once<T>(
-    pg: &mut diesel::PgConnection,
-    rows: usize,
-    insert: impl FnOnce(&mut diesel::PgConnection) -> diesel::QueryResult<T>,
-) -> diesel::QueryResult<T> {
-    if rows < CHECKED_ROWS_PLANNED_ONCE {
-        return insert(pg);
-    }
-    pg.batch_execute("SET LOCAL plan_cache_mode = auto")?;
-    let inserted = insert(pg)?;
-    pg.batch_execute("SET LOCAL plan_cache_mode = force_custom_plan")?;
-    Ok(inserted)
-}
-
 /// Most contracts remembered between reads (a few hundred bytes each).
 const CONTRACTS_REMEMBERED: usize = 10_000;
 
@@ -765,38 +747,6 @@ mod tests {
         assert_eq!(Target::parse("x.db").unwrap(), Target::Sqlite { path: "x.db".to_owned() });
         assert!(Target::parse("").is_err());
         assert!(Target::parse("sqlite://").is_err());
-    }
-
-    #[test]
-    fn large_inserts_run_with_the_servers_plan_choice_and_restore_the_services() {
-        test_support::on_scratch_postgres("plan_mode", |mut pg| {
-            #[derive(QueryableByName)]
-            struct Mode {
-                #[diesel(sql_type = diesel::sql_types::Text)]
-                plan_cache_mode: String,
-            }
-            let mode = |pg: &mut diesel::PgConnection| -> diesel::QueryResult<String> {
-                Ok(diesel::sql_query("SHOW plan_cache_mode").get_result::<Mode>(pg)?.plan_cache_mode)
-            };
-            pg.batch_execute("SET plan_cache_mode = force_custom_plan").unwrap();
-            pg.transaction::<_, diesel::result::Error, _>(|pg| {
-                assert_eq!(with_checks_planned_once(pg, CHECKED_ROWS_PLANNED_ONCE - 1, mode)?, "force_custom_plan");
-                assert_eq!(with_checks_planned_once(pg, CHECKED_ROWS_PLANNED_ONCE, mode)?, "auto");
-                assert_eq!(mode(pg)?, "force_custom_plan", "restored for the rest of the transaction");
-                // A failed insert leaves the setting to the savepoint's rollback.
-                let failed = pg.transaction::<(), diesel::result::Error, _>(|pg| {
-                    with_checks_planned_once(pg, CHECKED_ROWS_PLANNED_ONCE, |pg| {
-                        pg.batch_execute("SELECT 1 / 0").map(|()| String::new())
-                    })
-                    .map(drop)
-                });
-                assert!(failed.is_err());
-                assert_eq!(mode(pg)?, "force_custom_plan", "rolled back with the savepoint");
-                Ok(())
-            })
-            .unwrap();
-            assert_eq!(mode(&mut pg).unwrap(), "force_custom_plan");
-        });
     }
 
     #[test]

@@ -369,8 +369,12 @@ fn take_write_lock(connection: &mut AnyConnection, deadline: Option<Instant>) ->
                 }
                 None => String::new(),
             };
-            pg.batch_execute(&format!("{bound}SELECT 1 FROM sequences WHERE name = 'audit_log' FOR UPDATE"))
-                .context("taking the write lock")
+            // The writer's statements are planned by the server's usual rules (see
+            // `storage::ConnectionManager`): sent with the lock, no round trip of its own.
+            pg.batch_execute(&format!(
+                "{bound}SET LOCAL plan_cache_mode = auto; SELECT 1 FROM sequences WHERE name = 'audit_log' FOR UPDATE"
+            ))
+            .context("taking the write lock")
         }
         AnyConnection::Sqlite(_) => super::begin_writing(connection),
     }
@@ -395,7 +399,40 @@ fn shared(error: &Error) -> Error {
 mod tests {
     use std::time::Duration;
 
-    use super::Batching;
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+
+    use super::{AnyConnection, Batching, Error, take_write_lock};
+
+    /// On PostgreSQL the writer's transaction plans its statements by the server's usual rules
+    /// (`plan_cache_mode = auto`), and the session's own setting holds again after it.
+    #[test]
+    fn the_writers_transactions_plan_by_the_servers_rules_and_leave_the_sessions_setting() {
+        super::super::test_support::on_scratch_postgres("writer_plans", |mut pg| {
+            use diesel::RunQueryDsl;
+            use diesel_migrations::MigrationHarness;
+            #[derive(diesel::QueryableByName)]
+            struct Mode {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                plan_cache_mode: String,
+            }
+            pg.run_pending_migrations(super::super::POSTGRES_MIGRATIONS).unwrap();
+            pg.batch_execute("SET plan_cache_mode = force_custom_plan").unwrap();
+            let mut connection = AnyConnection::Postgresql(pg);
+            let mode = |connection: &mut AnyConnection| {
+                let AnyConnection::Postgresql(pg) = connection else { unreachable!() };
+                diesel::sql_query("SHOW plan_cache_mode").get_result::<Mode>(pg).unwrap().plan_cache_mode
+            };
+            connection
+                .transaction::<(), Error, _>(|connection| {
+                    take_write_lock(connection, None)?;
+                    assert_eq!(mode(connection), "auto");
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(mode(&mut connection), "force_custom_plan");
+        });
+    }
 
     #[test]
     fn the_busy_window_is_the_backends_own_unless_configured() {
