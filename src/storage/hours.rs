@@ -718,28 +718,58 @@ mod tests {
         check_write_statements_are_kept(AnyConnection::Sqlite(sqlite), &seen);
     }
 
-    /// On PostgreSQL every id is looked up through the primary key of the entries before the
-    /// table was ever analysed, and through the primary keys of the entries and of the decisions
-    /// while the server's statistics lag far behind the tables (analysed with 20 entries and no
-    /// decisions, read with 4,000 entries more and 2,000 decisions); the lookup finds exactly
-    /// the entries asked for, with their decisions.
+    /// On PostgreSQL the writer's lookups by name — entries with their decisions, intercedents
+    /// with their rates — go through the primary keys, planned for their parameters or kept
+    /// generic: entries before their table was ever analysed and while the server's statistics
+    /// lag far behind it (analysed with 20 entries and no decisions, read with 4,000 entries more
+    /// and 2,000 decisions), intercedents once a contract has 1,024 of them; and they find
+    /// exactly what was asked for. (A table of a page or none is rightly read whole: the
+    /// decisions and the intercedents are checked once they have grown.)
     #[test]
-    fn entries_are_read_by_primary_key_whatever_the_statistics_on_postgresql() {
+    fn writer_lookups_go_by_primary_key_whatever_the_statistics_or_plan_cache_on_postgresql() {
         super::super::test_support::on_scratch_postgres("by_key", |mut pg| {
             pg.run_pending_migrations(super::super::POSTGRES_MIGRATIONS).unwrap();
-            // No contract or intercedent rows: foreign keys are not what this checks.
+            // No contract rows: foreign keys are not what this checks.
             pg.batch_execute(
-                "SET session_replication_role = replica; SET plan_cache_mode = force_custom_plan; \
+                "SET session_replication_role = replica; \
                  CREATE FUNCTION plan_of(statement text) RETURNS SETOF text LANGUAGE plpgsql AS $$ \
                  DECLARE line text; BEGIN FOR line IN EXECUTE statement LOOP RETURN NEXT line; END LOOP; END $$",
             )
             .unwrap();
             pg.batch_execute(&format!("PREPARE found(text, text[]) AS {ENTRIES_BY_ID_ON_POSTGRESQL}")).unwrap();
+            pg.batch_execute(&format!(
+                "PREPARE rated(text, text[]) AS {}",
+                super::super::contracts::INTERCEDENTS_WITH_RATES_ON_POSTGRESQL
+            ))
+            .unwrap();
+            let intercedents = |pg: &mut diesel::PgConnection, numbers: std::ops::Range<usize>| {
+                pg.batch_execute(&format!(
+                    "INSERT INTO intercedents SELECT 'big', 'int-' || n, now() FROM generate_series({}, {}) AS n; \
+                     INSERT INTO hourly_rates SELECT 'big', 'int-' || n, DATE '2025-01-01' + k * 31, 2500 + k, now() \
+                         FROM generate_series({}, {}) AS n, generate_series(0, 1) AS k",
+                    numbers.start,
+                    numbers.end - 1,
+                    numbers.start,
+                    numbers.end - 1
+                ))
+                .unwrap();
+            };
+            intercedents(&mut pg, 0..2);
             #[derive(QueryableByName)]
             struct PlanLine {
                 #[diesel(sql_type = diesel::sql_types::Text)]
                 line: String,
             }
+            let plan = |pg: &mut diesel::PgConnection, mode: &str, statement: &str| {
+                pg.batch_execute(&format!("SET plan_cache_mode = {mode}")).unwrap();
+                let lines: Vec<PlanLine> = diesel::sql_query(format!(
+                    "SELECT plan_of('EXPLAIN EXECUTE {statement}(''big'', ARRAY[''line-3'', ''line-7'', ''int-1'', \
+                     ''int-5'', ''missing''])') AS line"
+                ))
+                .load(pg)
+                .unwrap();
+                lines.into_iter().map(|row| row.line).collect::<Vec<_>>().join("\n")
+            };
             let contract = ContractId::parse("big").unwrap();
             let mut connection = AnyConnection::Postgresql(pg);
             let store = |connection: &mut AnyConnection, lines: std::ops::Range<usize>| {
@@ -761,26 +791,23 @@ mod tests {
                     .collect();
                 insert_entries(connection, &entries).unwrap();
             };
-            let check = |connection: &mut AnyConnection, stage: &str, decisions: bool| {
+            let check = |connection: &mut AnyConnection, stage: &str, grown: bool| {
                 let AnyConnection::Postgresql(pg) = connection else { unreachable!() };
-                let plan: Vec<String> = diesel::sql_query(
-                    "SELECT plan_of('EXPLAIN EXECUTE found(''big'', ARRAY[''line-3'', ''line-7'', ''missing''])') AS line",
-                )
-                .load::<PlanLine>(pg)
-                .unwrap()
-                .into_iter()
-                .map(|row| row.line)
-                .collect();
-                let plan = plan.join("\n");
-                assert!(plan.contains("hour_entries_pkey"), "{stage}: {plan}");
-                assert!(
-                    !plan.contains("hour_entries_by_") && !plan.contains("Seq Scan on hour_entries"),
-                    "{stage}: {plan}"
-                );
-                if decisions {
-                    // An empty table is rightly read whole: it has no pages.
-                    assert!(plan.contains("hour_decisions_pkey"), "{stage}: {plan}");
-                    assert!(!plan.contains("Seq Scan on hour_decisions"), "{stage}: {plan}");
+                for mode in ["force_custom_plan", "force_generic_plan"] {
+                    let found = plan(pg, mode, "found");
+                    assert!(found.contains("hour_entries_pkey"), "{stage}, {mode}: {found}");
+                    assert!(
+                        !found.contains("hour_entries_by_") && !found.contains("Seq Scan on hour_entries"),
+                        "{stage}, {mode}: {found}"
+                    );
+                    let rated = plan(pg, mode, "rated");
+                    if grown {
+                        assert!(found.contains("hour_decisions_pkey"), "{stage}, {mode}: {found}");
+                        assert!(!found.contains("Seq Scan on hour_decisions"), "{stage}, {mode}: {found}");
+                        assert!(rated.contains("intercedents_pkey"), "{stage}, {mode}: {rated}");
+                        assert!(rated.contains("hourly_rates_pkey"), "{stage}, {mode}: {rated}");
+                        assert!(!rated.contains("Seq Scan"), "{stage}, {mode}: {rated}");
+                    }
                 }
                 let ids = ["line-3", "line-7", "line-3", "missing"].map(|id| LineReference::parse(id).unwrap());
                 let mut found: Vec<String> = get_entries(connection, &contract, &ids)
@@ -790,11 +817,23 @@ mod tests {
                     .collect();
                 found.sort();
                 assert_eq!(found, ["line-3", "line-7"], "{stage}");
+                let named = ["int-1", "int-5", "nobody"].map(str::to_owned).to_vec();
+                let rates = intercedents_with_rates(connection, &contract, named).unwrap();
+                let mut known: Vec<&str> = rates.keys().map(IntercedentId::as_str).collect();
+                known.sort_unstable();
+                let expected: &[&str] = if grown { &["int-1", "int-5"] } else { &["int-1"] };
+                assert_eq!(known, expected, "{stage}");
             };
             store(&mut connection, 0..20);
             check(&mut connection, "never analysed", false);
             let AnyConnection::Postgresql(pg) = &mut connection else { unreachable!() };
-            pg.batch_execute("ANALYZE hour_entries; ANALYZE hour_decisions").unwrap();
+            pg.batch_execute(
+                "ANALYZE hour_entries; ANALYZE hour_decisions; ANALYZE intercedents; ANALYZE hourly_rates",
+            )
+            .unwrap();
+            // Intercedents are registered, not streamed: their statistics are taken as current.
+            intercedents(pg, 2..1_024);
+            pg.batch_execute("ANALYZE intercedents; ANALYZE hourly_rates").unwrap();
             store(&mut connection, 20..4_020);
             let verified = Decision {
                 verdict: Verdict::Verified,
