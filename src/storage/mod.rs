@@ -171,7 +171,8 @@ impl ManageConnection for ConnectionManager {
                 // transactions go by the server's usual rules instead (`SET LOCAL plan_cache_mode
                 // = auto` with the write lock, see `sequencer::take_write_lock`): its statements
                 // are lookups by primary key, per-item lookups the planner cannot flatten
-                // (`hours::get_entries`, `hours::day_minutes`), a contract's period read through
+                // (`hours::get_entries`, `hours::day_minutes`,
+                // `contracts::intercedents_with_rates`), a contract's period read through
                 // the index by period, inserts and appends — plans that do not depend on the
                 // values bound. Planning each again was about a third of a lone SubmitHours
                 // (`hours_ingest`, 2026-12-01: 3.0–3.3 ms a call, 2.0–2.3 ms without), and the
