@@ -413,15 +413,16 @@ pub fn intercedents_with_rates(
     named: Vec<String>,
 ) -> Result<std::collections::HashMap<IntercedentId, RateSchedule>, Error> {
     let mut rows: Vec<(String, Option<RateColumns>)> = Vec::new();
+    let named: Vec<&str> = named.iter().map(String::as_str).collect();
     for chunk in named.chunks(super::INSERT_CHUNK_ROWS) {
         match &mut *connection {
             AnyConnection::Postgresql(pg) => {
-                let found: Vec<NamedWithRate> = super::reused::reused(
-                    diesel::sql_query(INTERCEDENTS_WITH_RATES_ON_POSTGRESQL)
-                        .bind::<diesel::sql_types::Text, _>(contract.as_str())
-                        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(chunk),
+                let found: Vec<NamedWithRate> = super::reused::by_name_on_postgresql(
+                    pg,
+                    INTERCEDENTS_WITH_RATES_ON_POSTGRESQL,
+                    contract.as_str(),
+                    chunk,
                 )
-                .load(pg)
                 .context("reading intercedents and their rates")?;
                 rows.extend(found.into_iter().map(NamedWithRate::split));
             }

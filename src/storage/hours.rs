@@ -15,7 +15,7 @@ use crate::domain::names::hour_entry_name;
 use crate::domain::{ContractId, IntercedentId, LineReference, Minutes, PageRequest};
 use crate::error::{Context, Error};
 
-#[derive(Insertable, Queryable)]
+#[derive(Insertable, Queryable, QueryableByName)]
 #[diesel(table_name = hour_entries, treat_none_as_default_value = false)]
 struct EntryRow {
     contract_id: String,
@@ -350,13 +350,9 @@ pub fn get_entries(
     for chunk in ids.chunks(super::INSERT_CHUNK_ROWS) {
         let rows: Vec<EntryWithDecision> = match &mut *connection {
             AnyConnection::Postgresql(pg) => {
-                let rows: Vec<FoundEntry> = super::reused::reused(
-                    diesel::sql_query(ENTRIES_BY_ID_ON_POSTGRESQL)
-                        .bind::<diesel::sql_types::Text, _>(contract.as_str())
-                        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(chunk),
-                )
-                .load(pg)
-                .context("reading hour entries")?;
+                let rows: Vec<FoundEntry> =
+                    super::reused::by_name_on_postgresql(pg, ENTRIES_BY_ID_ON_POSTGRESQL, contract.as_str(), chunk)
+                        .context("reading hour entries")?;
                 rows.into_iter().map(FoundEntry::split).collect::<Result<_, _>>()?
             }
             AnyConnection::Sqlite(sqlite) => super::reused::reused(
@@ -399,28 +395,8 @@ const ENTRIES_BY_ID_ON_POSTGRESQL: &str = "\
 /// A row of [`ENTRIES_BY_ID_ON_POSTGRESQL`].
 #[derive(QueryableByName)]
 struct FoundEntry {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    contract_id: String,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    id: String,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    intercedent_id: String,
-    #[diesel(sql_type = diesel::sql_types::Date)]
-    work_date: NaiveDate,
-    #[diesel(sql_type = diesel::sql_types::Date)]
-    period_start: NaiveDate,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    minutes: i64,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    note: String,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-    corrects_id: Option<String>,
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    late: bool,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    submitted_by: String,
-    #[diesel(sql_type = diesel::sql_types::Timestamp)]
-    submit_time: chrono::NaiveDateTime,
+    #[diesel(embed)]
+    entry: EntryRow,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
     verdict: Option<String>,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
@@ -439,22 +415,9 @@ impl FoundEntry {
                 Some(DecisionRow { verdict, decided_by, decide_time, reason: self.reason })
             }
             (None, None, None) => None,
-            _ => return Err(corrupt(format!("the decision on entry {} is incomplete", self.id))),
+            _ => return Err(corrupt(format!("the decision on entry {} is incomplete", self.entry.id))),
         };
-        let entry = EntryRow {
-            contract_id: self.contract_id,
-            id: self.id,
-            intercedent_id: self.intercedent_id,
-            work_date: self.work_date,
-            period_start: self.period_start,
-            minutes: self.minutes,
-            note: self.note,
-            corrects_id: self.corrects_id,
-            late: self.late,
-            submitted_by: self.submitted_by,
-            submit_time: self.submit_time,
-        };
-        Ok((entry, decision))
+        Ok((self.entry, decision))
     }
 }
 
@@ -652,17 +615,14 @@ mod tests {
         }
     }
 
-    /// The writer's statements for new entries and for the audit log are prepared once per
-    /// connection and then only run: a second round starts nothing that is not in the cache,
-    /// and adds nothing to it (diesel prepares afresh what it is not told to keep, and an
-    /// executed statement is not kept: see `storage::reused`).
-    fn check_write_statements_are_kept(mut connection: AnyConnection, seen: &Arc<Mutex<Seen>>) {
-        let contract = ContractId::parse("kept").unwrap();
-        let entry = |n: usize| HourEntry {
+    /// An hour of work, line `line-{n}` of `contract`, `days_in` days after 1 January 2025, in
+    /// the period that starts on 1 January 2025.
+    fn hour_line(contract: &ContractId, n: usize, intercedent: &str, days_in: u64) -> HourEntry {
+        HourEntry {
             contract_id: contract.clone(),
             id: LineReference::parse(&format!("line-{n}")).unwrap(),
-            intercedent: IntercedentId::parse("anna").unwrap(),
-            work_date: NaiveDate::from_ymd_opt(2025, 1, 2).unwrap(),
+            intercedent: IntercedentId::parse(intercedent).unwrap(),
+            work_date: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap() + chrono::Days::new(days_in),
             period_start: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
             minutes: Minutes::new(60),
             note: String::new(),
@@ -671,7 +631,16 @@ mod tests {
             submitted_by: "billing".to_owned(),
             submit_time: chrono::Utc::now(),
             decision: None,
-        };
+        }
+    }
+
+    /// The writer's statements for new entries and for the audit log are prepared once per
+    /// connection and then only run: a second round starts nothing that is not in the cache,
+    /// and adds nothing to it (diesel prepares afresh what it is not told to keep, and an
+    /// executed statement is not kept: see `storage::reused`).
+    fn check_write_statements_are_kept(mut connection: AnyConnection, seen: &Arc<Mutex<Seen>>) {
+        let contract = ContractId::parse("kept").unwrap();
+        let entry = |n: usize| hour_line(&contract, n, "anna", 1);
         // Rounds of 1 line and of 73 (64 + 8 + 1 on SQLite), each with its audit entry.
         let mut next = 0;
         let mut round = |connection: &mut AnyConnection| {
@@ -773,22 +742,8 @@ mod tests {
             let contract = ContractId::parse("big").unwrap();
             let mut connection = AnyConnection::Postgresql(pg);
             let store = |connection: &mut AnyConnection, lines: std::ops::Range<usize>| {
-                let entries: Vec<HourEntry> = lines
-                    .map(|n| HourEntry {
-                        contract_id: contract.clone(),
-                        id: LineReference::parse(&format!("line-{n}")).unwrap(),
-                        intercedent: IntercedentId::parse(&format!("int-{}", n % 50)).unwrap(),
-                        work_date: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap() + chrono::Days::new((n % 300) as u64),
-                        period_start: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
-                        minutes: Minutes::new(60),
-                        note: String::new(),
-                        corrects: None,
-                        late: false,
-                        submitted_by: "billing".to_owned(),
-                        submit_time: chrono::Utc::now(),
-                        decision: None,
-                    })
-                    .collect();
+                let entries: Vec<HourEntry> =
+                    lines.map(|n| hour_line(&contract, n, &format!("int-{}", n % 50), (n % 300) as u64)).collect();
                 insert_entries(connection, &entries).unwrap();
             };
             let check = |connection: &mut AnyConnection, stage: &str, grown: bool| {

@@ -108,6 +108,23 @@ pub(crate) fn padded<T: Clone>(chunk: &[T]) -> Vec<T> {
     padded
 }
 
+/// Runs `sql`, kept prepared, on PostgreSQL with `$1` the contract and `$2` the names (a text
+/// array): the shape of the writer's lookups by name, each name one lookup by key
+/// (`hours::get_entries`, `contracts::intercedents_with_rates`).
+///
+/// # Errors
+/// A storage fault.
+pub(crate) fn by_name_on_postgresql<R: diesel::QueryableByName<diesel::pg::Pg> + 'static>(
+    pg: &mut diesel::PgConnection,
+    sql: &'static str,
+    contract: &str,
+    names: &[&str],
+) -> QueryResult<Vec<R>> {
+    use diesel::RunQueryDsl;
+    use diesel::sql_types::{Array, Text};
+    reused(diesel::sql_query(sql).bind::<Text, _>(contract).bind::<Array<Text>, _>(names)).load(pg)
+}
+
 /// `items` in chunks of at most [`super::INSERT_CHUNK_ROWS`], each [`padded`]: the lists of a
 /// kept `IN` statement.
 pub(crate) fn padded_chunks<T: Clone>(items: &[T]) -> impl Iterator<Item = Vec<T>> + '_ {
