@@ -18,6 +18,7 @@ use crate::domain::{
 };
 use crate::error::{Error, PreconditionViolation};
 use crate::storage::hours as rows;
+use crate::storage::writer_cache::WriterCache;
 use crate::storage::{AnyConnection, Applied, Mutation, Outcomes, Store, Together};
 
 /// A checked submission of hour lines.
@@ -135,10 +136,17 @@ struct Against {
 impl Together for Submission {
     type Answer = Vec<HourEntry>;
 
+    /// A submission adds hour entries (and their audit entries) only.
+    const LEAVES_WRITER_CACHE: bool = true;
+
     /// Checks and records the submissions in order, each against what the ones before it
     /// recorded, with one read per contract of what they are checked against and one INSERT of
     /// every new entry.
-    fn apply_all(connection: &mut AnyConnection, calls: &[&Submission]) -> Result<Outcomes<Vec<HourEntry>>, Error> {
+    fn apply_all(
+        connection: &mut AnyConnection,
+        cache: &mut WriterCache,
+        calls: &[&Submission],
+    ) -> Result<Outcomes<Vec<HourEntry>>, Error> {
         // The days and references of every call, per contract: read once, for all of them.
         let mut named: HashMap<&ContractId, Named> = HashMap::new();
         for call in calls {
@@ -156,7 +164,7 @@ impl Together for Submission {
             let id = &call.command.contract;
             let checked = match against.entry(id) {
                 Entry::Occupied(known) => known.into_mut(),
-                Entry::Vacant(unknown) => match crate::storage::contracts::get_contract(connection, id) {
+                Entry::Vacant(unknown) => match cache.contract(connection, id) {
                     Ok(contract) => unknown.insert(Against { contract, recorded: None }),
                     Err(error) => {
                         outcomes.push(Err(call.context.conceal(error)));
@@ -174,7 +182,8 @@ impl Together for Submission {
                 unread => {
                     let (days, references) =
                         named.get(id).map(|(days, references)| (&days[..], &references[..])).unwrap_or_default();
-                    unread.insert(rows::recorded_for(connection, id, days, references)?)
+                    let rates = cache.intercedents_with_rates(connection, id, rows::named_intercedents(days))?;
+                    unread.insert(rows::recorded_with_rates(connection, id, days, references, rates)?)
                 }
             };
             let lines = call.command.lines.iter().cloned().enumerate().collect();
@@ -192,13 +201,12 @@ impl Together for Submission {
                     LineOutcome::Recorded(entry) => *entry,
                     LineOutcome::New(line) => {
                         let period = period_of(contract, line.work_date)?;
-                        let late =
-                            match settled.entry((id, period.start)) {
-                                Entry::Occupied(known) => *known.get(),
-                                Entry::Vacant(unknown) => *unknown.insert(
-                                    crate::storage::statements::period_is_settled(connection, id, period.start)?,
-                                ),
-                            };
+                        let late = match settled.entry((id, period.start)) {
+                            Entry::Occupied(known) => *known.get(),
+                            Entry::Vacant(unknown) => {
+                                *unknown.insert(cache.period_is_settled(connection, id, period.start)?)
+                            }
+                        };
                         let entry = HourEntry {
                             contract_id: id.clone(),
                             id: line.line_reference,

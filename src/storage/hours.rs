@@ -12,7 +12,7 @@ use crate::domain::Page;
 use crate::domain::hours::{DaySum, Decision, EntryFilter, EntryState, HourEntry, RecordedHours, Verdict};
 use crate::domain::inputs::InputBounds;
 use crate::domain::names::hour_entry_name;
-use crate::domain::{ContractId, IntercedentId, LineReference, Minutes, PageRequest};
+use crate::domain::{ContractId, IntercedentId, LineReference, Minutes, PageRequest, RateSchedule};
 use crate::error::{Context, Error};
 
 #[derive(Insertable, Queryable, QueryableByName)]
@@ -140,9 +140,27 @@ pub fn recorded_for(
     days: &[(IntercedentId, NaiveDate)],
     references: &[LineReference],
 ) -> Result<RecordedHours, Error> {
-    let named: Vec<String> =
-        days.iter().map(|(id, _)| id.as_str().to_owned()).collect::<HashSet<_>>().into_iter().collect();
-    let rates = intercedents_with_rates(connection, contract, named)?;
+    let rates = intercedents_with_rates(connection, contract, named_intercedents(days))?;
+    recorded_with_rates(connection, contract, days, references, rates)
+}
+
+/// The intercedents that `days` name, each once.
+#[must_use]
+pub fn named_intercedents(days: &[(IntercedentId, NaiveDate)]) -> Vec<String> {
+    days.iter().map(|(id, _)| id.as_str().to_owned()).collect::<HashSet<_>>().into_iter().collect()
+}
+
+/// [`recorded_for`] with the named intercedents' `rates` already read.
+///
+/// # Errors
+/// A storage fault.
+pub fn recorded_with_rates(
+    connection: &mut AnyConnection,
+    contract: &ContractId,
+    days: &[(IntercedentId, NaiveDate)],
+    references: &[LineReference],
+    rates: HashMap<IntercedentId, RateSchedule>,
+) -> Result<RecordedHours, Error> {
     let day_minutes = day_minutes(connection, contract, days)?;
     let existing =
         get_entries(connection, contract, references)?.into_iter().map(|entry| (entry.id.clone(), entry)).collect();

@@ -60,6 +60,7 @@ pub mod statements;
 #[cfg(test)]
 mod test_support;
 mod together;
+pub mod writer_cache;
 
 use std::time::Duration;
 
@@ -624,7 +625,7 @@ where
         self.caller.abandoned()
     }
 
-    fn run(&mut self, connection: &mut AnyConnection) -> Result<(), Error> {
+    fn run(&mut self, connection: &mut AnyConnection, _cache: &mut writer_cache::WriterCache) -> Result<(), Error> {
         let _entered = self.caller.span.enter();
         let apply = self.apply.take().ok_or_else(|| Error::internal("applying a change", "it ran before"))?;
         let mutation = &self.mutation;

@@ -14,14 +14,15 @@
 //!   fails, every call of the batch hears the fault (outcome unknown: retry with the request id).
 //! - **Calls of one kind run as one.** Consecutive calls that name the same kind of work
 //!   ([`Job::together`]) first run as one set-based step in one savepoint — one lookup of their
-//!   request ids, one read of what they are checked against, one INSERT of what they add, one
+//!   request ids (only of the calls it refuses: the others' records refuse a request id answered
+//!   before), one read of what they are checked against, one INSERT of what they add, one
 //!   statement appending their audit entries — so 64 single-line submissions cost about what one
-//!   64-line submission costs. A call the step refuses answers its own error and adds nothing.
+//!   64-line submission costs. A lone call of such a kind is a step of one. A call the step refuses answers its own error and adds nothing.
 //!   When the step as a whole fails (a request id twice in it, a fault, a deadline passed), its
 //!   savepoint is rolled back and the calls run one by one as above: the step is only ever a
 //!   faster way to the answers they would get alone. A batch that is one such step and nothing
 //!   else runs it without a savepoint; when it fails, the whole transaction is rolled back and
-//!   run again with the calls one by one.
+//!   run again with the calls one by one, each looking its request id up first.
 //! - **Deadlines.** A call whose deadline passed, or whose caller went away, before its turn does
 //!   not run; one that runs past its deadline is rolled back to its savepoint. On PostgreSQL every
 //!   statement of the batch is bounded by the latest deadline in it.
@@ -33,6 +34,7 @@ use std::time::{Duration, Instant};
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
 
+use super::writer_cache::WriterCache;
 use super::{AnyConnection, Pool, check_deadline, past_deadline};
 use crate::error::{Context, Error};
 
@@ -46,7 +48,12 @@ pub(super) trait Job: Send {
     ///
     /// # Errors
     /// The call's refusal or fault; its savepoint is then rolled back.
-    fn run(&mut self, connection: &mut AnyConnection) -> Result<(), Error>;
+    fn run(&mut self, connection: &mut AnyConnection, cache: &mut WriterCache) -> Result<(), Error>;
+    /// True when the call changes nothing the writer's cache remembers ([`WriterCache`]); a
+    /// call that may runs with the cache set aside.
+    fn leaves_writer_cache(&self) -> bool {
+        false
+    }
     /// The kind of work that calls run together as one step; `None` runs alone.
     fn together(&self) -> Option<TypeId> {
         None
@@ -64,6 +71,7 @@ pub(super) trait Job: Send {
     fn run_together(
         &mut self,
         _connection: &mut AnyConnection,
+        _cache: &mut WriterCache,
         _others: &mut [Box<dyn Job>],
     ) -> Result<Vec<Option<Error>>, Error> {
         Err(Error::internal("running calls together", "this kind of call runs alone"))
@@ -188,6 +196,7 @@ fn serve(pool: &Pool, waiting: &Receiver<Box<dyn Job>>, batching: Batching, syst
     let max_calls = batching.max_calls.max(1);
     let busy_window = batching.busy_window_of(system);
     let mut busy = false;
+    let mut cache = WriterCache::default();
     while let Ok(first) = waiting.recv() {
         let mut batch = vec![first];
         let window = if busy { busy_window } else { batching.window };
@@ -200,12 +209,12 @@ fn serve(pool: &Pool, waiting: &Receiver<Box<dyn Job>>, batching: Batching, syst
             }
         }
         busy = batch.len() > 1;
-        commit(pool, batch, system);
+        commit(pool, &mut cache, batch, system);
     }
 }
 
 /// Runs one batch in one transaction and answers every call in it.
-fn commit(pool: &Pool, batch: Vec<Box<dyn Job>>, system: &'static str) {
+fn commit(pool: &Pool, cache: &mut WriterCache, batch: Vec<Box<dyn Job>>, system: &'static str) {
     let instruments = crate::metrics::get();
     let system_attribute = opentelemetry::KeyValue::new("db.system.name", system);
     instruments.write_batch_calls.record(batch.len() as u64, std::slice::from_ref(&system_attribute));
@@ -241,34 +250,39 @@ fn commit(pool: &Pool, batch: Vec<Box<dyn Job>>, system: &'static str) {
     // transaction holds nothing else. (SQLite copies each page a savepoint changes to its
     // journal first: in `hours_ingest`'s 500-line batches that was about a tenth of the
     // writer's time.) When the step fails, the transaction is rolled back and begun again with
-    // the calls one by one.
-    let one_step = !alone && group_end(&batch, 0) == batch.len();
+    // the calls one by one. A lone call of a kind that runs together is a step of one: it
+    // records its request id without looking it up first (see `together::run_all`).
+    let one_step = batch.first().is_some_and(|job| job.together().is_some()) && group_end(&batch, 0) == batch.len();
     let mut step_failed = false;
+    cache.begin();
     let mut committed = connection.transaction::<(), Error, _>(|connection| {
         take_write_lock(connection, deadline)?;
-        if alone {
+        if alone && !one_step {
             // A lone call's refusal rolls back the whole transaction: no savepoint needed.
             let job = batch.first_mut().ok_or_else(|| Error::internal("committing a batch", "it is empty"))?;
-            run_in_time(job.as_mut(), connection)?;
+            run_in_time(job.as_mut(), connection, cache)?;
             refusals.push(None);
             return Ok(());
         }
         if one_step {
-            refusals = run_step(connection, &mut batch).inspect_err(|_| step_failed = true)?;
+            refusals = run_step(connection, cache, &mut batch).inspect_err(|_| step_failed = true)?;
             return Ok(());
         }
-        refusals = run_batch(connection, &mut batch, true)?;
+        refusals = run_batch(connection, cache, &mut batch, true)?;
         Ok(())
     });
+    cache.end(committed.is_ok());
     if step_failed {
         if let Err(error) = &committed {
             tracing::debug!(error = %error, calls = batch.len(), "calls could not run together; running them one by one");
         }
+        cache.begin();
         committed = connection.transaction::<(), Error, _>(|connection| {
             take_write_lock(connection, deadline)?;
-            refusals = run_batch(connection, &mut batch, false)?;
+            refusals = run_batch(connection, cache, &mut batch, false)?;
             Ok(())
         });
+        cache.end(committed.is_ok());
     }
     match committed {
         Ok(()) => {
@@ -291,8 +305,11 @@ fn commit(pool: &Pool, batch: Vec<Box<dyn Job>>, system: &'static str) {
 }
 
 /// Runs one call; past its deadline the caller has been told so, and its work may not commit.
-fn run_in_time(job: &mut dyn Job, connection: &mut AnyConnection) -> Result<(), Error> {
-    job.run(connection)?;
+fn run_in_time(job: &mut dyn Job, connection: &mut AnyConnection, cache: &mut WriterCache) -> Result<(), Error> {
+    if !job.leaves_writer_cache() {
+        cache.unsure();
+    }
+    job.run(connection, cache)?;
     check_deadline(job.deadline())
 }
 
@@ -313,6 +330,7 @@ fn group_end(batch: &[Box<dyn Job>], start: usize) -> usize {
 /// in its own savepoint; without, every call in its own savepoint. Gives each call's refusal.
 fn run_batch(
     connection: &mut AnyConnection,
+    cache: &mut WriterCache,
     batch: &mut [Box<dyn Job>],
     together: bool,
 ) -> Result<Vec<Option<Error>>, Error> {
@@ -321,19 +339,26 @@ fn run_batch(
     while start < batch.len() {
         let end = if together { group_end(batch, start) } else { start + 1 };
         if end - start > 1 {
-            match connection.transaction(|connection| run_step(connection, &mut batch[start..end])) {
+            match connection.transaction(|connection| run_step(connection, cache, &mut batch[start..end])) {
                 Ok(group_refusals) => {
                     refusals.extend(group_refusals);
                     start = end;
                     continue;
                 }
                 Err(error) => {
+                    // The savepoint took the step's audit entries with it.
+                    cache.unsure();
                     tracing::debug!(error = %error, calls = end - start, "calls could not run together; running them one by one");
                 }
             }
         }
         for job in &mut batch[start..end] {
-            refusals.push(connection.transaction(|connection| run_in_time(job.as_mut(), connection)).err());
+            let refusal = connection.transaction(|connection| run_in_time(job.as_mut(), connection, cache)).err();
+            if refusal.is_some() {
+                // The savepoint may have taken audit entries with it.
+                cache.unsure();
+            }
+            refusals.push(refusal);
         }
         start = end;
     }
@@ -342,10 +367,17 @@ fn run_batch(
 
 /// Runs calls of one kind as one step; fails as a whole when a call's deadline passed meanwhile.
 /// Whatever it wrote must be rolled back when it fails.
-fn run_step(connection: &mut AnyConnection, group: &mut [Box<dyn Job>]) -> Result<Vec<Option<Error>>, Error> {
+fn run_step(
+    connection: &mut AnyConnection,
+    cache: &mut WriterCache,
+    group: &mut [Box<dyn Job>],
+) -> Result<Vec<Option<Error>>, Error> {
     let (first, others) =
         group.split_first_mut().ok_or_else(|| Error::internal("running calls together", "no calls"))?;
-    let refusals = first.run_together(connection, others)?;
+    if !first.leaves_writer_cache() {
+        cache.unsure();
+    }
+    let refusals = first.run_together(connection, cache, others)?;
     if refusals.len() != group.len() {
         return Err(Error::internal("running calls together", "an answer per call is missing"));
     }

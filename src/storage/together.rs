@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::sequencer::{Caller, Job};
+use super::writer_cache::WriterCache;
 use super::{AnyConnection, Applied, Mutation, audit, canonical_json, idempotency};
 use crate::error::{Context, Error};
 
@@ -24,6 +25,10 @@ pub trait Together: Send + 'static {
     /// The answer to one call.
     type Answer: Serialize + DeserializeOwned + Send + 'static;
 
+    /// True when calls of this kind change nothing the writer's cache remembers (contracts and
+    /// their lifecycle, intercedents and their rates, statements): then they may read from it.
+    const LEAVES_WRITER_CACHE: bool = false;
+
     /// Applies `calls` in order inside the writer's transaction, each as if the ones before it
     /// had committed, and gives one outcome per call: its change, or its refusal (a refused call
     /// must have written nothing).
@@ -31,7 +36,11 @@ pub trait Together: Send + 'static {
     /// # Errors
     /// A fault, or anything that keeps the calls from being applied together; the writer then
     /// rolls the step back and applies them one at a time.
-    fn apply_all(connection: &mut AnyConnection, calls: &[&Self]) -> Result<Outcomes<Self::Answer>, Error>;
+    fn apply_all(
+        connection: &mut AnyConnection,
+        cache: &mut WriterCache,
+        calls: &[&Self],
+    ) -> Result<Outcomes<Self::Answer>, Error>;
 }
 
 /// A call of a [`Together`] kind waiting for the writer.
@@ -50,14 +59,18 @@ impl<P: Together> Job for TogetherJob<P> {
         self.caller.abandoned()
     }
 
-    fn run(&mut self, connection: &mut AnyConnection) -> Result<(), Error> {
+    fn run(&mut self, connection: &mut AnyConnection, cache: &mut WriterCache) -> Result<(), Error> {
         let span = self.caller.span.clone();
         let _entered = span.enter();
-        match run_all(connection, &mut [self])?.pop() {
+        match run_all(connection, cache, &mut [self], LookUp::First)?.pop() {
             Some(Some(refusal)) => Err(refusal),
             Some(None) => Ok(()),
             None => Err(Error::internal("applying a change", "the call was left without an outcome")),
         }
+    }
+
+    fn leaves_writer_cache(&self) -> bool {
+        P::LEAVES_WRITER_CACHE
     }
 
     fn together(&self) -> Option<TypeId> {
@@ -71,6 +84,7 @@ impl<P: Together> Job for TogetherJob<P> {
     fn run_together(
         &mut self,
         connection: &mut AnyConnection,
+        cache: &mut WriterCache,
         others: &mut [Box<dyn Job>],
     ) -> Result<Vec<Option<Error>>, Error> {
         let span = self.caller.span.clone();
@@ -84,7 +98,7 @@ impl<P: Together> Job for TogetherJob<P> {
                 .ok_or_else(|| Error::internal("running calls together", "a call of another kind"))?;
             group.push(other);
         }
-        run_all(connection, &mut group)
+        run_all(connection, cache, &mut group, LookUp::WhenRefused)
     }
 
     fn settle(self: Box<Self>, outcome: Result<(), Error>) {
@@ -92,13 +106,28 @@ impl<P: Together> Job for TogetherJob<P> {
     }
 }
 
+/// When [`run_all`] looks up the calls' request ids.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LookUp {
+    /// Before applying them: a known one replays its first answer. How a call runs alone after
+    /// a step failed.
+    First,
+    /// Only for calls refused: each call that changes something or not records its request id,
+    /// where the primary key refuses one recorded before, and the step fails (the writer then
+    /// runs its calls one by one, which replays). One statement fewer for the usual call: a
+    /// retry is the exception.
+    WhenRefused,
+}
+
 /// The transactional core of `Store::mutate` for several calls at once: looks up their request
-/// ids (a known one replays its first answer), applies the new ones together, appends the audit
-/// entries of those that changed something in call order and records every answer. Keeps each
-/// call's answer and gives its refusal.
+/// ids as `look_up` says (a known one replays its first answer), applies the new ones together,
+/// appends the audit entries of those that changed something in call order and records every
+/// answer. Keeps each call's answer and gives its refusal.
 fn run_all<P: Together>(
     connection: &mut AnyConnection,
+    cache: &mut WriterCache,
     group: &mut [&mut TogetherJob<P>],
+    look_up: LookUp,
 ) -> Result<Vec<Option<Error>>, Error> {
     // An answer kept from an attempt that was rolled back is no answer.
     for job in group.iter_mut() {
@@ -110,13 +139,10 @@ fn run_all<P: Together>(
         // The second call must see the first one's answer: they run one by one.
         return Err(Error::internal("running calls together", "a request id occurs twice"));
     }
-    // A lone call looks its request id up first: a retry replays its first answer. Calls run
-    // together skip that lookup: each that changes something or not records its request id
-    // below, where the primary key refuses one recorded before and the step falls back to
-    // running the calls one by one (which replays); the refused ones are looked up at the end.
-    let alone = group.len() == 1;
-    let mut first_answers =
-        if alone { idempotency::find_all(connection, &mutations)? } else { std::collections::HashMap::new() };
+    let mut first_answers = match look_up {
+        LookUp::First => idempotency::find_all(connection, &mutations)?,
+        LookUp::WhenRefused => std::collections::HashMap::new(),
+    };
     let mut outcomes: Vec<Option<Answer<P::Answer>>> = Vec::with_capacity(group.len());
     let mut fresh = Vec::with_capacity(group.len());
     for (index, mutation) in mutations.iter().enumerate() {
@@ -134,12 +160,12 @@ fn run_all<P: Together>(
         Vec::new()
     } else {
         let calls: Vec<&P> = fresh.iter().map(|&index| &group[index].call).collect();
-        P::apply_all(connection, &calls)?
+        P::apply_all(connection, cache, &calls)?
     };
     if applied.len() != fresh.len() {
         return Err(Error::internal("applying changes together", "an outcome per call is missing"));
     }
-    if !alone {
+    if look_up == LookUp::WhenRefused {
         let refused: Vec<&Mutation> = fresh
             .iter()
             .zip(&applied)
@@ -170,6 +196,9 @@ fn run_all<P: Together>(
         .map(|(index, resource, response, _)| (mutations[*index], resource.as_str(), response.as_str()))
         .collect();
     let seqs = audit::append_all(connection, &appended)?;
+    if let Some(&last) = seqs.iter().max() {
+        cache.appended(last);
+    }
     let remembered: Vec<(&Mutation, &str)> =
         unchanged.iter().map(|(index, response, _)| (mutations[*index], response.as_str())).collect();
     idempotency::insert_all(connection, &remembered)?;

@@ -185,6 +185,34 @@ async fn a_late_input_is_carried_by_the_next_statement_as_a_correction(backend: 
     assert_eq!(read, january);
 }
 
+/// A server's writer remembers between its transactions what submissions are checked against
+/// (`storage::writer_cache`), here that January is open; once another replica settled January,
+/// the first server's next submission for January knows it, and so does its own next one after
+/// it settled a period itself.
+async fn a_server_sees_a_period_another_replica_settled(backend: Backend) {
+    let app = spawn(backend).await;
+    worked_example(&app, api::RiskShiftMode::Full).await;
+    let replica = app.replica_with(|_| {}).await;
+    let before = record_hours(&app, "jan-before", "2027-01-30", 30, false).await;
+    assert!(!before.late, "January is open");
+    let mut elsewhere = settlement_at(&replica.address, &app, Role::Billing);
+    elsewhere
+        .settle_period(api::SettlePeriodRequest {
+            request_id: "settle-1-elsewhere".to_owned(),
+            parent: CONTRACT.to_owned(),
+            period_start: date("2027-01-01"),
+        })
+        .await
+        .unwrap();
+    let after = record_hours(&app, "jan-after", "2027-01-31", 30, false).await;
+    assert!(after.late, "January was settled by the other replica");
+    let february = record_hours(&app, "feb-before", "2027-02-26", 30, false).await;
+    assert!(!february.late, "February is open");
+    settle(&app, 2).await.unwrap();
+    let february = record_hours(&app, "feb-after", "2027-02-27", 30, false).await;
+    assert!(february.late, "February was settled by this server");
+}
+
 /// Submits a line of `minutes` for int-1 on `day`, and verifies it when asked.
 pub(crate) async fn record_hours(
     app: &TestApp,
@@ -553,6 +581,7 @@ on_both!(
     the_worked_example_settles_to_the_cent_under_full,
     the_worked_example_settles_to_the_cent_under_pro_rata_and_at_the_minimum,
     a_late_input_is_carried_by_the_next_statement_as_a_correction,
+    a_server_sees_a_period_another_replica_settled,
     a_correction_to_a_closed_window_uses_that_windows_intake_outcome,
     a_rate_that_would_reprice_settled_hours_is_refused,
     a_municipalitys_second_contract_numbers_its_statements_in_a_series_of_its_own,

@@ -1,0 +1,200 @@
+//! What the writer remembers between its transactions of what submissions of hours are checked
+//! against — a contract with its lifecycle, an intercedent's rate schedule, whether a period is
+//! settled — so that a transaction of submissions does not read them again while they hold.
+//!
+//! "While they hold" is exact, not "fresh enough": every change to any of them is a call that
+//! appends an audit entry in the same transaction, and the audit counter is read under the write
+//! lock that orders every writer of every replica. What is remembered is the database's state
+//! at one value of that counter; the first time a transaction consults it, it reads the counter
+//! and forgets everything when the counter moved otherwise than by this writer's own
+//! submissions (another replica's change, or anything else). Calls of other kinds may change
+//! what is remembered: from the first such call in a transaction on, nothing is read from here
+//! or kept, and at the end everything is forgotten; so it is after a rollback of the whole or of
+//! a part (a savepoint may have taken audit entries with it).
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+
+use super::AnyConnection;
+use crate::domain::{Contract, ContractId, IntercedentId, RateSchedule};
+use crate::error::Error;
+
+/// Remembered items of each kind beyond which everything is forgotten (a bound on memory; a
+/// writer serving more than this many contracts or intercedents reads them again).
+const CAPACITY: usize = 65_536;
+
+/// The writer's memory of what submissions are checked against (see the module's text).
+#[derive(Debug, Default)]
+pub struct WriterCache {
+    /// The audit counter at which what is remembered was the database's state, when known.
+    current_at: Option<i64>,
+    /// The transaction under way.
+    transaction: Transaction,
+    contracts: HashMap<ContractId, Contract>,
+    /// Per contract, each intercedent by name with its rate schedule.
+    rates: HashMap<ContractId, HashMap<String, (IntercedentId, RateSchedule)>>,
+    rates_kept: usize,
+    settled: HashMap<(ContractId, NaiveDate), bool>,
+}
+
+#[derive(Debug, Default)]
+struct Transaction {
+    /// The audit counter as this transaction found it, once read.
+    found: Option<i64>,
+    /// The last sequence number this transaction's submissions appended.
+    appended: Option<i64>,
+    /// A call that may change what is remembered ran, or part of the transaction was rolled back.
+    unsure: bool,
+}
+
+impl WriterCache {
+    /// Starts a transaction (after [`WriterCache::end`] of the one before, if any).
+    pub(super) fn begin(&mut self) {
+        self.transaction = Transaction::default();
+    }
+
+    /// A call that may change what is remembered runs in this transaction, or a part of the
+    /// transaction was rolled back: nothing is read from here or kept until its end, and at
+    /// the end everything is forgotten.
+    pub(super) fn unsure(&mut self) {
+        self.transaction.unsure = true;
+        self.forget();
+    }
+
+    /// Notes the last audit sequence number that submissions of this transaction appended.
+    pub(super) fn appended(&mut self, last: i64) {
+        self.transaction.appended = Some(self.transaction.appended.map_or(last, |before| before.max(last)));
+    }
+
+    /// Ends the transaction: after a commit of submissions only, what is remembered holds at
+    /// the counter they left; otherwise it is forgotten.
+    pub(super) fn end(&mut self, committed: bool) {
+        let transaction = std::mem::take(&mut self.transaction);
+        match transaction.found {
+            Some(found) if committed && !transaction.unsure => {
+                self.current_at = Some(transaction.appended.map_or(found, |appended| appended.max(found)));
+            }
+            _ => self.forget(),
+        }
+    }
+
+    fn forget(&mut self) {
+        self.current_at = None;
+        self.contracts.clear();
+        self.rates.clear();
+        self.rates_kept = 0;
+        self.settled.clear();
+    }
+
+    /// Whether this transaction may read from here and keep what it reads: compares the audit
+    /// counter with the one what is remembered holds at, once per transaction.
+    fn usable(&mut self, connection: &mut AnyConnection) -> Result<bool, Error> {
+        if self.transaction.unsure {
+            return Ok(false);
+        }
+        if self.transaction.found.is_none() {
+            let counter = super::audit::last_entry_seq(connection)?;
+            if self.current_at != Some(counter) {
+                self.forget();
+            }
+            self.transaction.found = Some(counter);
+        }
+        Ok(true)
+    }
+
+    /// The contract with its lifecycle (`contracts::get_contract`).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], or a storage fault.
+    pub fn contract(&mut self, connection: &mut AnyConnection, id: &ContractId) -> Result<Contract, Error> {
+        if !self.usable(connection)? {
+            return super::contracts::get_contract(connection, id);
+        }
+        if let Some(contract) = self.contracts.get(id) {
+            return Ok(contract.clone());
+        }
+        let contract = super::contracts::get_contract(connection, id)?;
+        if self.contracts.len() >= CAPACITY {
+            self.forget_keeping_counter();
+        }
+        self.contracts.insert(id.clone(), contract.clone());
+        Ok(contract)
+    }
+
+    /// The intercedents of `contract` among `named` with their rate schedules
+    /// (`contracts::intercedents_with_rates`). Names that are no intercedent are read every
+    /// time (a refused line is no reason to remember anything).
+    ///
+    /// # Errors
+    /// A storage fault.
+    pub fn intercedents_with_rates(
+        &mut self,
+        connection: &mut AnyConnection,
+        contract: &ContractId,
+        named: Vec<String>,
+    ) -> Result<HashMap<IntercedentId, RateSchedule>, Error> {
+        if !self.usable(connection)? {
+            return super::contracts::intercedents_with_rates(connection, contract, named);
+        }
+        let mut found = HashMap::with_capacity(named.len());
+        let mut missing = Vec::new();
+        let known = self.rates.get(contract);
+        for name in named {
+            match known.and_then(|known| known.get(&name)) {
+                Some((id, rates)) => {
+                    found.insert(id.clone(), rates.clone());
+                }
+                None => missing.push(name),
+            }
+        }
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let read = super::contracts::intercedents_with_rates(connection, contract, missing)?;
+        if self.rates_kept + read.len() > CAPACITY {
+            self.forget_keeping_counter();
+        }
+        let kept = self.rates.entry(contract.clone()).or_default();
+        for (id, rates) in read {
+            if kept.insert(id.as_str().to_owned(), (id.clone(), rates.clone())).is_none() {
+                self.rates_kept += 1;
+            }
+            found.insert(id, rates);
+        }
+        Ok(found)
+    }
+
+    /// Whether a statement of the period starting `period_start` was issued
+    /// (`statements::period_is_settled`).
+    ///
+    /// # Errors
+    /// A storage fault.
+    pub fn period_is_settled(
+        &mut self,
+        connection: &mut AnyConnection,
+        contract: &ContractId,
+        period_start: NaiveDate,
+    ) -> Result<bool, Error> {
+        if !self.usable(connection)? {
+            return super::statements::period_is_settled(connection, contract, period_start);
+        }
+        let key = (contract.clone(), period_start);
+        if let Some(settled) = self.settled.get(&key) {
+            return Ok(*settled);
+        }
+        let settled = super::statements::period_is_settled(connection, contract, period_start)?;
+        if self.settled.len() >= CAPACITY {
+            self.forget_keeping_counter();
+        }
+        self.settled.insert(key, settled);
+        Ok(settled)
+    }
+
+    /// Forgets what is remembered to make room; it holds at the same counter (empty).
+    fn forget_keeping_counter(&mut self) {
+        let current_at = self.current_at;
+        self.forget();
+        self.current_at = current_at;
+    }
+}
