@@ -198,3 +198,76 @@ impl WriterCache {
         self.current_at = current_at;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::Connection;
+    use diesel_migrations::MigrationHarness;
+
+    use super::*;
+
+    fn database() -> AnyConnection {
+        let mut sqlite = diesel::SqliteConnection::establish(":memory:").unwrap();
+        sqlite.run_pending_migrations(super::super::SQLITE_MIGRATIONS).unwrap();
+        AnyConnection::Sqlite(sqlite)
+    }
+
+    fn remember_settled(cache: &mut WriterCache) {
+        let key = (ContractId::parse("kept").unwrap(), NaiveDate::from_ymd_opt(2027, 1, 1).unwrap());
+        cache.settled.insert(key, true);
+    }
+
+    /// One transaction that consults the cache (reads the counter), then appends `appends`
+    /// audit entries as a writer's submissions do, and commits.
+    fn transaction(cache: &mut WriterCache, connection: &mut AnyConnection, appends: usize) {
+        cache.begin();
+        assert!(cache.usable(connection).unwrap());
+        for _ in 0..appends {
+            let last = super::super::audit::next_in_sequence(connection, "audit_log").unwrap();
+            cache.appended(last);
+        }
+        cache.end(true);
+    }
+
+    #[test]
+    fn what_is_remembered_holds_while_only_this_writers_submissions_move_the_counter() {
+        let mut connection = database();
+        let mut cache = WriterCache::default();
+        transaction(&mut cache, &mut connection, 0);
+        assert_eq!(cache.current_at, Some(0));
+        remember_settled(&mut cache);
+        // This writer's submissions append entries 1 and 2, twice over.
+        transaction(&mut cache, &mut connection, 2);
+        transaction(&mut cache, &mut connection, 2);
+        assert_eq!((cache.current_at, cache.settled.len()), (Some(4), 1), "kept across its own appends");
+        // Someone else appends entry 5: the next transaction forgets.
+        super::super::audit::next_in_sequence(&mut connection, "audit_log").unwrap();
+        transaction(&mut cache, &mut connection, 0);
+        assert_eq!((cache.current_at, cache.settled.len()), (Some(5), 0), "forgotten when another moved the counter");
+    }
+
+    #[test]
+    fn a_call_of_another_kind_a_partial_rollback_or_a_rollback_forgets_everything() {
+        let mut connection = database();
+        for end in ["unsure before", "unsure after", "rolled back", "never consulted"] {
+            let mut cache = WriterCache::default();
+            transaction(&mut cache, &mut connection, 0);
+            remember_settled(&mut cache);
+            cache.begin();
+            match end {
+                "unsure before" => {
+                    cache.unsure();
+                    assert!(!cache.usable(&mut connection).unwrap(), "set aside for the rest of the transaction");
+                }
+                "unsure after" => {
+                    assert!(cache.usable(&mut connection).unwrap());
+                    cache.unsure();
+                }
+                "rolled back" => assert!(cache.usable(&mut connection).unwrap()),
+                _ => {}
+            }
+            cache.end(end != "rolled back");
+            assert_eq!((cache.current_at, cache.settled.len()), (None, 0), "{end}");
+        }
+    }
+}
