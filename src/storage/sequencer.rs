@@ -17,12 +17,16 @@
 //!   request ids (only of the calls it refuses: the others' records refuse a request id answered
 //!   before), one read of what they are checked against, one INSERT of what they add, one
 //!   statement appending their audit entries — so 64 single-line submissions cost about what one
-//!   64-line submission costs. A lone call of such a kind is a step of one. A call the step refuses answers its own error and adds nothing.
+//!   64-line submission costs. A lone call of such a kind is a step of one. A call the step
+//!   refuses answers its own error and adds nothing.
 //!   When the step as a whole fails (a request id twice in it, a fault, a deadline passed), its
 //!   savepoint is rolled back and the calls run one by one as above: the step is only ever a
 //!   faster way to the answers they would get alone. A batch that is one such step and nothing
 //!   else runs it without a savepoint; when it fails, the whole transaction is rolled back and
 //!   run again with the calls one by one, each looking its request id up first.
+//! - **What submissions are checked against is remembered** between transactions
+//!   ([`WriterCache`]) while the audit counter says nothing changed it; calls of other kinds and
+//!   rollbacks set it aside.
 //! - **Deadlines.** A call whose deadline passed, or whose caller went away, before its turn does
 //!   not run; one that runs past its deadline is rolled back to its savepoint. On PostgreSQL every
 //!   statement of the batch is bounded by the latest deadline in it.
