@@ -147,6 +147,9 @@ impl Together for Submission {
         cache: &mut WriterCache,
         calls: &[&Submission],
     ) -> Result<Outcomes<Vec<HourEntry>>, Error> {
+        // A fault reading the cache's counter fails the step; a contract that cannot be read is
+        // the call's refusal (below).
+        cache.check(connection)?;
         // The days and references of every call, per contract: read once, for all of them.
         let mut named: HashMap<&ContractId, Named> = HashMap::new();
         for call in calls {

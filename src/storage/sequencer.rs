@@ -278,7 +278,18 @@ fn commit(pool: &Pool, cache: &mut WriterCache, batch: Vec<Box<dyn Job>>, system
     cache.end(committed.is_ok());
     if step_failed {
         if let Err(error) = &committed {
-            tracing::debug!(error = %error, calls = batch.len(), "calls could not run together; running them one by one");
+            tracing::debug!(error = %error, calls = batch.len(), "the step failed; running its calls one by one");
+        }
+        // Calls whose deadline passed (or whose caller went away) meanwhile are answered so
+        // without running again.
+        let (still, expired): (Vec<_>, Vec<_>) =
+            batch.into_iter().partition(|job| !job.abandoned() && check_deadline(job.deadline()).is_ok());
+        for job in expired {
+            job.settle(Err(past_deadline()));
+        }
+        batch = still;
+        if batch.is_empty() {
+            return;
         }
         cache.begin();
         committed = connection.transaction::<(), Error, _>(|connection| {

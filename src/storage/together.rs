@@ -25,8 +25,10 @@ pub trait Together: Send + 'static {
     /// The answer to one call.
     type Answer: Serialize + DeserializeOwned + Send + 'static;
 
-    /// True when calls of this kind change nothing the writer's cache remembers (contracts and
-    /// their lifecycle, intercedents and their rates, statements): then they may read from it.
+    /// True when calls of this kind change nothing the writer's cache remembers (they write none
+    /// of contracts, their events, intercedents, rates, statements) and append their audit
+    /// entries only through this module: then they may read from it. False (the default) sets
+    /// the cache aside for the rest of their transaction and empties it, which is always safe.
     const LEAVES_WRITER_CACHE: bool = false;
 
     /// Applies `calls` in order inside the writer's transaction, each as if the ones before it

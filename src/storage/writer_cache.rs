@@ -11,6 +11,12 @@
 //! what is remembered: from the first such call in a transaction on, nothing is read from here
 //! or kept, and at the end everything is forgotten; so it is after a rollback of the whole or of
 //! a part (a savepoint may have taken audit entries with it).
+//!
+//! The counter only grows, and a value given out is never given again with other contents —
+//! unless the database itself goes back (a restore to an earlier point, a failover to a standby
+//! that lost commits). That breaks the writer's connections: its next transaction fails, and a
+//! failed transaction forgets everything. Everything here is for the writer thread, inside its
+//! transaction under the write lock; nothing else may consult it.
 
 use std::collections::HashMap;
 
@@ -85,6 +91,16 @@ impl WriterCache {
         self.rates.clear();
         self.rates_kept = 0;
         self.settled.clear();
+    }
+
+    /// Compares the audit counter with the one what is remembered holds at, if this transaction
+    /// has not yet: a caller whose reads answer faults as a call's refusal calls this first, so
+    /// that a fault reading the counter fails the transaction instead.
+    ///
+    /// # Errors
+    /// A storage fault.
+    pub fn check(&mut self, connection: &mut AnyConnection) -> Result<(), Error> {
+        self.usable(connection).map(|_| ())
     }
 
     /// Whether this transaction may read from here and keep what it reads: compares the audit
