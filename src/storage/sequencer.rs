@@ -258,9 +258,7 @@ fn commit(pool: &Pool, cache: &mut WriterCache, batch: Vec<Box<dyn Job>>, system
     // records its request id without looking it up first (see `together::run_all`).
     let one_step = batch.first().is_some_and(|job| job.together().is_some()) && group_end(&batch, 0) == batch.len();
     let mut step_failed = false;
-    cache.begin();
-    let mut committed = connection.transaction::<(), Error, _>(|connection| {
-        take_write_lock(connection, deadline)?;
+    let mut committed = write_transaction(&mut connection, cache, deadline, |connection, cache| {
         if alone && !one_step {
             // A lone call's refusal rolls back the whole transaction: no savepoint needed.
             let job = batch.first_mut().ok_or_else(|| Error::internal("committing a batch", "it is empty"))?;
@@ -275,7 +273,6 @@ fn commit(pool: &Pool, cache: &mut WriterCache, batch: Vec<Box<dyn Job>>, system
         refusals = run_batch(connection, cache, &mut batch, true)?;
         Ok(())
     });
-    cache.end(committed.is_ok());
     if step_failed {
         if let Err(error) = &committed {
             tracing::debug!(error = %error, calls = batch.len(), "the step failed; running its calls one by one");
@@ -291,13 +288,10 @@ fn commit(pool: &Pool, cache: &mut WriterCache, batch: Vec<Box<dyn Job>>, system
         if batch.is_empty() {
             return;
         }
-        cache.begin();
-        committed = connection.transaction::<(), Error, _>(|connection| {
-            take_write_lock(connection, deadline)?;
+        committed = write_transaction(&mut connection, cache, deadline, |connection, cache| {
             refusals = run_batch(connection, cache, &mut batch, false)?;
             Ok(())
         });
-        cache.end(committed.is_ok());
     }
     match committed {
         Ok(()) => {
@@ -319,11 +313,26 @@ fn commit(pool: &Pool, cache: &mut WriterCache, batch: Vec<Box<dyn Job>>, system
     }
 }
 
+/// One transaction of the writer: takes the write lock, runs `body`, commits (or rolls back),
+/// with the writer's cache told where the transaction begins and how it ends.
+fn write_transaction(
+    connection: &mut AnyConnection,
+    cache: &mut WriterCache,
+    deadline: Option<Instant>,
+    body: impl FnOnce(&mut AnyConnection, &mut WriterCache) -> Result<(), Error>,
+) -> Result<(), Error> {
+    cache.begin();
+    let committed = connection.transaction::<(), Error, _>(|connection| {
+        take_write_lock(connection, deadline)?;
+        body(connection, cache)
+    });
+    cache.end(committed.is_ok());
+    committed
+}
+
 /// Runs one call; past its deadline the caller has been told so, and its work may not commit.
 fn run_in_time(job: &mut dyn Job, connection: &mut AnyConnection, cache: &mut WriterCache) -> Result<(), Error> {
-    if !job.leaves_writer_cache() {
-        cache.unsure();
-    }
+    cache.call_runs(job.leaves_writer_cache());
     job.run(connection, cache)?;
     check_deadline(job.deadline())
 }
@@ -389,9 +398,7 @@ fn run_step(
 ) -> Result<Vec<Option<Error>>, Error> {
     let (first, others) =
         group.split_first_mut().ok_or_else(|| Error::internal("running calls together", "no calls"))?;
-    if !first.leaves_writer_cache() {
-        cache.unsure();
-    }
+    cache.call_runs(first.leaves_writer_cache());
     let refusals = first.run_together(connection, cache, others)?;
     if refusals.len() != group.len() {
         return Err(Error::internal("running calls together", "an answer per call is missing"));

@@ -26,7 +26,7 @@ use super::AnyConnection;
 use crate::domain::{Contract, ContractId, IntercedentId, RateSchedule};
 use crate::error::Error;
 
-/// Remembered items of each kind beyond which everything is forgotten (a bound on memory; a
+/// Remembered items of any one kind beyond which everything is forgotten (a bound on memory; a
 /// writer serving more than this many contracts or intercedents reads them again).
 const CAPACITY: usize = 65_536;
 
@@ -38,9 +38,8 @@ pub struct WriterCache {
     /// The transaction under way.
     transaction: Transaction,
     contracts: HashMap<ContractId, Contract>,
-    /// Per contract, each intercedent by name with its rate schedule.
-    rates: HashMap<ContractId, HashMap<String, (IntercedentId, RateSchedule)>>,
-    rates_kept: usize,
+    /// Each intercedent, by contract and name, with its rate schedule.
+    rates: HashMap<(ContractId, String), (IntercedentId, RateSchedule)>,
     settled: HashMap<(ContractId, NaiveDate), bool>,
 }
 
@@ -68,6 +67,14 @@ impl WriterCache {
         self.forget();
     }
 
+    /// A call runs in this transaction: one that may change what is remembered (`leaves_it`
+    /// false) sets the cache aside ([`WriterCache::unsure`]).
+    pub(super) fn call_runs(&mut self, leaves_it: bool) {
+        if !leaves_it {
+            self.unsure();
+        }
+    }
+
     /// Notes the last audit sequence number that submissions of this transaction appended.
     pub(super) fn appended(&mut self, last: i64) {
         self.transaction.appended = Some(self.transaction.appended.map_or(last, |before| before.max(last)));
@@ -89,7 +96,6 @@ impl WriterCache {
         self.current_at = None;
         self.contracts.clear();
         self.rates.clear();
-        self.rates_kept = 0;
         self.settled.clear();
     }
 
@@ -131,9 +137,7 @@ impl WriterCache {
             return Ok(contract.clone());
         }
         let contract = super::contracts::get_contract(connection, id)?;
-        if self.contracts.len() >= CAPACITY {
-            self.forget_keeping_counter();
-        }
+        self.make_room();
         self.contracts.insert(id.clone(), contract.clone());
         Ok(contract)
     }
@@ -155,27 +159,21 @@ impl WriterCache {
         }
         let mut found = HashMap::with_capacity(named.len());
         let mut missing = Vec::new();
-        let known = self.rates.get(contract);
         for name in named {
-            match known.and_then(|known| known.get(&name)) {
+            let key = (contract.clone(), name);
+            match self.rates.get(&key) {
                 Some((id, rates)) => {
                     found.insert(id.clone(), rates.clone());
                 }
-                None => missing.push(name),
+                None => missing.push(key.1),
             }
         }
         if missing.is_empty() {
             return Ok(found);
         }
-        let read = super::contracts::intercedents_with_rates(connection, contract, missing)?;
-        if self.rates_kept + read.len() > CAPACITY {
-            self.forget_keeping_counter();
-        }
-        let kept = self.rates.entry(contract.clone()).or_default();
-        for (id, rates) in read {
-            if kept.insert(id.as_str().to_owned(), (id.clone(), rates.clone())).is_none() {
-                self.rates_kept += 1;
-            }
+        for (id, rates) in super::contracts::intercedents_with_rates(connection, contract, missing)? {
+            self.make_room();
+            self.rates.insert((contract.clone(), id.as_str().to_owned()), (id.clone(), rates.clone()));
             found.insert(id, rates);
         }
         Ok(found)
@@ -200,18 +198,19 @@ impl WriterCache {
             return Ok(*settled);
         }
         let settled = super::statements::period_is_settled(connection, contract, period_start)?;
-        if self.settled.len() >= CAPACITY {
-            self.forget_keeping_counter();
-        }
+        self.make_room();
         self.settled.insert(key, settled);
         Ok(settled)
     }
 
-    /// Forgets what is remembered to make room; it holds at the same counter (empty).
-    fn forget_keeping_counter(&mut self) {
-        let current_at = self.current_at;
-        self.forget();
-        self.current_at = current_at;
+    /// Before keeping one more item: when any kind is full, forgets what is remembered (it
+    /// holds at the same counter, empty).
+    fn make_room(&mut self) {
+        if [self.contracts.len(), self.rates.len(), self.settled.len()].into_iter().any(|kept| kept >= CAPACITY) {
+            let current_at = self.current_at;
+            self.forget();
+            self.current_at = current_at;
+        }
     }
 }
 
