@@ -170,7 +170,7 @@ impl ManageConnection for ConnectionManager {
                 // a steady clip, and a generic plan cached while a table was tiny (a sequential
                 // scan) would stay in use until the table is next analysed. The writer's
                 // transactions go by the server's usual rules instead (`SET LOCAL plan_cache_mode
-                // = auto` with the write lock, see `sequencer::take_write_lock`): its statements
+                // = auto` with the write lock, see `sequencer::begin_locked`): its statements
                 // are lookups by primary key, per-item lookups the planner cannot flatten
                 // (`hours::get_entries`, `hours::day_minutes`,
                 // `contracts::intercedents_with_rates`), a contract's period read through
@@ -535,13 +535,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut AnyConnection) -> Result<T, Error> + Send + 'static,
     {
-        self.run(&self.writers, "derive", move |connection| {
-            connection.transaction(|connection| {
-                begin_writing(connection)?;
-                work(connection)
-            })
-        })
-        .await
+        self.run(&self.writers, "derive", move |connection| transaction_begun_by(connection, begin_writing, work)).await
     }
 
     async fn run<T, F>(&self, pool: &Pool, operation: &'static str, work: F) -> Result<T, Error>
@@ -667,17 +661,42 @@ fn check_deadline(deadline: Option<std::time::Instant>) -> Result<(), Error> {
     }
 }
 
-/// On SQLite, takes the database's write lock as the transaction's first statement, before
-/// it reads anything: a second process on the same file (another replica, `flexsettle
-/// migrate`) then waits its busy timeout for the lock instead of failing on a stale snapshot.
-/// Within one process the single writer connection serialises already.
+/// Begins a transaction that writes. On SQLite it takes the database's write lock as its first
+/// statement (`BEGIN IMMEDIATE`), before it reads anything: a second process on the same file
+/// (another replica, `flexsettle migrate`) then waits its busy timeout for the lock instead of
+/// failing on a stale snapshot. Within one process the single writer connection serialises
+/// already.
 fn begin_writing(connection: &mut AnyConnection) -> Result<(), Error> {
-    if let AnyConnection::Sqlite(sqlite) = connection {
-        sqlite
-            .batch_execute("UPDATE sequences SET last_value = last_value WHERE 0")
-            .context("taking the write lock")?;
+    use diesel::connection::AnsiTransactionManager;
+    match connection {
+        AnyConnection::Postgresql(pg) => AnsiTransactionManager::begin_transaction_sql(pg, "BEGIN"),
+        AnyConnection::Sqlite(sqlite) => AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE"),
     }
-    Ok(())
+    .context("beginning a transaction that writes")
+}
+
+/// Runs `body` in a transaction that `begin` begins (its first statements of choice, through
+/// diesel's transaction manager, so savepoints inside nest as usual); commits when `body`
+/// succeeds, rolls back when it fails.
+fn transaction_begun_by<T>(
+    connection: &mut AnyConnection,
+    begin: impl FnOnce(&mut AnyConnection) -> Result<(), Error>,
+    body: impl FnOnce(&mut AnyConnection) -> Result<T, Error>,
+) -> Result<T, Error> {
+    use diesel::connection::TransactionManager;
+    type Manager = <AnyConnection as Connection>::TransactionManager;
+    begin(connection)?;
+    match body(connection) {
+        Ok(value) => {
+            Manager::commit_transaction(connection)?;
+            Ok(value)
+        }
+        Err(error) => match Manager::rollback_transaction(connection) {
+            // A broken transaction manager says less than the failure that broke it.
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(error),
+            Err(rollback) => Err(rollback.into()),
+        },
+    }
 }
 
 /// Most contracts remembered between reads (a few hundred bytes each).

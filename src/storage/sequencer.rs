@@ -36,7 +36,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use diesel::Connection;
-use diesel::connection::SimpleConnection;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection};
 
 use super::writer_cache::WriterCache;
 use super::{AnyConnection, Pool, check_deadline, past_deadline};
@@ -322,12 +322,19 @@ fn write_transaction(
     body: impl FnOnce(&mut AnyConnection, &mut WriterCache) -> Result<(), Error>,
 ) -> Result<(), Error> {
     cache.begin();
-    let committed = connection.transaction::<(), Error, _>(|connection| {
-        take_write_lock(connection, deadline)?;
-        body(connection, cache)
-    });
+    let committed = locked_transaction(connection, deadline, |connection| body(connection, cache));
     cache.end(committed.is_ok());
     committed
+}
+
+/// Runs `body` in a transaction whose first statement takes the write lock
+/// ([`begin_locked`]); commits when it succeeds, rolls back when it fails.
+fn locked_transaction<T>(
+    connection: &mut AnyConnection,
+    deadline: Option<Instant>,
+    body: impl FnOnce(&mut AnyConnection) -> Result<T, Error>,
+) -> Result<T, Error> {
+    super::transaction_begun_by(connection, |connection| begin_locked(connection, deadline), body)
 }
 
 /// Runs one call; past its deadline the caller has been told so, and its work may not commit.
@@ -409,11 +416,12 @@ fn run_step(
     Ok(refusals)
 }
 
-/// Takes the lock that orders every writer, as the transaction's first statement, and bounds
-/// the transaction's statements and lock waits by `deadline` (PostgreSQL). On SQLite that is the
-/// database's write lock, so a second process on the same file waits its busy timeout for it
-/// instead of failing on a stale snapshot.
-fn take_write_lock(connection: &mut AnyConnection, deadline: Option<Instant>) -> Result<(), Error> {
+/// Begins a transaction by taking the lock that orders every writer, and bounds the
+/// transaction's statements and lock waits by `deadline` (PostgreSQL). On PostgreSQL that is
+/// the audit counter's row, locked in the same round trip as the BEGIN. On SQLite it is the
+/// database's write lock (`BEGIN IMMEDIATE`), so a second process on the same file waits its
+/// busy timeout for it instead of failing on a stale snapshot.
+fn begin_locked(connection: &mut AnyConnection, deadline: Option<Instant>) -> Result<(), Error> {
     match connection {
         AnyConnection::Postgresql(pg) => {
             let bound = match deadline {
@@ -424,11 +432,25 @@ fn take_write_lock(connection: &mut AnyConnection, deadline: Option<Instant>) ->
                 None => String::new(),
             };
             // The writer's statements are planned by the server's usual rules (see
-            // `storage::ConnectionManager`): sent with the lock, no round trip of its own.
-            pg.batch_execute(&format!(
-                "{bound}SET LOCAL plan_cache_mode = auto; SELECT 1 FROM sequences WHERE name = 'audit_log' FOR UPDATE"
-            ))
-            .context("taking the write lock")
+            // `storage::ConnectionManager`).
+            let begun = AnsiTransactionManager::begin_transaction_sql(
+                pg,
+                &format!(
+                    "BEGIN; {bound}SET LOCAL plan_cache_mode = auto; \
+                     SELECT 1 FROM sequences WHERE name = 'audit_log' FOR UPDATE"
+                ),
+            );
+            if let Err(error) = begun {
+                // A statement after the BEGIN failed (the lock's wait timed out, say): the
+                // server's transaction is open, though diesel counts none. End it, so the
+                // connection's next transaction begins afresh; if that fails too, the connection
+                // is gone and its next statement fails.
+                if let Err(rollback) = pg.batch_execute("ROLLBACK") {
+                    tracing::warn!(error = %rollback, "ending a transaction whose write lock failed");
+                }
+                return Err(error).context("taking the write lock");
+            }
+            Ok(())
         }
         AnyConnection::Sqlite(_) => super::begin_writing(connection),
     }
@@ -456,7 +478,7 @@ mod tests {
     use diesel::Connection;
     use diesel::connection::SimpleConnection;
 
-    use super::{AnyConnection, Batching, Error, take_write_lock};
+    use super::{AnyConnection, Batching, locked_transaction};
 
     /// On PostgreSQL the writer's transaction plans its statements by the server's usual rules
     /// (`plan_cache_mode = auto`), and the session's own setting holds again after it.
@@ -477,15 +499,80 @@ mod tests {
                 let AnyConnection::Postgresql(pg) = connection else { unreachable!() };
                 diesel::sql_query("SHOW plan_cache_mode").get_result::<Mode>(pg).unwrap().plan_cache_mode
             };
-            connection
-                .transaction::<(), Error, _>(|connection| {
-                    take_write_lock(connection, None)?;
-                    assert_eq!(mode(connection), "auto");
-                    Ok(())
-                })
-                .unwrap();
+            locked_transaction(&mut connection, None, |connection| {
+                assert_eq!(mode(connection), "auto");
+                Ok(())
+            })
+            .unwrap();
             assert_eq!(mode(&mut connection), "force_custom_plan");
         });
+    }
+
+    /// A write lock not had in time fails the transaction, and leaves the connection ready for
+    /// the next one: the server's transaction that the BEGIN opened in the same round trip is
+    /// ended too, though diesel never counted it.
+    #[test]
+    fn a_write_lock_not_had_in_time_leaves_the_connection_ready_on_postgresql() {
+        super::super::test_support::on_scratch_postgres("writer_lock_wait", |mut pg| {
+            use diesel::RunQueryDsl;
+            use diesel_migrations::MigrationHarness;
+            #[derive(diesel::QueryableByName)]
+            struct Counter {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                last_value: i64,
+            }
+            let counter = |pg: &mut diesel::PgConnection| {
+                diesel::sql_query("SELECT last_value FROM sequences WHERE name = 'audit_log'")
+                    .get_result::<Counter>(pg)
+                    .unwrap()
+                    .last_value
+            };
+            #[derive(diesel::QueryableByName)]
+            struct Name {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                name: String,
+            }
+            pg.run_pending_migrations(super::super::POSTGRES_MIGRATIONS).unwrap();
+            let database = diesel::sql_query("SELECT current_database() AS name").get_result::<Name>(&mut pg).unwrap();
+            let url = std::env::var("FLEXSETTLE_TEST_DATABASE_URL").unwrap();
+            let base = url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base);
+            let mut holder = diesel::PgConnection::establish(&format!("{base}/{}", database.name)).unwrap();
+            holder.batch_execute("BEGIN; SELECT 1 FROM sequences WHERE name = 'audit_log' FOR UPDATE").unwrap();
+            let before = counter(&mut holder);
+
+            let mut connection = AnyConnection::Postgresql(pg);
+            let soon = std::time::Instant::now() + Duration::from_millis(200);
+            let refused = locked_transaction(&mut connection, Some(soon), |_| Ok(()));
+            assert!(refused.is_err(), "the lock is held elsewhere: {refused:?}");
+
+            holder.batch_execute("COMMIT").unwrap();
+            locked_transaction(&mut connection, None, |connection| {
+                connection
+                    .batch_execute("UPDATE sequences SET last_value = last_value + 1 WHERE name = 'audit_log'")?;
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(counter(&mut holder), before + 1, "the next transaction committed");
+        });
+    }
+
+    /// On SQLite the transaction holds the database's write lock from its first statement: a
+    /// second connection cannot begin writing meanwhile.
+    #[test]
+    fn the_writers_transaction_holds_the_write_lock_from_its_start_on_sqlite() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("lock.db");
+        let path = path.to_str().unwrap();
+        let mut first = AnyConnection::Sqlite(diesel::SqliteConnection::establish(path).unwrap());
+        let mut second = diesel::SqliteConnection::establish(path).unwrap();
+        second.batch_execute("CREATE TABLE t (x INTEGER)").unwrap();
+        locked_transaction(&mut first, None, |_| {
+            let busy = second.batch_execute("BEGIN IMMEDIATE");
+            assert!(busy.is_err(), "a second writer began while the first held the lock");
+            Ok(())
+        })
+        .unwrap();
+        second.batch_execute("BEGIN IMMEDIATE; COMMIT").unwrap();
     }
 
     #[test]
