@@ -505,8 +505,9 @@ impl ServerProcess {
                 break format!("http://{}", event["address"].as_str().expect("an address field"));
             }
         };
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
+        // Keep draining the log so the server never blocks on a full pipe; its lines join the
+        // test's own output (shown when the test fails): what a server that crashed said last.
+        std::thread::spawn(move || lines.map_while(Result::ok).for_each(|line| eprintln!("server: {line}")));
         ServerProcess { child, address }
     }
 
