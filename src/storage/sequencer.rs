@@ -224,11 +224,7 @@ fn commit(pool: &Pool, cache: &mut WriterCache, batch: Vec<Box<dyn Job>>, system
     instruments.write_batch_calls.record(batch.len() as u64, std::slice::from_ref(&system_attribute));
     // Calls that need not run (their caller is gone, or their deadline has passed) are answered
     // without touching the database.
-    let (mut batch, skipped): (Vec<_>, Vec<_>) =
-        batch.into_iter().partition(|job| !job.abandoned() && check_deadline(job.deadline()).is_ok());
-    for job in skipped {
-        job.settle(Err(past_deadline()));
-    }
+    let mut batch = still_awaited(batch);
     if batch.is_empty() {
         return;
     }
@@ -279,12 +275,7 @@ fn commit(pool: &Pool, cache: &mut WriterCache, batch: Vec<Box<dyn Job>>, system
         }
         // Calls whose deadline passed (or whose caller went away) meanwhile are answered so
         // without running again.
-        let (still, expired): (Vec<_>, Vec<_>) =
-            batch.into_iter().partition(|job| !job.abandoned() && check_deadline(job.deadline()).is_ok());
-        for job in expired {
-            job.settle(Err(past_deadline()));
-        }
-        batch = still;
+        batch = still_awaited(batch);
         if batch.is_empty() {
             return;
         }
@@ -311,6 +302,17 @@ fn commit(pool: &Pool, cache: &mut WriterCache, batch: Vec<Box<dyn Job>>, system
             }
         }
     }
+}
+
+/// Answers "past its deadline" to every call whose deadline passed or whose caller went away,
+/// and gives the others, in order.
+fn still_awaited(batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job>> {
+    let (still, expired): (Vec<_>, Vec<_>) =
+        batch.into_iter().partition(|job| !job.abandoned() && check_deadline(job.deadline()).is_ok());
+    for job in expired {
+        job.settle(Err(past_deadline()));
+    }
+    still
 }
 
 /// One transaction of the writer: takes the write lock, runs `body`, commits (or rolls back),
